@@ -1,0 +1,1376 @@
+//! A loopback fake of the two Elastic APIs the connector talks to: the Elastic
+//! Cloud control-plane API (`/api/v1/...`) and one deployment's Elasticsearch
+//! security API (`/_security/...`), both served from one `127.0.0.1` port.
+//!
+//! Used by the integration tests, by the benchmark and by `sync --demo`, so it
+//! lives in the library. [`FakeElastic::start`] serves a [`Tenant`] (the demo
+//! fixtures, an empty tenant, or a generated one), records every request,
+//! applies writes to its copy of the tenant, and can inject faults (error
+//! statuses, delays, malformed/truncated/oversized bodies, dropped
+//! connections) to exercise client error handling.
+//!
+//! ```no_run
+//! use baton_elastic::fake::{FakeElastic, Fault, Tenant};
+//! let fake = FakeElastic::start(Tenant::demo()?)?;
+//! fake.inject(Fault::status("/api/v1/organizations", 429).times(1));
+//! println!("Cloud and Elasticsearch at {}", fake.url());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+mod http;
+mod routes;
+mod tenant;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use tenant::{Tenant, TenantSpec, DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY};
+
+use http::{Action, Reply, Request, Response, Server};
+use routes::{Family, Routed, Target};
+
+/// Which of the two APIs a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Api {
+    /// Elastic Cloud control-plane API (`/api/v1/...`).
+    Cloud,
+    /// Elasticsearch security API (`/_security/...`; also any unknown path).
+    Elasticsearch,
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Path and query string exactly as received (still percent-encoded).
+    pub path: String,
+    /// Whether the `Authorization` header carried the right key for the API.
+    pub authorized: bool,
+    /// Status code answered; 0 when the connection was dropped unanswered.
+    pub status: u16,
+    /// Request body (lossy UTF-8).
+    pub body: String,
+    /// API the path belongs to.
+    pub api: Api,
+}
+
+/// A misbehaviour to inject into matching requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Only requests with this method (case-insensitive); `None` = any.
+    pub method: Option<String>,
+    /// Only requests whose path (as received, with query) starts with this.
+    pub path_prefix: String,
+    /// How many requests the fault applies to; `usize::MAX` = forever.
+    pub times: usize,
+    /// Let this many matching requests through untouched first.
+    pub skip: usize,
+    /// What to do.
+    pub action: FaultAction,
+}
+
+/// What an injected [`Fault`] does to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer with this status and an error body in the API's own shape
+    /// (Cloud `BasicFailedReply` + `x-cloud-error-codes`, or the
+    /// Elasticsearch error envelope); adds `Retry-After` when given. The
+    /// request is not processed (writes are not applied).
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
+    /// Sleep, then answer normally.
+    Delay(Duration),
+    /// Answer 200 with a body that is not valid JSON (writes are not applied).
+    Malformed,
+    /// Process normally, announce the full `Content-Length`, send only half
+    /// of the body, then close the connection.
+    Truncated,
+    /// Close the connection without answering (writes are not applied).
+    Drop,
+    /// Process normally and pad the (valid JSON) body with trailing
+    /// whitespace to at least this many bytes.
+    Oversized(usize),
+}
+
+impl Fault {
+    /// A fault on every request whose path starts with `path_prefix`,
+    /// forever, for any method. Narrow it with [`Fault::method`],
+    /// [`Fault::times`] and [`Fault::skip`].
+    pub fn new(path_prefix: &str, action: FaultAction) -> Fault {
+        Fault {
+            method: None,
+            path_prefix: path_prefix.to_string(),
+            times: usize::MAX,
+            skip: 0,
+            action,
+        }
+    }
+
+    /// Answer `status` with an API-shaped error body.
+    pub fn status(path_prefix: &str, status: u16) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::Status {
+                status,
+                retry_after: None,
+            },
+        )
+    }
+
+    /// Answer 429 with a `Retry-After` header.
+    pub fn rate_limited(path_prefix: &str, retry_after: &str) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::Status {
+                status: 429,
+                retry_after: Some(retry_after.to_string()),
+            },
+        )
+    }
+
+    /// Sleep `delay` before answering normally.
+    pub fn delay(path_prefix: &str, delay: Duration) -> Fault {
+        Fault::new(path_prefix, FaultAction::Delay(delay))
+    }
+
+    /// Answer 200 with a body that is not JSON.
+    pub fn malformed(path_prefix: &str) -> Fault {
+        Fault::new(path_prefix, FaultAction::Malformed)
+    }
+
+    /// Send half of the body, then close.
+    pub fn truncated(path_prefix: &str) -> Fault {
+        Fault::new(path_prefix, FaultAction::Truncated)
+    }
+
+    /// Close the connection without answering.
+    pub fn drop_connection(path_prefix: &str) -> Fault {
+        Fault::new(path_prefix, FaultAction::Drop)
+    }
+
+    /// Pad the body to at least `bytes` bytes.
+    pub fn oversized(path_prefix: &str, bytes: usize) -> Fault {
+        Fault::new(path_prefix, FaultAction::Oversized(bytes))
+    }
+
+    /// Only apply to this HTTP method.
+    pub fn method(mut self, method: &str) -> Fault {
+        self.method = Some(method.to_string());
+        self
+    }
+
+    /// Apply to this many requests, then stop.
+    pub fn times(mut self, times: usize) -> Fault {
+        self.times = times;
+        self
+    }
+
+    /// Let this many matching requests through first.
+    pub fn skip(mut self, skip: usize) -> Fault {
+        self.skip = skip;
+        self
+    }
+
+    fn matches(&self, method: &str, target: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && target.starts_with(&self.path_prefix)
+    }
+}
+
+/// A fault with its counters.
+#[derive(Debug)]
+struct ActiveFault {
+    fault: Fault,
+    skip_left: usize,
+    remaining: usize,
+}
+
+/// Rate-limit window the fake announces on Cloud responses.
+const CLOUD_RATE_LIMIT: u64 = 300;
+
+/// State shared by the server threads and the [`FakeElastic`] handle.
+struct Shared {
+    tenant: Mutex<Tenant>,
+    faults: Mutex<Vec<ActiveFault>>,
+    log: Mutex<Vec<RecordedRequest>>,
+    bytes_served: AtomicU64,
+    serving_nanos: AtomicU64,
+    cloud_responses: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// The action of the first matching fault that still applies, updating
+    /// its counters. Requests a fault lets through (`skip`) go on to the
+    /// faults after it.
+    fn take_fault(&self, method: &str, target: &str) -> Option<FaultAction> {
+        let mut faults = lock(&self.faults);
+        for active in faults.iter_mut() {
+            if active.remaining == 0 || !active.fault.matches(method, target) {
+                continue;
+            }
+            if active.skip_left > 0 {
+                active.skip_left -= 1;
+                continue;
+            }
+            if active.remaining != usize::MAX {
+                active.remaining -= 1;
+            }
+            return Some(active.fault.action.clone());
+        }
+        None
+    }
+
+    fn route(&self, request: &Request, target: &Target) -> Routed {
+        let mut tenant = lock(&self.tenant);
+        routes::route(
+            &mut tenant,
+            &request.method,
+            &request.target,
+            target,
+            request.header("authorization"),
+            &request.body,
+        )
+    }
+
+    /// Headers every response of the API carries.
+    fn finish(&self, family: Family, mut routed: Routed) -> Response {
+        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+        if family == Family::Cloud {
+            let n = self.cloud_responses.fetch_add(1, Ordering::Relaxed);
+            let remaining = CLOUD_RATE_LIMIT - 1 - n % CLOUD_RATE_LIMIT;
+            headers.push(("x-ratelimit-interval".to_string(), "1m".to_string()));
+            headers.push((
+                "x-ratelimit-limit".to_string(),
+                CLOUD_RATE_LIMIT.to_string(),
+            ));
+            headers.push(("x-ratelimit-remaining".to_string(), remaining.to_string()));
+        } else {
+            headers.push(("X-elastic-product".to_string(), "Elasticsearch".to_string()));
+        }
+        headers.append(&mut routed.headers);
+        Response {
+            status: routed.status,
+            headers,
+            body: routed.body,
+        }
+    }
+}
+
+impl http::Handler for Shared {
+    fn handle(&self, request: &Request) -> Reply {
+        let target = Target::parse(&request.target);
+        let family = target.family;
+        let authorized = {
+            let tenant = lock(&self.tenant);
+            routes::check_auth(&tenant, family, request.header("authorization")) == routes::Auth::Ok
+        };
+        let fault = self.take_fault(&request.method, &request.target);
+        let mut delay = None;
+        let action = match fault {
+            None => Action::Send(self.finish(family, self.route(request, &target))),
+            Some(FaultAction::Delay(d)) => {
+                delay = Some(d);
+                Action::Send(self.finish(family, self.route(request, &target)))
+            }
+            Some(FaultAction::Status {
+                status,
+                retry_after,
+            }) => {
+                let mut routed = {
+                    let tenant = lock(&self.tenant);
+                    routes::fault_response(
+                        &tenant,
+                        family,
+                        status,
+                        &request.method,
+                        &request.target,
+                        &target,
+                        request.header("authorization"),
+                    )
+                };
+                if let Some(value) = retry_after {
+                    routed.headers.push(("Retry-After".to_string(), value));
+                }
+                Action::Send(self.finish(family, routed))
+            }
+            Some(FaultAction::Malformed) => {
+                let routed = Routed {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: b"{\"result\": [{\"id\": \"4125567842\", <html>502 Bad Gateway</html>"
+                        .to_vec(),
+                };
+                Action::Send(self.finish(family, routed))
+            }
+            Some(FaultAction::Truncated) => {
+                Action::Truncate(self.finish(family, self.route(request, &target)))
+            }
+            Some(FaultAction::Drop) => Action::Drop,
+            Some(FaultAction::Oversized(size)) => {
+                let mut routed = self.route(request, &target);
+                if routed.body.len() < size {
+                    routed.body.resize(size, b' ');
+                }
+                Action::Send(self.finish(family, routed))
+            }
+        };
+        let (status, sent) = match &action {
+            Action::Send(response) => (response.status, response.body.len()),
+            Action::Truncate(response) => (response.status, response.body.len() / 2),
+            Action::Drop => (0, 0),
+        };
+        self.bytes_served.fetch_add(sent as u64, Ordering::Relaxed);
+        lock(&self.log).push(RecordedRequest {
+            method: request.method.clone(),
+            path: request.target.clone(),
+            authorized,
+            status,
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+            api: family.api(),
+        });
+        Reply { delay, action }
+    }
+
+    fn served(&self, busy: Duration) {
+        let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        self.serving_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// A running fake Elastic server. Dropping it shuts the server down.
+pub struct FakeElastic {
+    shared: Arc<Shared>,
+    server: Server,
+}
+
+impl std::fmt::Debug for FakeElastic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeElastic")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeElastic {
+    /// Serve `tenant` on `127.0.0.1` at a free port.
+    pub fn start(tenant: Tenant) -> std::io::Result<FakeElastic> {
+        let shared = Arc::new(Shared {
+            tenant: Mutex::new(tenant),
+            faults: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            bytes_served: AtomicU64::new(0),
+            serving_nanos: AtomicU64::new(0),
+            cloud_responses: AtomicU64::new(0),
+        });
+        let handler: Arc<dyn http::Handler> = shared.clone();
+        let server = Server::start(handler)?;
+        Ok(FakeElastic { shared, server })
+    }
+
+    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123` (Cloud paths
+    /// start with `/api/v1`, Elasticsearch paths with `/_security`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// Number of requests received so far.
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.log).len()
+    }
+
+    /// All requests received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    /// Add a fault. Faults are consulted in insertion order; the first
+    /// matching one that has applications left applies.
+    pub fn inject(&self, fault: Fault) {
+        let active = ActiveFault {
+            skip_left: fault.skip,
+            remaining: fault.times,
+            fault,
+        };
+        lock(&self.shared.faults).push(active);
+    }
+
+    /// Remove all faults.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// A copy of the current tenant state (including applied writes).
+    pub fn tenant(&self) -> Tenant {
+        lock(&self.shared.tenant).clone()
+    }
+
+    /// Change the served tenant in place (e.g. to add a user mid-test).
+    pub fn update_tenant<R>(&self, change: impl FnOnce(&mut Tenant) -> R) -> R {
+        change(&mut lock(&self.shared.tenant))
+    }
+
+    /// Total response body bytes sent.
+    pub fn bytes_served(&self) -> u64 {
+        self.shared.bytes_served.load(Ordering::Relaxed)
+    }
+
+    /// Total time spent building and writing responses (injected delays
+    /// excluded).
+    pub fn serving_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.serving_nanos.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    const CLOUD: &str = DEMO_CLOUD_API_KEY;
+    const ES: &str = DEMO_DEPLOYMENT_API_KEY;
+
+    #[derive(Debug)]
+    struct Resp {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Resp {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+        fn headers_named(&self, name: &str) -> Vec<&str> {
+            self.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+                .collect()
+        }
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).expect("JSON body")
+        }
+    }
+
+    fn demo() -> FakeElastic {
+        FakeElastic::start(Tenant::demo().expect("demo")).expect("start")
+    }
+
+    fn connect(fake: &FakeElastic) -> TcpStream {
+        let addr = fake.url().trim_start_matches("http://").to_string();
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream
+    }
+
+    fn write_request(
+        stream: &mut TcpStream,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+        close: bool,
+    ) {
+        let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        if let Some(key) = auth {
+            text.push_str(&format!("Authorization: ApiKey {key}\r\n"));
+        }
+        if let Some(body) = body {
+            text.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        if close {
+            text.push_str("Connection: close\r\n");
+        }
+        text.push_str("\r\n");
+        text.push_str(body.unwrap_or(""));
+        stream.write_all(text.as_bytes()).expect("write");
+    }
+
+    /// Read one response; `Err` when the connection closed before a
+    /// complete response arrived.
+    fn read_response(reader: &mut BufReader<TcpStream>) -> Result<Resp, String> {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line.is_empty() {
+            return Err("closed".to_string());
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("bad status line")?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).map_err(|e| e.to_string())?;
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            let (n, v) = trimmed.split_once(':').ok_or("bad header")?;
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .ok_or("no content-length")?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn try_send(
+        fake: &FakeElastic,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Resp, String> {
+        let mut stream = connect(fake);
+        write_request(&mut stream, method, path, auth, body, true);
+        read_response(&mut BufReader::new(stream))
+    }
+
+    fn send(
+        fake: &FakeElastic,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
+        try_send(fake, method, path, auth, body).expect("response")
+    }
+
+    fn cloud_get(fake: &FakeElastic, path: &str) -> Resp {
+        send(fake, "GET", path, Some(CLOUD), None)
+    }
+
+    fn es_get(fake: &FakeElastic, path: &str) -> Resp {
+        send(fake, "GET", path, Some(ES), None)
+    }
+
+    fn es_put(fake: &FakeElastic, path: &str, body: Value) -> Resp {
+        send(fake, "PUT", path, Some(ES), Some(&body.to_string()))
+    }
+
+    fn es_reason(resp: &Resp) -> String {
+        let body = resp.json();
+        assert_eq!(body["status"], json!(resp.status), "{body}");
+        assert_eq!(
+            body["error"]["root_cause"][0]["type"],
+            body["error"]["type"]
+        );
+        body["error"]["reason"]
+            .as_str()
+            .expect("reason")
+            .to_string()
+    }
+
+    // ---- authentication -------------------------------------------------
+
+    #[test]
+    fn cloud_requires_its_api_key() {
+        let fake = demo();
+        for auth in [None, Some("wrong"), Some(ES)] {
+            let r = send(&fake, "GET", "/api/v1/organizations", auth, None);
+            assert_eq!(r.status, 401, "{auth:?}");
+            assert_eq!(
+                r.json(),
+                json!({"errors":[{"code":"root.unauthorized","message":"Credentials were invalid"}]})
+            );
+            assert_eq!(r.header("x-cloud-error-codes"), Some("root.unauthorized"));
+            assert_eq!(r.header("x-ratelimit-limit"), Some("300"));
+        }
+        let r = cloud_get(&fake, "/api/v1/organizations");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("x-ratelimit-interval"), Some("1m"));
+        let log = fake.requests();
+        assert_eq!(log.len(), 4);
+        assert_eq!(
+            log.iter().map(|r| r.authorized).collect::<Vec<_>>(),
+            vec![false, false, false, true]
+        );
+        assert!(log.iter().all(|r| r.api == Api::Cloud));
+        assert_eq!(log[3].status, 200);
+    }
+
+    #[test]
+    fn cloud_rate_limit_remaining_decreases() {
+        let fake = demo();
+        let remaining: Vec<u64> = (0..3)
+            .map(|_| {
+                cloud_get(&fake, "/api/v1/organizations")
+                    .header("x-ratelimit-remaining")
+                    .and_then(|v| v.parse().ok())
+                    .expect("remaining")
+            })
+            .collect();
+        assert!(remaining[0] > remaining[1] && remaining[1] > remaining[2]);
+    }
+
+    #[test]
+    fn elasticsearch_401_without_credentials() {
+        let fake = demo();
+        let r = send(&fake, "GET", "/_security/user", None, None);
+        assert_eq!(r.status, 401);
+        assert_eq!(r.header("X-elastic-product"), Some("Elasticsearch"));
+        assert_eq!(r.headers_named("WWW-Authenticate").len(), 3);
+        assert_eq!(
+            es_reason(&r),
+            "missing authentication credentials for REST request [/_security/user]"
+        );
+        let body = r.json();
+        assert_eq!(body["error"]["type"], "security_exception");
+        assert_eq!(
+            body["error"]["header"]["WWW-Authenticate"],
+            json!([
+                "Basic realm=\"security\", charset=\"UTF-8\"",
+                "Bearer realm=\"security\"",
+                "ApiKey"
+            ])
+        );
+        assert_eq!(
+            body["error"]["root_cause"][0]["header"],
+            body["error"]["header"]
+        );
+        assert!(!fake.requests()[0].authorized);
+        assert_eq!(fake.requests()[0].api, Api::Elasticsearch);
+    }
+
+    #[test]
+    fn elasticsearch_401_with_a_wrong_key() {
+        let fake = demo();
+        // base64("other:secret")
+        let r = send(
+            &fake,
+            "GET",
+            "/_security/_authenticate",
+            Some("b3RoZXI6c2VjcmV0"),
+            None,
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            es_reason(&r),
+            "unable to authenticate with provided credentials and anonymous access is not allowed for this request"
+        );
+        assert_eq!(
+            r.json()["error"]["additional_unsuccessful_credentials"],
+            "API key: unable to find apikey with id other"
+        );
+        assert_eq!(r.headers_named("WWW-Authenticate").len(), 3);
+        // The Cloud key is not an Elasticsearch key.
+        assert_eq!(
+            send(&fake, "GET", "/_security/user", Some(CLOUD), None).status,
+            401
+        );
+        let r = es_get(&fake, "/_security/_authenticate");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["username"], "governance-svc");
+        assert_eq!(r.header("X-elastic-product"), Some("Elasticsearch"));
+        assert_eq!(
+            fake.requests()
+                .iter()
+                .map(|r| r.authorized)
+                .collect::<Vec<_>>(),
+            vec![false, false, true]
+        );
+    }
+
+    // ---- Cloud routes ---------------------------------------------------
+
+    #[test]
+    fn cloud_routes() {
+        let fake = demo();
+        let orgs = cloud_get(&fake, "/api/v1/organizations").json();
+        let list = orgs["organizations"].as_array().expect("organizations");
+        assert_eq!(list.len(), 3);
+        assert_eq!(orgs.as_object().map(|o| o.len()), Some(1));
+
+        let org = cloud_get(&fake, "/api/v1/organizations/4125567842");
+        assert_eq!(org.status, 200);
+        assert_eq!(org.json()["name"], "Acme Corp");
+
+        let members = cloud_get(&fake, "/api/v1/organizations/4125567842/members").json();
+        assert_eq!(members["members"].as_array().map(Vec::len), Some(5));
+        let empty = cloud_get(&fake, "/api/v1/organizations/6620014477/members").json();
+        assert_eq!(empty, json!({"members": []}));
+
+        for path in [
+            "/api/v1/organizations/999",
+            "/api/v1/organizations/999/members",
+        ] {
+            let r = cloud_get(&fake, path);
+            assert_eq!(r.status, 404, "{path}");
+            assert_eq!(r.json()["errors"][0]["code"], "organization.not_found");
+            assert_eq!(
+                r.header("x-cloud-error-codes"),
+                Some("organization.not_found")
+            );
+        }
+        let r = cloud_get(&fake, "/api/v1/nothing/here");
+        assert_eq!(r.status, 404);
+        assert!(r.json()["errors"][0]["code"].is_string());
+        let r = send(&fake, "DELETE", "/api/v1/organizations", Some(CLOUD), None);
+        assert_eq!(r.status, 405);
+    }
+
+    // ---- Elasticsearch routes -------------------------------------------
+
+    #[test]
+    fn elasticsearch_user_routes() {
+        let fake = demo();
+        let all = es_get(&fake, "/_security/user").json();
+        assert_eq!(all.as_object().map(|o| o.len()), Some(13));
+        assert_eq!(all["elastic"]["metadata"]["_reserved"], true);
+
+        let some = es_get(
+            &fake,
+            "/_security/user/jdoe,nobody,alice?with_profile_uid=false",
+        );
+        assert_eq!(some.status, 200);
+        let keys: Vec<String> = some
+            .json()
+            .as_object()
+            .expect("obj")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, vec!["alice", "jdoe"]);
+
+        let missing = es_get(&fake, "/_security/user/nobody,ghost");
+        assert_eq!(missing.status, 404);
+        assert_eq!(missing.body, b"{}");
+
+        let spaced = es_get(&fake, "/_security/user/svc%20ingest").json();
+        assert_eq!(spaced["svc ingest"]["roles"], json!(["metrics_writer"]));
+        let colon = es_get(&fake, "/_security/user/ops%3Aoncall").json();
+        assert_eq!(colon["ops:oncall"]["username"], "ops:oncall");
+        let raw_colon = es_get(&fake, "/_security/user/ops:oncall").json();
+        assert_eq!(raw_colon, colon);
+    }
+
+    #[test]
+    fn elasticsearch_role_and_mapping_routes() {
+        let fake = demo();
+        let roles = es_get(&fake, "/_security/role").json();
+        assert_eq!(roles.as_object().map(|o| o.len()), Some(7));
+        let one = es_get(&fake, "/_security/role/logs_reader").json();
+        assert_eq!(one["logs_reader"]["description"], "Read access to logs");
+        let ghost = es_get(&fake, "/_security/role/ghost_role");
+        assert_eq!((ghost.status, ghost.body.as_slice()), (404, &b"{}"[..]));
+
+        let mappings = es_get(&fake, "/_security/role_mapping").json();
+        assert_eq!(mappings.as_object().map(|o| o.len()), Some(15));
+        let m = es_get(&fake, "/_security/role_mapping/per-user-role,jdoe-direct").json();
+        assert!(m["per-user-role"]["role_templates"][0]["template"].is_string());
+        assert_eq!(
+            m["jdoe-direct"]["rules"],
+            json!({"field":{"username":"jdoe"}})
+        );
+        let missing = es_get(&fake, "/_security/role_mapping/nope");
+        assert_eq!((missing.status, missing.body.as_slice()), (404, &b"{}"[..]));
+
+        let unknown = es_get(&fake, "/_security/nothing");
+        assert_eq!(unknown.status, 404);
+        let other = es_get(&fake, "/");
+        assert_eq!(other.status, 404);
+        assert_eq!(other.json()["status"], 404);
+        let wrong_method = send(&fake, "DELETE", "/_security/role", Some(ES), None);
+        assert_eq!(wrong_method.status, 405);
+    }
+
+    #[test]
+    fn keep_alive_serves_two_requests_on_one_connection() {
+        let fake = demo();
+        let mut stream = connect(&fake);
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        write_request(
+            &mut stream,
+            "GET",
+            "/_security/_authenticate",
+            Some(ES),
+            None,
+            false,
+        );
+        let first = read_response(&mut reader).expect("first");
+        assert_eq!(first.status, 200);
+        assert_eq!(first.header("connection"), Some("keep-alive"));
+        write_request(
+            &mut stream,
+            "GET",
+            "/api/v1/organizations",
+            Some(CLOUD),
+            None,
+            false,
+        );
+        let second = read_response(&mut reader).expect("second");
+        assert_eq!(second.status, 200);
+        // Pipelined: two requests in one write.
+        let mut both = Vec::new();
+        for path in ["/_security/role/viewer", "/_security/role/editor"] {
+            both.extend_from_slice(
+                format!("GET {path} HTTP/1.1\r\nAuthorization: ApiKey {ES}\r\n\r\n").as_bytes(),
+            );
+        }
+        stream.write_all(&both).expect("write");
+        assert!(read_response(&mut reader).expect("third").json()["viewer"].is_object());
+        assert!(read_response(&mut reader).expect("fourth").json()["editor"].is_object());
+        assert_eq!(fake.request_count(), 4);
+    }
+
+    #[test]
+    fn dropping_the_server_closes_idle_connections() {
+        let fake = demo();
+        let mut stream = connect(&fake);
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        write_request(
+            &mut stream,
+            "GET",
+            "/_security/_authenticate",
+            Some(ES),
+            None,
+            false,
+        );
+        assert_eq!(read_response(&mut reader).expect("first").status, 200);
+        drop(fake);
+        assert!(read_response(&mut reader).is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_are_accepted() {
+        let fake = demo();
+        let mut stream = connect(&fake);
+        let body = r#"{"roles":["editor"]}"#;
+        let (a, b) = body.split_at(7);
+        let text = format!(
+            "PUT /_security/user/carol HTTP/1.1\r\nAuthorization: ApiKey {ES}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        );
+        stream.write_all(text.as_bytes()).expect("write");
+        let r = read_response(&mut BufReader::new(stream)).expect("response");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(fake.tenant().users["carol"]["roles"], json!(["editor"]));
+        assert_eq!(fake.requests()[0].body, body);
+    }
+
+    #[test]
+    fn garbage_requests_get_400_and_a_closed_connection() {
+        let fake = demo();
+        let mut stream = connect(&fake);
+        stream.write_all(b"NONSENSE\r\n\r\n").expect("write");
+        let mut reader = BufReader::new(stream);
+        assert_eq!(read_response(&mut reader).expect("response").status, 400);
+        assert!(read_response(&mut reader).is_err());
+        assert_eq!(fake.request_count(), 0);
+    }
+
+    // ---- faults -----------------------------------------------------------
+
+    #[test]
+    fn status_faults_use_each_apis_error_shape() {
+        let fake = demo();
+        fake.inject(Fault::rate_limited("/api/v1/organizations", "7").times(1));
+        let r = cloud_get(&fake, "/api/v1/organizations");
+        assert_eq!(r.status, 429);
+        assert_eq!(r.header("Retry-After"), Some("7"));
+        let code = r.json()["errors"][0]["code"]
+            .as_str()
+            .expect("code")
+            .to_string();
+        assert_eq!(r.header("x-cloud-error-codes"), Some(code.as_str()));
+        assert!(r.header("x-ratelimit-remaining").is_some());
+        assert_eq!(cloud_get(&fake, "/api/v1/organizations").status, 200);
+
+        for (status, code) in [
+            (403, "organization.invalid_access"),
+            (404, "organization.not_found"),
+            (500, "root.server_error"),
+            (503, "root.server_error"),
+        ] {
+            fake.clear_faults();
+            fake.inject(Fault::status("/api/v1/", status));
+            let r = cloud_get(&fake, "/api/v1/organizations/4125567842/members");
+            assert_eq!(r.status, status);
+            assert_eq!(r.json()["errors"][0]["code"], code);
+            assert!(r.header("Retry-After").is_none());
+        }
+
+        fake.clear_faults();
+        fake.inject(Fault::status("/_security/user", 403));
+        let r = es_get(&fake, "/_security/user");
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            es_reason(&r),
+            "action [cluster:admin/xpack/security/user/get] is unauthorized for API key id [demo-id] of user [governance-svc], this action is granted by the cluster privileges [read_security,manage_security,all]"
+        );
+        fake.clear_faults();
+        fake.inject(Fault::status("/_security/", 429));
+        let r = es_get(&fake, "/_security/role_mapping");
+        assert_eq!(r.status, 429);
+        assert_eq!(r.json()["error"]["type"], "es_rejected_execution_exception");
+        fake.clear_faults();
+        fake.inject(Fault::status("/_security/", 500));
+        let r = es_get(&fake, "/_security/role");
+        assert_eq!(r.status, 500);
+        es_reason(&r);
+        assert_eq!(r.header("X-elastic-product"), Some("Elasticsearch"));
+        fake.clear_faults();
+        assert_eq!(es_get(&fake, "/_security/role").status, 200);
+    }
+
+    #[test]
+    fn fault_skip_times_and_method() {
+        let fake = demo();
+        fake.inject(
+            Fault::status("/_security/user", 503)
+                .skip(1)
+                .times(2)
+                .method("get"),
+        );
+        let statuses: Vec<u16> = (0..5)
+            .map(|_| es_get(&fake, "/_security/user").status)
+            .collect();
+        assert_eq!(statuses, vec![200, 503, 503, 200, 200]);
+        // Other methods are not affected.
+        fake.inject(Fault::status("/_security/user", 500).method("PUT"));
+        assert_eq!(es_get(&fake, "/_security/user/jdoe").status, 200);
+        let r = es_put(&fake, "/_security/user/jdoe", json!({"roles": []}));
+        assert_eq!(r.status, 500);
+        // First matching fault with applications left wins.
+        fake.clear_faults();
+        fake.inject(Fault::status("/_security/role", 404).times(1));
+        fake.inject(Fault::status("/_security/role", 409).times(1));
+        let statuses: Vec<u16> = (0..3)
+            .map(|_| es_get(&fake, "/_security/role").status)
+            .collect();
+        assert_eq!(statuses, vec![404, 409, 200]);
+    }
+
+    #[test]
+    fn delay_fault_sleeps_then_answers() {
+        let fake = demo();
+        fake.inject(Fault::delay("/_security/_authenticate", Duration::from_millis(300)).times(1));
+        let started = Instant::now();
+        let r = es_get(&fake, "/_security/_authenticate");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(r.status, 200);
+        assert!(fake.serving_time() < Duration::from_millis(300));
+    }
+
+    #[test]
+    fn malformed_fault_returns_invalid_json() {
+        let fake = demo();
+        fake.inject(Fault::malformed("/api/v1/organizations"));
+        let r = cloud_get(&fake, "/api/v1/organizations");
+        assert_eq!(r.status, 200);
+        assert!(serde_json::from_slice::<Value>(&r.body).is_err());
+    }
+
+    #[test]
+    fn truncated_fault_sends_half_the_body_and_closes() {
+        let fake = demo();
+        fake.inject(Fault::truncated("/_security/user").times(1));
+        let mut stream = connect(&fake);
+        write_request(&mut stream, "GET", "/_security/user", Some(ES), None, false);
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read until close");
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").expect("head");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.parse().ok())
+            .expect("length");
+        assert_eq!(body.len(), length / 2);
+        assert!(head.starts_with("HTTP/1.1 200"));
+        assert_eq!(fake.requests()[0].status, 200);
+    }
+
+    #[test]
+    fn drop_fault_closes_without_answering() {
+        let fake = demo();
+        fake.inject(Fault::drop_connection("/api/v1/").times(1));
+        assert!(try_send(&fake, "GET", "/api/v1/organizations", Some(CLOUD), None).is_err());
+        assert_eq!(fake.requests()[0].status, 0);
+        assert_eq!(cloud_get(&fake, "/api/v1/organizations").status, 200);
+    }
+
+    #[test]
+    fn oversized_fault_pads_a_valid_body() {
+        let fake = demo();
+        fake.inject(Fault::oversized("/_security/role_mapping", 1 << 20));
+        let r = es_get(&fake, "/_security/role_mapping");
+        assert_eq!(r.status, 200);
+        assert!(r.body.len() >= 1 << 20);
+        assert_eq!(r.json().as_object().map(|o| o.len()), Some(15));
+        assert!(fake.bytes_served() >= 1 << 20);
+    }
+
+    // ---- user writes ------------------------------------------------------
+
+    #[test]
+    fn put_user_updates_without_touching_others() {
+        let fake = demo();
+        let before = fake.tenant();
+        let r = send(
+            &fake,
+            "PUT",
+            "/_security/user/old.contractor?refresh=true",
+            Some(ES),
+            Some(
+                r#"{"roles":["viewer","logs_reader"],"full_name":"Old Contractor","metadata":{"contract_end":"2025-12-31"},"enabled":false}"#,
+            ),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), json!({"created": false}));
+        let after = fake.tenant();
+        assert_eq!(
+            after.users["old.contractor"],
+            json!({"username":"old.contractor","roles":["viewer","logs_reader"],"full_name":"Old Contractor",
+                   "email":null,"metadata":{"contract_end":"2025-12-31"},"enabled":false})
+        );
+        for (name, user) in &before.users {
+            if name != "old.contractor" {
+                assert_eq!(after.users.get(name), Some(user), "{name}");
+            }
+        }
+        assert_eq!(after.role_mappings, before.role_mappings);
+        // GET returns the stored shape.
+        let got = es_get(&fake, "/_security/user/old.contractor").json();
+        assert_eq!(got["old.contractor"], after.users["old.contractor"]);
+        assert!(fake.requests()[0].body.contains("logs_reader"));
+    }
+
+    #[test]
+    fn put_user_defaults_and_creation() {
+        let fake = demo();
+        // Omitted enabled/full_name/email/metadata: true/null/null/{}.
+        let r = es_put(&fake, "/_security/user/jdoe", json!({"roles": ["viewer"]}));
+        assert_eq!(r.json(), json!({"created": false}));
+        assert_eq!(
+            fake.tenant().users["jdoe"],
+            json!({"username":"jdoe","roles":["viewer"],"full_name":null,"email":null,"metadata":{},"enabled":true})
+        );
+        let r = send(
+            &fake,
+            "POST",
+            "/_security/user/new%20user",
+            Some(ES),
+            Some(r#"{"password":"s3cret-pw","roles":"viewer,editor","username":"new user"}"#),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), json!({"created": true}));
+        let user = &fake.tenant().users["new user"];
+        assert_eq!(user["roles"], json!(["viewer", "editor"]));
+        assert!(user.get("password").is_none());
+    }
+
+    #[test]
+    fn put_user_validation_errors() {
+        let fake = demo();
+        let cases = [
+            (
+                "jdoe",
+                json!({"roles": [], "profile_uid": "u_1"}),
+                "parse_exception",
+                "failed to parse add user request. unexpected field [profile_uid]".to_string(),
+            ),
+            (
+                "jdoe",
+                json!({"full_name": "x"}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: roles are missing;".to_string(),
+            ),
+            (
+                "jdoe",
+                json!({"roles": [], "metadata": {"_reserved": true}}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: metadata keys may not start with [_];".to_string(),
+            ),
+            (
+                "brand.new",
+                json!({"roles": ["viewer"]}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: password must be specified unless you are updating an existing user;".to_string(),
+            ),
+            (
+                "elastic",
+                json!({"roles": ["superuser"]}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: user [elastic] is reserved and only the password can be changed;".to_string(),
+            ),
+            (
+                "kibana_system",
+                json!({"roles": ["kibana_system"], "password": "longenough"}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: user [kibana_system] is reserved and only the password can be changed;".to_string(),
+            ),
+        ];
+        for (name, body, kind, reason) in cases {
+            let r = es_put(&fake, &format!("/_security/user/{name}"), body.clone());
+            assert_eq!(r.status, 400, "{body}");
+            assert_eq!(r.json()["error"]["type"], kind, "{body}");
+            assert_eq!(es_reason(&r), reason, "{body}");
+        }
+        let r = es_put(
+            &fake,
+            "/_security/user/jdoe",
+            json!({"roles": [], "username": "bob"}),
+        );
+        assert_eq!(r.status, 400);
+        let r = send(
+            &fake,
+            "PUT",
+            "/_security/user/jdoe",
+            Some(ES),
+            Some("{not json"),
+        );
+        assert_eq!(r.status, 400);
+        es_reason(&r);
+        let r = send(&fake, "PUT", "/_security/user/jdoe", Some(ES), None);
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            fake.tenant(),
+            Tenant::demo().expect("demo"),
+            "nothing changed"
+        );
+    }
+
+    // ---- role-mapping writes ----------------------------------------------
+
+    #[test]
+    fn put_role_mapping_stores_normalized_request() {
+        let fake = demo();
+        let body = json!({
+            "enabled": true,
+            "roles": ["viewer"],
+            "rules": {"any": [{"field": {"username": ["jdoe"]}}, {"field": {"username": ["a", "b"]}}]},
+            "metadata": {"owner": "test"}
+        });
+        let r = es_put(
+            &fake,
+            "/_security/role_mapping/jdoe-direct?refresh=true",
+            body,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), json!({"role_mapping": {"created": false}}));
+        let got = es_get(&fake, "/_security/role_mapping/jdoe-direct").json();
+        assert_eq!(
+            got["jdoe-direct"],
+            json!({"enabled": true, "roles": ["viewer"],
+                   "rules": {"any": [{"field": {"username": "jdoe"}}, {"field": {"username": ["a", "b"]}}]},
+                   "metadata": {"owner": "test"}})
+        );
+        // Create, with templates given as an object and no metadata.
+        let r = es_put(
+            &fake,
+            "/_security/role_mapping/new-one",
+            json!({"enabled": false, "roles": [], "role_templates": [{"template": {"source": "{{username}}"}}],
+                   "rules": {"field": {"realm.name": "saml1"}}}),
+        );
+        assert_eq!(r.json(), json!({"role_mapping": {"created": true}}));
+        assert_eq!(
+            fake.tenant().role_mappings["new-one"],
+            json!({"enabled": false,
+                   "role_templates": [{"template": "{\"source\":\"{{username}}\"}", "format": "string"}],
+                   "rules": {"field": {"realm.name": "saml1"}}, "metadata": {}})
+        );
+    }
+
+    #[test]
+    fn put_role_mapping_validation_errors() {
+        let fake = demo();
+        let rules = json!({"field": {"username": "x"}});
+        let cases = [
+            (
+                json!({"roles": ["viewer"], "rules": rules}),
+                "parsing_exception",
+                "failed to parse role-mapping [m]. missing field [enabled]",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"]}),
+                "parsing_exception",
+                "failed to parse role-mapping [m]. missing field [rules]",
+            ),
+            (
+                json!({"enabled": true, "rules": rules}),
+                "parsing_exception",
+                "failed to parse role-mapping [m]. missing field [roles]",
+            ),
+            (
+                json!({"enabled": true, "roles": [], "rules": rules}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: role-mapping roles or role-templates are missing;",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"], "role_templates": [{"template": {"source": "x"}}], "rules": rules}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: role-mapping cannot have both roles and role-templates;",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"], "rules": rules, "metadata": {"_x": 1}}),
+                "action_request_validation_exception",
+                "Validation Failed: 1: metadata keys may not start with [_];",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"], "rules": {"except": rules}}),
+                "parse_exception",
+                "failed to parse rules expression. field [except] is not allowed within [rules]",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"], "rules": {"field": {"username": []}}}),
+                "parse_exception",
+                "failed to parse rules expression. field [username] cannot have null or empty values",
+            ),
+            (
+                json!({"enabled": true, "roles": ["viewer"], "rules": {"field": {"username": "a"}, "all": []}}),
+                "parse_exception",
+                "failed to parse rules expression. object [rules] contains multiple fields",
+            ),
+            (
+                json!({"enabled": "yes", "roles": ["viewer"], "rules": rules}),
+                "parsing_exception",
+                "failed to parse role-mapping [m]. expected field [enabled] to be of type boolean but found [string]",
+            ),
+        ];
+        for (body, kind, reason) in cases {
+            let r = es_put(&fake, "/_security/role_mapping/m", body.clone());
+            assert_eq!(r.status, 400, "{body}");
+            assert_eq!(r.json()["error"]["type"], kind, "{body}");
+            assert_eq!(es_reason(&r), reason, "{body}");
+        }
+        // Operator-defined read-only mapping.
+        let r = es_put(
+            &fake,
+            "/_security/role_mapping/sso-read-only-operator-mapping",
+            json!({"enabled": true, "roles": ["viewer"], "rules": rules}),
+        );
+        assert_eq!(r.status, 400);
+        fake.update_tenant(|t| {
+            t.role_mappings.insert(
+                "locked".to_string(),
+                json!({"enabled": true, "roles": ["viewer"], "rules": rules, "metadata": {"_read_only": true}}),
+            )
+        });
+        let r = es_put(
+            &fake,
+            "/_security/role_mapping/locked",
+            json!({"enabled": true, "roles": ["viewer"], "rules": rules}),
+        );
+        assert_eq!(r.status, 400);
+        assert!(es_reason(&r).contains("read-only"));
+        let r = send(
+            &fake,
+            "DELETE",
+            "/_security/role_mapping/locked",
+            Some(ES),
+            None,
+        );
+        assert_eq!(r.status, 400);
+        assert!(!fake.tenant().role_mappings.contains_key("m"));
+    }
+
+    #[test]
+    fn delete_role_mapping() {
+        let fake = demo();
+        let r = send(
+            &fake,
+            "DELETE",
+            "/_security/role_mapping/svc-regex",
+            Some(ES),
+            None,
+        );
+        assert_eq!((r.status, r.json()), (200, json!({"found": true})));
+        let r = send(
+            &fake,
+            "DELETE",
+            "/_security/role_mapping/svc-regex",
+            Some(ES),
+            None,
+        );
+        assert_eq!((r.status, r.json()), (404, json!({"found": false})));
+        assert!(!fake.tenant().role_mappings.contains_key("svc-regex"));
+    }
+
+    // ---- accounting and scale ---------------------------------------------
+
+    #[test]
+    fn requests_are_recorded_with_bytes_and_time() {
+        let fake = demo();
+        let r = es_get(&fake, "/_security/user/svc%20ingest?pretty");
+        let body = es_put(&fake, "/_security/user/carol", json!({"roles": ["viewer"]}));
+        assert_eq!(body.status, 200);
+        let log = fake.requests();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].path, "/_security/user/svc%20ingest?pretty");
+        assert_eq!(log[0].method, "GET");
+        assert_eq!(log[1].method, "PUT");
+        assert_eq!(log[1].body, r#"{"roles":["viewer"]}"#);
+        assert_eq!(fake.bytes_served(), (r.body.len() + body.body.len()) as u64);
+        assert!(fake.serving_time() > Duration::ZERO);
+        fake.clear_requests();
+        assert_eq!(fake.request_count(), 0);
+    }
+
+    #[test]
+    fn serves_a_generated_tenant_concurrently() {
+        let spec = TenantSpec::named("medium").expect("medium");
+        let fake = FakeElastic::start(Tenant::generate(&spec)).expect("start");
+        let expected = fake.tenant();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let users = es_get(&fake, "/_security/user").json();
+                    assert_eq!(
+                        users.as_object().map(|o| o.len()),
+                        Some(expected.users.len())
+                    );
+                    let orgs = cloud_get(&fake, "/api/v1/organizations").json();
+                    let id = orgs["organizations"][0]["id"]
+                        .as_str()
+                        .expect("id")
+                        .to_string();
+                    let members = cloud_get(&fake, &format!("/api/v1/organizations/{id}/members"));
+                    assert_eq!(
+                        members.json()["members"].as_array().map(Vec::len),
+                        Some(spec.members_per_org)
+                    );
+                });
+            }
+        });
+        assert_eq!(fake.request_count(), 12);
+    }
+}

@@ -1,0 +1,826 @@
+//! The data a fake Elastic tenant serves: Cloud organizations and members plus
+//! one deployment's security objects (users, roles, role mappings).
+//!
+//! Objects are kept as `serde_json::Value`s shaped exactly as Elastic returns
+//! them, so the fake can serialize them straight into response bodies. Three
+//! ways to get a tenant: [`Tenant::demo`] (the hand-written fixtures under
+//! `fixtures/`, compiled into the binary), [`Tenant::empty`], and
+//! [`Tenant::generate`] (a deterministic synthetic tenant of any size, for
+//! benchmarks).
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context};
+use serde_json::{json, Map, Value};
+
+/// Cloud API key of the demo and generated tenants.
+pub const DEMO_CLOUD_API_KEY: &str = "demo-cloud-api-key";
+/// Deployment (Elasticsearch) API key of the demo and generated tenants:
+/// base64 of `demo-id:demo-deployment-key`.
+pub const DEMO_DEPLOYMENT_API_KEY: &str = "ZGVtby1pZDpkZW1vLWRlcGxveW1lbnQta2V5";
+
+const ORGANIZATIONS_JSON: &str = include_str!("../../fixtures/cloud/organizations.json");
+/// One members file per demo organization, keyed by organization id.
+const MEMBERS_JSON: &[(&str, &str)] = &[
+    (
+        "4125567842",
+        include_str!("../../fixtures/cloud/members/4125567842.json"),
+    ),
+    (
+        "5093318764",
+        include_str!("../../fixtures/cloud/members/5093318764.json"),
+    ),
+    (
+        "6620014477",
+        include_str!("../../fixtures/cloud/members/6620014477.json"),
+    ),
+];
+const AUTHENTICATE_JSON: &str = include_str!("../../fixtures/deployment/authenticate.json");
+const USERS_JSON: &str = include_str!("../../fixtures/deployment/users.json");
+const ROLES_JSON: &str = include_str!("../../fixtures/deployment/roles.json");
+const ROLE_MAPPINGS_JSON: &str = include_str!("../../fixtures/deployment/role_mappings.json");
+
+/// Everything one fake Elastic account serves. Holds fake keys only, so it is
+/// fine for it to derive `Debug`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// Key expected in `Authorization: ApiKey <key>` on Cloud requests.
+    pub cloud_api_key: String,
+    /// Key expected in `Authorization: ApiKey <key>` on Elasticsearch requests.
+    pub deployment_api_key: String,
+    /// Organization objects, as served by `GET /api/v1/organizations`.
+    pub organizations: Vec<Value>,
+    /// Organization id -> OrganizationMembership objects.
+    pub members: BTreeMap<String, Vec<Value>>,
+    /// Body of `GET /_security/_authenticate`.
+    pub authenticate: Value,
+    /// Username -> User object, as `GET /_security/user` returns it.
+    pub users: BTreeMap<String, Value>,
+    /// Role name -> Role object.
+    pub roles: BTreeMap<String, Value>,
+    /// Mapping name -> RoleMapping object, as `GET /_security/role_mapping`
+    /// returns it.
+    pub role_mappings: BTreeMap<String, Value>,
+}
+
+/// Size of a generated tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSpec {
+    /// Number of Cloud organizations.
+    pub organizations: usize,
+    /// Members in each organization.
+    pub members_per_org: usize,
+    /// Regular native users (the 6 reserved users come on top).
+    pub users: usize,
+    /// Custom roles (the 4 reserved roles come on top).
+    pub roles: usize,
+    /// Role mappings.
+    pub role_mappings: usize,
+    /// Each regular user gets between 1 and this many roles.
+    pub max_roles_per_user: usize,
+}
+
+impl TenantSpec {
+    /// The named benchmark sizes: `small`, `medium`, `large`, `xl`.
+    pub fn named(name: &str) -> Option<TenantSpec> {
+        let (organizations, members_per_org, users, roles, role_mappings) = match name {
+            "small" => (2, 20, 50, 10, 5),
+            "medium" => (3, 300, 1_000, 100, 50),
+            "large" => (5, 2_000, 10_000, 500, 300),
+            "xl" => (20, 5_000, 100_000, 5_000, 2_000),
+            _ => return None,
+        };
+        Some(TenantSpec {
+            organizations,
+            members_per_org,
+            users,
+            roles,
+            role_mappings,
+            max_roles_per_user: 5,
+        })
+    }
+}
+
+impl Tenant {
+    /// The demo tenant, parsed from the fixtures compiled into the binary.
+    pub fn demo() -> anyhow::Result<Tenant> {
+        let organizations = match parse("cloud/organizations.json", ORGANIZATIONS_JSON)? {
+            Value::Object(mut body) => match body.remove("organizations") {
+                Some(Value::Array(list)) => list,
+                _ => {
+                    return Err(anyhow!(
+                        "cloud/organizations.json: no `organizations` array"
+                    ))
+                }
+            },
+            _ => return Err(anyhow!("cloud/organizations.json: not an object")),
+        };
+        let mut members = BTreeMap::new();
+        for (org_id, text) in MEMBERS_JSON {
+            let file = format!("cloud/members/{org_id}.json");
+            let list = match parse(&file, text)? {
+                Value::Object(mut body) => match body.remove("members") {
+                    Some(Value::Array(list)) => list,
+                    _ => return Err(anyhow!("{file}: no `members` array")),
+                },
+                _ => return Err(anyhow!("{file}: not an object")),
+            };
+            members.insert((*org_id).to_string(), list);
+        }
+        Ok(Tenant {
+            cloud_api_key: DEMO_CLOUD_API_KEY.to_string(),
+            deployment_api_key: DEMO_DEPLOYMENT_API_KEY.to_string(),
+            organizations,
+            members,
+            authenticate: parse("deployment/authenticate.json", AUTHENTICATE_JSON)?,
+            users: parse_keyed("deployment/users.json", USERS_JSON)?,
+            roles: parse_keyed("deployment/roles.json", ROLES_JSON)?,
+            role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
+        })
+    }
+
+    /// A tenant with the given keys and no data at all (the authenticate body
+    /// describes an API key owned by `governance-svc`).
+    pub fn empty(cloud_api_key: &str, deployment_api_key: &str) -> Tenant {
+        Tenant {
+            cloud_api_key: cloud_api_key.to_string(),
+            deployment_api_key: deployment_api_key.to_string(),
+            organizations: Vec::new(),
+            members: BTreeMap::new(),
+            authenticate: default_authenticate(deployment_api_key),
+            users: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            role_mappings: BTreeMap::new(),
+        }
+    }
+
+    /// A synthetic tenant of the given size, using the demo keys. The same
+    /// spec always produces the same tenant.
+    pub fn generate(spec: &TenantSpec) -> Tenant {
+        Generator::new(spec).run()
+    }
+
+    /// Total number of memberships over all organizations.
+    pub fn member_count(&self) -> usize {
+        self.members.values().map(Vec::len).sum()
+    }
+}
+
+fn parse(file: &str, text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("parse demo fixture {file}"))
+}
+
+fn parse_keyed(file: &str, text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
+    serde_json::from_str(text).with_context(|| format!("parse demo fixture {file}"))
+}
+
+/// An `_authenticate` body for an API key owned by `governance-svc`.
+pub(crate) fn default_authenticate(deployment_api_key: &str) -> Value {
+    let key_id =
+        super::routes::api_key_id(deployment_api_key).unwrap_or_else(|| "fake-key-id".to_string());
+    json!({
+        "username": "governance-svc",
+        "roles": ["governance_reader"],
+        "full_name": null,
+        "email": null,
+        "metadata": {},
+        "enabled": true,
+        "authentication_realm": {"name": "_es_api_key", "type": "_es_api_key"},
+        "lookup_realm": {"name": "_es_api_key", "type": "_es_api_key"},
+        "authentication_type": "api_key",
+        "api_key": {"id": key_id, "name": "governance-sync"}
+    })
+}
+
+/// The six built-in users every deployment returns (`metadata._reserved`).
+pub(crate) fn reserved_users() -> Vec<(String, Value)> {
+    let builtins: [(&str, &[&str]); 6] = [
+        ("elastic", &["superuser"]),
+        ("kibana_system", &["kibana_system"]),
+        ("logstash_system", &["logstash_system"]),
+        ("beats_system", &["beats_system"]),
+        ("apm_system", &["apm_system"]),
+        (
+            "remote_monitoring_user",
+            &["remote_monitoring_collector", "remote_monitoring_agent"],
+        ),
+    ];
+    builtins
+        .iter()
+        .map(|(name, roles)| {
+            (
+                (*name).to_string(),
+                json!({
+                    "username": name,
+                    "roles": roles,
+                    "full_name": null,
+                    "email": null,
+                    "metadata": {"_reserved": true},
+                    "enabled": true
+                }),
+            )
+        })
+        .collect()
+}
+
+/// Built-in roles used by generated tenants (`metadata._reserved`).
+fn reserved_roles() -> Vec<(String, Value)> {
+    let kibana = |privilege: &str| json!([{"application": "kibana-.kibana", "privileges": [privilege], "resources": ["*"]}]);
+    let not_dot = "/~(([.]|ilm-history-).*)/";
+    vec![
+        (
+            "superuser".to_string(),
+            json!({
+                "cluster": ["all"],
+                "indices": [
+                    {"names": ["*"], "privileges": ["all"], "allow_restricted_indices": false},
+                    {"names": ["*"], "privileges": ["monitor", "read", "view_index_metadata", "read_cross_cluster"], "allow_restricted_indices": true}
+                ],
+                "applications": [{"application": "*", "privileges": ["*"], "resources": ["*"]}],
+                "run_as": ["*"],
+                "metadata": {"_reserved": true},
+                "transient_metadata": {"enabled": true}
+            }),
+        ),
+        (
+            "viewer".to_string(),
+            json!({
+                "cluster": [],
+                "indices": [{"names": [not_dot], "privileges": ["read", "view_index_metadata"], "allow_restricted_indices": false}],
+                "applications": kibana("read"),
+                "run_as": [],
+                "metadata": {"_reserved": true},
+                "transient_metadata": {"enabled": true}
+            }),
+        ),
+        (
+            "editor".to_string(),
+            json!({
+                "cluster": [],
+                "indices": [
+                    {"names": [not_dot], "privileges": ["read", "view_index_metadata"], "allow_restricted_indices": false},
+                    {"names": ["observability-annotations"], "privileges": ["read", "view_index_metadata", "write"], "allow_restricted_indices": false}
+                ],
+                "applications": kibana("all"),
+                "run_as": [],
+                "metadata": {"_reserved": true},
+                "transient_metadata": {"enabled": true}
+            }),
+        ),
+        (
+            "kibana_admin".to_string(),
+            json!({
+                "cluster": [],
+                "indices": [],
+                "applications": kibana("all"),
+                "run_as": [],
+                "metadata": {"_reserved": true},
+                "transient_metadata": {"enabled": true}
+            }),
+        ),
+    ]
+}
+
+/// xorshift64* PRNG: tiny, fast and fully deterministic.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish value in `0..n`; 0 when `n` is 0.
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `1/n`.
+    fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    /// 32 lowercase hex digits, like Cloud deployment ids.
+    fn hex_id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+
+    /// An RFC 3339 UTC timestamp between 2019 and 2025.
+    fn timestamp(&mut self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            2019 + self.below(7),
+            1 + self.below(12),
+            1 + self.below(28),
+            self.below(24),
+            self.below(60),
+            self.below(60)
+        )
+    }
+}
+
+/// Builds a [`Tenant`] from a [`TenantSpec`].
+struct Generator<'a> {
+    spec: &'a TenantSpec,
+    rng: XorShift,
+    /// Role names users and mappings draw from (custom then reserved).
+    role_names: Vec<String>,
+}
+
+impl<'a> Generator<'a> {
+    fn new(spec: &'a TenantSpec) -> Self {
+        let mut role_names: Vec<String> = (1..=spec.roles).map(role_name).collect();
+        role_names.extend(
+            ["viewer", "editor", "kibana_admin", "superuser"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        Generator {
+            spec,
+            rng: XorShift(0x9E37_79B9_7F4A_7C15),
+            role_names,
+        }
+    }
+
+    fn run(mut self) -> Tenant {
+        let mut tenant = Tenant::empty(DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY);
+        self.cloud(&mut tenant);
+        tenant.users = self.users();
+        tenant.roles = self.roles();
+        tenant.role_mappings = self.role_mappings();
+        tenant
+    }
+
+    /// Up to `max` distinct role names (at least one when `max > 0`).
+    fn pick_roles(&mut self, max: usize) -> Vec<String> {
+        if max == 0 || self.role_names.is_empty() {
+            return Vec::new();
+        }
+        let want = 1 + self.rng.below(max);
+        let mut picked: Vec<String> = Vec::with_capacity(want);
+        for _ in 0..want {
+            // Custom roles are drawn far more often than the built-ins.
+            let index = if self.spec.roles > 0 && !self.rng.one_in(10) {
+                self.rng.below(self.spec.roles)
+            } else {
+                self.spec.roles + self.rng.below(self.role_names.len() - self.spec.roles)
+            };
+            let name = &self.role_names[index];
+            if !picked.contains(name) {
+                picked.push(name.clone());
+            }
+        }
+        picked
+    }
+
+    fn cloud(&mut self, tenant: &mut Tenant) {
+        let deployment_ids: Vec<String> = (0..8).map(|_| self.rng.hex_id()).collect();
+        let per_org = self.spec.members_per_org;
+        for o in 0..self.spec.organizations {
+            let org_id = (4_200_000_000u64 + o as u64 * 1_009).to_string();
+            tenant.organizations.push(json!({
+                "id": org_id,
+                "name": format!("Generated Org {:03}", o + 1),
+                "billing_contacts": [format!("billing@org{:03}.example", o + 1)],
+                "operational_contacts": []
+            }));
+            let mut list = Vec::with_capacity(per_org);
+            for j in 0..per_org {
+                // Every tenth member of a later org is also in the previous one.
+                let person = if o > 0 && j % 10 == 5 {
+                    (o - 1) * per_org + j
+                } else {
+                    o * per_org + j
+                };
+                let mut member = Map::new();
+                member.insert("organization_id".into(), json!(org_id));
+                member.insert(
+                    "user_id".into(),
+                    json!((2_000_000_000u64 + person as u64).to_string()),
+                );
+                if person % 53 != 7 {
+                    member.insert("name".into(), json!(format!("Person {person:06}")));
+                }
+                if person % 97 != 7 {
+                    member.insert(
+                        "email".into(),
+                        json!(format!("person{person:06}@corp.example")),
+                    );
+                }
+                member.insert("member_since".into(), json!(self.rng.timestamp()));
+                if let Some(assignments) = self.role_assignments(&org_id, j, &deployment_ids) {
+                    member.insert("role_assignments".into(), assignments);
+                }
+                list.push(Value::Object(member));
+            }
+            tenant.members.insert(org_id, list);
+        }
+    }
+
+    fn role_assignments(
+        &mut self,
+        org_id: &str,
+        index: usize,
+        deployments: &[String],
+    ) -> Option<Value> {
+        if index == 0 {
+            return Some(json!({
+                "organization": [{"role_id": "organization-admin", "organization_id": org_id}],
+                "deployment": []
+            }));
+        }
+        let deployment_role = |role: &str, all: bool, ids: Vec<&String>| {
+            if all {
+                json!({"role_id": role, "organization_id": org_id, "all": true})
+            } else {
+                json!({"role_id": role, "organization_id": org_id, "all": false, "deployment_ids": ids})
+            }
+        };
+        let choice = self.rng.below(10);
+        let first = self.rng.below(deployments.len());
+        let second = self.rng.below(deployments.len());
+        Some(match choice {
+            0 => json!({"organization": [{"role_id": "billing-admin", "organization_id": org_id}]}),
+            1..=4 => {
+                json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]})
+            }
+            5 | 6 => {
+                let mut ids: Vec<&String> = deployments.iter().skip(first).take(1).collect();
+                if second != first {
+                    ids.extend(deployments.get(second));
+                }
+                json!({"deployment": [
+                    deployment_role("deployment-viewer", true, Vec::new()),
+                    deployment_role("deployment-editor", false, ids)
+                ]})
+            }
+            7 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
+            8 => return None,
+            _ => json!({"organization": [], "deployment": []}),
+        })
+    }
+
+    fn users(&mut self) -> BTreeMap<String, Value> {
+        let mut users: BTreeMap<String, Value> = reserved_users().into_iter().collect();
+        for i in 1..=self.spec.users {
+            let name = user_name(i);
+            let roles = self.pick_roles(self.spec.max_roles_per_user);
+            let email = if i % 20 == 0 {
+                Value::Null
+            } else {
+                json!(format!("{name}@corp.example"))
+            };
+            let metadata = if i % 10 == 3 {
+                json!({"department": format!("dept-{:02}", i % 40)})
+            } else {
+                json!({})
+            };
+            let enabled = !self.rng.one_in(100);
+            users.insert(
+                name.clone(),
+                json!({
+                    "username": name,
+                    "roles": roles,
+                    "full_name": format!("User {i:06}"),
+                    "email": email,
+                    "metadata": metadata,
+                    "enabled": enabled
+                }),
+            );
+        }
+        users
+    }
+
+    fn roles(&mut self) -> BTreeMap<String, Value> {
+        let mut roles: BTreeMap<String, Value> = reserved_roles().into_iter().collect();
+        for i in 1..=self.spec.roles {
+            let cluster = if self.rng.one_in(3) {
+                json!(["monitor"])
+            } else {
+                json!([])
+            };
+            let privileges = match self.rng.below(3) {
+                0 => json!(["read", "view_index_metadata"]),
+                1 => json!(["read", "write"]),
+                _ => json!(["all"]),
+            };
+            let mut role = json!({
+                "cluster": cluster,
+                "indices": [{
+                    "names": [format!("index-{i:04}-*")],
+                    "privileges": privileges,
+                    "allow_restricted_indices": false
+                }],
+                "applications": [],
+                "run_as": [],
+                "metadata": {"owner": format!("team-{:02}", i % 17)},
+                "transient_metadata": {"enabled": true}
+            });
+            if i % 3 == 0 {
+                role["description"] = json!(format!("Generated role {i}"));
+            }
+            roles.insert(role_name(i), role);
+        }
+        roles
+    }
+
+    /// Name of a random existing regular user (or a name nobody has).
+    fn some_user(&mut self) -> String {
+        if self.spec.users == 0 {
+            return "nobody".to_string();
+        }
+        user_name(1 + self.rng.below(self.spec.users))
+    }
+
+    fn role_mappings(&mut self) -> BTreeMap<String, Value> {
+        let mut mappings = BTreeMap::new();
+        for i in 1..=self.spec.role_mappings {
+            let rules = match i % 10 {
+                0 => json!({"field": {"username": self.some_user()}}),
+                1 => {
+                    let count = 2 + self.rng.below(4);
+                    let mut names: Vec<String> = (0..count).map(|_| self.some_user()).collect();
+                    names.sort();
+                    names.dedup();
+                    if names.len() == 1 {
+                        json!({"field": {"username": names[0]}})
+                    } else {
+                        json!({"field": {"username": names}})
+                    }
+                }
+                2 => json!({"field": {"realm.name": format!("saml{}", 1 + i % 3)}}),
+                3 => json!({"any": [
+                    {"field": {"username": self.some_user()}},
+                    {"field": {"groups": format!("cn=group{i:04},ou=groups,dc=corp,dc=example")}}
+                ]}),
+                4 => json!({"all": [
+                    {"field": {"dn": format!("*,ou=unit{:02},dc=corp,dc=example", i % 50)}},
+                    {"field": {"realm.name": "ldap1"}}
+                ]}),
+                5 => json!({"all": [
+                    {"field": {"realm.name": "saml1"}},
+                    {"except": {"field": {"username": self.some_user()}}}
+                ]}),
+                6 => json!({"field": {"username": format!("user{:04}*", i % 1000)}}),
+                7 => json!({"field": {"username": format!("/user0{:02}[0-9]{{3}}/", i % 100)}}),
+                8 => json!({"all": [
+                    {"any": [
+                        {"field": {"username": [self.some_user(), self.some_user()]}},
+                        {"field": {"groups": "cn=admins,dc=corp,dc=example"}}
+                    ]},
+                    {"except": {"field": {"metadata.terminated_date": null}}}
+                ]}),
+                _ => json!({"field": {"realm.name": "cloud-saml"}}),
+            };
+            let mut mapping = Map::new();
+            mapping.insert("enabled".into(), json!(i % 25 != 0));
+            if i % 10 == 9 {
+                mapping.insert(
+                    "role_templates".into(),
+                    json!([{"template": "{\"source\":\"_user_{{username}}\"}", "format": "string"}]),
+                );
+            } else {
+                let roles = self.pick_roles(3);
+                if !roles.is_empty() {
+                    mapping.insert("roles".into(), json!(roles));
+                } else {
+                    mapping.insert("roles".into(), json!(["viewer"]));
+                }
+            }
+            mapping.insert("rules".into(), rules);
+            mapping.insert(
+                "metadata".into(),
+                json!({"owner": format!("team-{:02}", i % 17)}),
+            );
+            mappings.insert(format!("mapping{i:04}"), Value::Object(mapping));
+        }
+        mappings
+    }
+}
+
+fn user_name(i: usize) -> String {
+    format!("user{i:06}")
+}
+
+fn role_name(i: usize) -> String {
+    format!("role{i:04}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_parses_and_has_the_documented_population() {
+        let t = Tenant::demo().expect("demo");
+        assert_eq!(t.cloud_api_key, "demo-cloud-api-key");
+        assert_eq!(t.organizations.len(), 3);
+        let names: Vec<&str> = t
+            .organizations
+            .iter()
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        assert!(names.contains(&"Acme Corp") && names.contains(&"Acme Labs"));
+        // Every organization has a members list; exactly one is empty.
+        for org in &t.organizations {
+            let id = org["id"].as_str().expect("id");
+            assert!(t.members.contains_key(id), "members for {id}");
+            for m in &t.members[id] {
+                assert_eq!(m["organization_id"], json!(id));
+                assert!(m["user_id"].is_string() && m["member_since"].is_string());
+            }
+        }
+        assert_eq!(t.members.values().filter(|m| m.is_empty()).count(), 1);
+        assert_eq!(t.member_count(), 8);
+        let all: Vec<&Value> = t.members.values().flatten().collect();
+        let ada = all.iter().filter(|m| m["user_id"] == "2894412301").count();
+        assert_eq!(ada, 2, "Ada is in two orgs");
+        assert!(all
+            .iter()
+            .any(|m| m.get("name").is_none() && m.get("email").is_some()));
+        assert!(all
+            .iter()
+            .any(|m| m.get("name").is_none() && m.get("email").is_none()));
+        assert!(all.iter().any(|m| m.get("role_assignments").is_none()));
+
+        assert_eq!(t.authenticate["username"], "governance-svc");
+        assert_eq!(t.authenticate["authentication_type"], "api_key");
+
+        for name in [
+            "elastic",
+            "kibana_system",
+            "logstash_system",
+            "beats_system",
+            "apm_system",
+            "remote_monitoring_user",
+        ] {
+            assert_eq!(t.users[name]["metadata"]["_reserved"], true, "{name}");
+        }
+        for name in [
+            "jdoe",
+            "old.contractor",
+            "svc ingest",
+            "ops:oncall",
+            "alice",
+            "bob",
+            "carol",
+        ] {
+            let user = &t.users[name];
+            assert_eq!(user["username"], json!(name));
+            for key in ["roles", "full_name", "email", "metadata", "enabled"] {
+                assert!(user.get(key).is_some(), "{name}.{key}");
+            }
+        }
+        assert_eq!(t.users["old.contractor"]["enabled"], false);
+        assert_eq!(t.users["bob"]["roles"], json!(["viewer", "viewer"]));
+        assert_eq!(t.users["carol"]["roles"], json!([]));
+        assert!(t.users["alice"]["roles"]
+            .as_array()
+            .expect("roles")
+            .contains(&json!("ghost_role")));
+        assert!(!t.roles.contains_key("ghost_role"));
+        for name in ["superuser", "viewer", "editor", "kibana_admin"] {
+            assert_eq!(t.roles[name]["metadata"]["_reserved"], true, "{name}");
+        }
+        assert!(t.roles["logs_reader"]["description"].is_string());
+        assert!(t.roles.contains_key("metrics_writer") && t.roles.contains_key("sre_admin"));
+
+        assert_eq!(t.role_mappings.len(), 15);
+        for (name, m) in &t.role_mappings {
+            assert!(m["enabled"].is_boolean(), "{name}");
+            assert!(m["rules"].is_object(), "{name}");
+            assert!(m["metadata"].is_object(), "{name}");
+            let roles = m.get("roles").and_then(Value::as_array);
+            let templates = m.get("role_templates").and_then(Value::as_array);
+            assert!(
+                roles.is_some_and(|r| !r.is_empty()) != templates.is_some_and(|t| !t.is_empty()),
+                "{name}: exactly one of roles/role_templates"
+            );
+        }
+        assert_eq!(
+            t.role_mappings["jdoe-direct"]["rules"],
+            json!({"field": {"username": "jdoe"}})
+        );
+        assert_eq!(t.role_mappings["disabled-mapping"]["enabled"], false);
+        assert!(t.role_mappings["per-user-role"]["role_templates"][0]["template"].is_string());
+        assert_eq!(
+            t.role_mappings["ghost-role-mapping"]["roles"],
+            json!(["ghost_mapping_role"])
+        );
+        assert_eq!(
+            t.role_mappings["sso-read-only-operator-mapping"]["metadata"]["_read_only"],
+            true
+        );
+    }
+
+    #[test]
+    fn demo_mapping_rules_pass_the_grammar_check_unchanged() {
+        let t = Tenant::demo().expect("demo");
+        for (name, m) in &t.role_mappings {
+            let normalized = super::super::routes::check_rules(&m["rules"]).expect(name);
+            assert_eq!(&normalized, &m["rules"], "{name} is stored normalized");
+        }
+    }
+
+    #[test]
+    fn code_reserved_users_match_the_fixture() {
+        let t = Tenant::demo().expect("demo");
+        for (name, user) in reserved_users() {
+            assert_eq!(t.users.get(&name), Some(&user), "{name}");
+        }
+        for (name, role) in reserved_roles() {
+            assert_eq!(t.roles[&name]["metadata"], role["metadata"], "{name}");
+        }
+    }
+
+    #[test]
+    fn empty_tenant_has_no_data() {
+        let t = Tenant::empty("a", "b");
+        assert!(t.organizations.is_empty() && t.users.is_empty() && t.role_mappings.is_empty());
+        assert_eq!(t.authenticate["username"], "governance-svc");
+    }
+
+    #[test]
+    fn named_specs() {
+        let small = TenantSpec::named("small").expect("small");
+        assert_eq!(
+            (
+                small.organizations,
+                small.members_per_org,
+                small.users,
+                small.roles,
+                small.role_mappings
+            ),
+            (2, 20, 50, 10, 5)
+        );
+        assert_eq!(TenantSpec::named("xl").map(|s| s.users), Some(100_000));
+        assert_eq!(TenantSpec::named("medium").map(|s| s.roles), Some(100));
+        assert_eq!(
+            TenantSpec::named("large").map(|s| s.role_mappings),
+            Some(300)
+        );
+        assert!(TenantSpec::named("huge").is_none());
+    }
+
+    #[test]
+    fn generate_is_deterministic_and_sized() {
+        let spec = TenantSpec::named("medium").expect("medium");
+        let a = Tenant::generate(&spec);
+        let b = Tenant::generate(&spec);
+        assert_eq!(a, b);
+        assert_eq!(a.organizations.len(), 3);
+        assert_eq!(a.member_count(), 900);
+        assert_eq!(a.users.len(), 1_000 + 6);
+        assert_eq!(a.roles.len(), 100 + 4);
+        assert_eq!(a.role_mappings.len(), 50);
+        let disabled = a.users.values().filter(|u| u["enabled"] == false).count();
+        assert!(
+            (1..=40).contains(&disabled),
+            "about 1% disabled: {disabled}"
+        );
+        for (name, user) in &a.users {
+            let roles = user["roles"].as_array().expect("roles");
+            if user["metadata"]["_reserved"] != true {
+                assert!((1..=5).contains(&roles.len()), "{name}");
+            }
+        }
+        for (name, m) in &a.role_mappings {
+            let normalized = super::super::routes::check_rules(&m["rules"]).expect(name);
+            assert_eq!(&normalized, &m["rules"], "{name}");
+        }
+        // Some members appear in two organizations.
+        let first: Vec<&Value> = a.members.values().next().expect("org").iter().collect();
+        let shared = a
+            .members
+            .values()
+            .nth(1)
+            .expect("org")
+            .iter()
+            .filter(|m| first.iter().any(|f| f["user_id"] == m["user_id"]))
+            .count();
+        assert!(shared > 0);
+    }
+
+    #[test]
+    fn generate_handles_zero_sizes() {
+        let spec = TenantSpec {
+            organizations: 1,
+            members_per_org: 0,
+            users: 0,
+            roles: 0,
+            role_mappings: 12,
+            max_roles_per_user: 0,
+        };
+        let t = Tenant::generate(&spec);
+        assert_eq!(t.users.len(), 6);
+        assert_eq!(t.role_mappings.len(), 12);
+        assert_eq!(t.member_count(), 0);
+    }
+}

@@ -1,0 +1,128 @@
+//! Baton's `.c1z` sync artifact, v1 (SQLite) format: shared types, the writer and the reader.
+//!
+//! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (see
+//! `shared/c1z-format.md`). [`write_sync`] adds one finished full sync to a file; [`C1zFile`] reads any v1
+//! file the way Baton's readers do.
+
+pub mod reader;
+pub mod schema;
+pub mod writer;
+
+use crate::proto;
+use std::path::PathBuf;
+
+pub use reader::{
+    C1zFile, DecodeLimits, EntitlementRow, GrantRow, ResourceRow, ResourceTypeRow, SyncRun,
+};
+pub use writer::write_sync;
+
+/// The first bytes of a v1 (SQLite) `.c1z`.
+pub const MAGIC_V1: &[u8; 5] = b"C1ZF\0";
+/// The first bytes of a v3 (Pebble) `.c1z`, which this crate does not support.
+pub const MAGIC_V3: &[u8; 5] = b"C1Z3\0";
+
+/// The objects of one sync, in the order they are written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncRecords {
+    pub resource_types: Vec<proto::ResourceType>,
+    /// Parents before children; the writer keeps this order.
+    pub resources: Vec<proto::Resource>,
+    pub entitlements: Vec<proto::Entitlement>,
+    pub grants: Vec<proto::Grant>,
+}
+
+/// How [`write_sync`] stores a sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Finished full syncs kept (newest by `ended_at`), including the new one; at least 1 is kept.
+    pub keep_sync_count: usize,
+    /// Keep every older sync and skip `VACUUM`.
+    pub skip_cleanup: bool,
+    /// Directory of the working SQLite database; `None` is the OS temp dir.
+    pub temp_dir: Option<PathBuf>,
+    /// zstd level, clamped to 1..=19.
+    pub zstd_level: i32,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            keep_sync_count: 2,
+            skip_cleanup: false,
+            temp_dir: None,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl WriteOptions {
+    /// The defaults, overridden by `BATON_KEEP_SYNC_COUNT` and `BATON_SKIP_CLEANUP` when they are set and
+    /// valid.
+    pub fn from_env() -> Self {
+        let mut options = WriteOptions::default();
+        if let Some(count) = env_value("BATON_KEEP_SYNC_COUNT").and_then(|v| v.parse().ok()) {
+            options.keep_sync_count = count;
+        }
+        if let Some(skip) = env_value("BATON_SKIP_CLEANUP").and_then(|v| parse_bool(&v)) {
+            options.skip_cleanup = skip;
+        }
+        options
+    }
+}
+
+/// What [`write_sync`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteReport {
+    /// The KSUID of the new sync.
+    pub sync_id: String,
+    /// The file written.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Rows stored for the new sync, per table (duplicates merged).
+    pub resource_types: usize,
+    pub resources: usize,
+    pub entitlements: usize,
+    pub grants: usize,
+    /// Finished full syncs deleted by cleanup.
+    pub removed_sync_ids: Vec<String>,
+    /// Finished full syncs left in the file, newest first.
+    pub kept_sync_ids: Vec<String>,
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" | "on" => Some(true),
+        "0" | "f" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c1z_write_options_defaults() {
+        let options = WriteOptions::default();
+        assert_eq!(options.keep_sync_count, 2);
+        assert!(!options.skip_cleanup);
+        assert_eq!(options.temp_dir, None);
+        assert_eq!(options.zstd_level, 3);
+    }
+
+    #[test]
+    fn c1z_parse_bool_values() {
+        assert_eq!(parse_bool("TRUE"), Some(true));
+        assert_eq!(parse_bool("1"), Some(true));
+        assert_eq!(parse_bool("false"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! The Elastic Cloud API: organizations and their members (with their cloud role assignments).
+
+use crate::http::{ApiClient, ApiError};
+use serde::{Deserialize, Deserializer};
+
+/// Deserializes `null` as the type's default (Elastic sends both `null` and absent for empty lists).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+}
+
+/// Body of `GET /api/v1/organizations`.
+#[derive(Debug, Deserialize)]
+pub struct OrganizationList {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub organizations: Vec<Organization>,
+}
+
+/// One member of an organization.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Member {
+    pub organization_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub member_since: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub role_assignments: Option<RoleAssignments>,
+}
+
+/// Body of `GET /api/v1/organizations/{id}/members`.
+#[derive(Debug, Deserialize)]
+pub struct Memberships {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub members: Vec<Member>,
+}
+
+/// A member's cloud role assignments, by scope.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct RoleAssignments {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub platform: Vec<PlatformRoleAssignment>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub organization: Vec<OrganizationRoleAssignment>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub deployment: Vec<DeploymentRoleAssignment>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub project: ProjectRoleAssignments,
+}
+
+/// A platform-scope assignment (Elastic-internal).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlatformRoleAssignment {
+    pub role_id: String,
+}
+
+/// An organization-scope assignment such as `organization-admin`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrganizationRoleAssignment {
+    pub role_id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+}
+
+/// A deployment-scope assignment: for all deployments, or for the listed ones.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeploymentRoleAssignment {
+    pub role_id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub all: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub deployment_ids: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub application_roles: Vec<String>,
+}
+
+/// Serverless project assignments, by project kind.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ProjectRoleAssignments {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub elasticsearch: Vec<ProjectRoleAssignment>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub observability: Vec<ProjectRoleAssignment>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub security: Vec<ProjectRoleAssignment>,
+}
+
+/// A project-scope assignment.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProjectRoleAssignment {
+    pub role_id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub all: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub project_ids: Vec<String>,
+}
+
+/// Client of the Elastic Cloud API.
+#[derive(Debug)]
+pub struct CloudClient {
+    api: ApiClient,
+}
+
+impl CloudClient {
+    /// Wraps an authenticated client whose base URL is the Cloud API root.
+    pub fn new(api: ApiClient) -> Self {
+        CloudClient { api }
+    }
+
+    /// Every organization the key can see (`GET /api/v1/organizations`).
+    pub fn organizations(&self) -> Result<Vec<Organization>, ApiError> {
+        let list: OrganizationList = self.api.get(&["api", "v1", "organizations"])?;
+        Ok(list.organizations)
+    }
+
+    /// One organization (`GET /api/v1/organizations/{id}`).
+    pub fn organization(&self, id: &str) -> Result<Organization, ApiError> {
+        self.api.get(&["api", "v1", "organizations", id])
+    }
+
+    /// All members of an organization, in one request.
+    pub fn members(&self, organization_id: &str) -> Result<Vec<Member>, ApiError> {
+        let list: Memberships =
+            self.api
+                .get(&["api", "v1", "organizations", organization_id, "members"])?;
+        Ok(list.members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_parse_with_absent_or_null_parts() {
+        let body = r#"{"members":[
+          {"organization_id":"1","user_id":"u1","member_since":"2023-04-11T09:12:44Z","name":"Ada","email":"ada@x",
+           "role_assignments":{"organization":[{"role_id":"organization-admin","organization_id":"1"}],"deployment":[],"project":{}}},
+          {"organization_id":"1","user_id":"u2","member_since":"2024-01-30T16:02:10Z",
+           "role_assignments":{"deployment":[{"role_id":"deployment-editor","organization_id":"1","all":false,"deployment_ids":["d1"]}],"organization":null}},
+          {"organization_id":"1","user_id":"u3","member_since":"2024-01-30T16:02:10Z","name":null}]}"#;
+        let m: Memberships = serde_json::from_str(body).expect("parses");
+        assert_eq!(m.members.len(), 3);
+        let ra = m.members[0].role_assignments.as_ref().expect("ra");
+        assert_eq!(ra.organization[0].role_id, "organization-admin");
+        let ra = m.members[1].role_assignments.as_ref().expect("ra");
+        assert!(ra.organization.is_empty());
+        assert_eq!(ra.deployment[0].deployment_ids, ["d1"]);
+        assert_eq!(m.members[2].name, None);
+        assert!(m.members[2].role_assignments.is_none());
+    }
+}

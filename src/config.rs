@@ -1,0 +1,338 @@
+//! Checked configuration: turns the raw command line into URLs, secrets and options, or a usage error.
+
+use crate::c1z::WriteOptions;
+use crate::cli::{GlobalArgs, LogFormat};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// A secret such as an API key. Its value is never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// A mistake in how the program was called; reported with exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// Which of the two Elastic APIs a client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Cloud,
+    Elasticsearch,
+}
+
+impl Api {
+    /// The API's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Cloud => "Elastic Cloud API",
+            Api::Elasticsearch => "Elasticsearch API",
+        }
+    }
+
+    /// Where the user sets this API's key.
+    pub fn key_source(self) -> &'static str {
+        match self {
+            Api::Cloud => "--api-key / BATON_API_KEY",
+            Api::Elasticsearch => "--deployment-api-key / BATON_DEPLOYMENT_API_KEY",
+        }
+    }
+}
+
+/// Where and how to reach one API.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub api: Api,
+    pub base_url: Url,
+    pub api_key: Secret,
+}
+
+/// HTTP behaviour shared by both clients.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a sync needs.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub cloud: Endpoint,
+    pub organization_id: Option<String>,
+    pub deployment: Option<Endpoint>,
+    pub file: PathBuf,
+    pub http: HttpOptions,
+    pub write: WriteOptions,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LogConfig {
+    pub level: crate::cli::LogLevel,
+    pub format: LogFormat,
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl SyncConfig {
+    /// Checks the sync flags. Every problem is a [`UsageError`].
+    pub fn from_args(args: &GlobalArgs) -> anyhow::Result<SyncConfig> {
+        let api_key = non_empty(&args.api_key).ok_or_else(|| {
+            usage("the Elastic Cloud API key is missing: set --api-key or BATON_API_KEY")
+        })?;
+        let cloud_url = parse_base_url(&args.cloud_url, "--cloud-url", args.allow_insecure_http)?;
+        let deployment = match (
+            non_empty(&args.deployment_endpoint),
+            non_empty(&args.deployment_api_key),
+        ) {
+            (None, None) => None,
+            (Some(endpoint), Some(key)) => Some(Endpoint {
+                api: Api::Elasticsearch,
+                base_url: parse_base_url(
+                    endpoint,
+                    "--deployment-endpoint",
+                    args.allow_insecure_http,
+                )?,
+                api_key: Secret::new(key),
+            }),
+            (Some(_), None) => {
+                return Err(usage(
+                    "--deployment-endpoint is set but --deployment-api-key (BATON_DEPLOYMENT_API_KEY) is not: give both or neither",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(usage(
+                    "--deployment-api-key is set but --deployment-endpoint (BATON_DEPLOYMENT_ENDPOINT) is not: give both or neither",
+                ))
+            }
+        };
+        Ok(SyncConfig {
+            cloud: Endpoint {
+                api: Api::Cloud,
+                base_url: cloud_url,
+                api_key: Secret::new(api_key),
+            },
+            organization_id: non_empty(&args.organization_id).map(str::to_owned),
+            deployment,
+            file: args.file.clone(),
+            http: HttpOptions {
+                timeout: Duration::from_secs(args.http_timeout_seconds),
+                ..HttpOptions::default()
+            },
+            write: write_options(args),
+        })
+    }
+}
+
+/// The c1z write options from the flags and environment.
+pub fn write_options(args: &GlobalArgs) -> WriteOptions {
+    WriteOptions {
+        keep_sync_count: usize::try_from(args.keep_sync_count).unwrap_or(usize::MAX),
+        skip_cleanup: args.skip_cleanup,
+        temp_dir: args.c1z_temp_dir.clone(),
+        ..WriteOptions::default()
+    }
+}
+
+impl LogConfig {
+    /// Log settings from the flags; the format defaults to console on a terminal and json otherwise.
+    pub fn from_args(args: &GlobalArgs, stderr_is_terminal: bool) -> LogConfig {
+        let format = args.log_format.unwrap_or(if stderr_is_terminal {
+            LogFormat::Console
+        } else {
+            LogFormat::Json
+        });
+        LogConfig {
+            level: args.log_level,
+            format,
+        }
+    }
+}
+
+/// Whether a URL host is this machine (where plain http cannot expose a key on a network).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses an API base URL given by `flag`: http(s) with a host, no query or fragment, and plain http only
+/// on loopback unless explicitly allowed.
+pub fn parse_base_url(raw: &str, flag: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
+    let raw = raw.trim();
+    let url = Url::parse(raw).map_err(|e| {
+        usage(format!(
+            "{flag} is not a valid URL ({e}): expected something like https://host[:port]"
+        ))
+    })?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(usage(format!(
+            "{flag} must be an http(s) URL, got scheme {:?}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(usage(format!("{flag} has no host name")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(usage(format!(
+            "{flag} must not contain credentials; use the API key flags"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(usage(format!("{flag} must not have a query or fragment")));
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(usage(format!(
+            "{flag} uses plain http to a non-loopback host, which would send the API key unencrypted; use https or pass --allow-insecure-http"
+        )));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> GlobalArgs {
+        let mut argv = vec!["baton-elastic"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("parses").global
+    }
+
+    fn usage_message(result: anyhow::Result<SyncConfig>) -> String {
+        let err = result.expect_err("usage error");
+        assert!(err.is::<UsageError>(), "not a usage error: {err:#}");
+        err.to_string()
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let s = Secret::new("super-secret-key");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+        let e = Endpoint {
+            api: Api::Cloud,
+            base_url: Url::parse("https://x").expect("url"),
+            api_key: s,
+        };
+        assert!(!format!("{e:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn missing_api_key_is_a_usage_error() {
+        // An explicit empty value counts as missing.
+        let msg = usage_message(SyncConfig::from_args(&args(&["--api-key", ""])));
+        assert!(msg.contains("--api-key"), "{msg}");
+    }
+
+    #[test]
+    fn deployment_endpoint_and_key_go_together() {
+        let msg = usage_message(SyncConfig::from_args(&args(&[
+            "--api-key",
+            "k",
+            "--deployment-endpoint",
+            "https://es.example",
+        ])));
+        assert!(msg.contains("--deployment-api-key"), "{msg}");
+        let msg = usage_message(SyncConfig::from_args(&args(&[
+            "--api-key",
+            "k",
+            "--deployment-api-key",
+            "d",
+        ])));
+        assert!(msg.contains("--deployment-endpoint"), "{msg}");
+    }
+
+    #[test]
+    fn endpoints_must_be_http_urls() {
+        for bad in [
+            "es.example:9243",
+            "ftp://es.example",
+            "https://",
+            "https://u:p@h",
+        ] {
+            assert!(
+                parse_base_url(bad, "--deployment-endpoint", false).is_err(),
+                "{bad} accepted"
+            );
+        }
+        assert!(parse_base_url("https://es.example:9243", "--x", false).is_ok());
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        assert!(parse_base_url("http://127.0.0.1:9200", "--x", false).is_ok());
+        assert!(parse_base_url("http://localhost:9200", "--x", false).is_ok());
+        assert!(parse_base_url("http://[::1]:9200", "--x", false).is_ok());
+        assert!(parse_base_url("http://es.internal:9200", "--x", false).is_err());
+        assert!(parse_base_url("http://es.internal:9200", "--x", true).is_ok());
+    }
+
+    #[test]
+    fn full_config_is_built() {
+        let c = SyncConfig::from_args(&args(&[
+            "--api-key",
+            "k",
+            "--deployment-endpoint",
+            "https://es.example",
+            "--deployment-api-key",
+            "d",
+            "--organization-id",
+            "42",
+        ]))
+        .expect("valid");
+        assert_eq!(c.organization_id.as_deref(), Some("42"));
+        let d = c.deployment.expect("deployment");
+        assert_eq!(d.api_key.expose(), "d");
+        assert_eq!(c.cloud.base_url.as_str(), "https://api.elastic-cloud.com/");
+        assert_eq!(c.write.keep_sync_count, 2);
+    }
+}

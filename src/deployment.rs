@@ -1,0 +1,183 @@
+//! The Elasticsearch security API of one deployment: the authenticated principal, native users, roles and
+//! role mappings.
+
+use crate::cloud::null_as_default;
+use crate::http::{ApiClient, ApiError};
+use crate::rules::Rule;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Free-form metadata as Elasticsearch stores it.
+pub type Metadata = BTreeMap<String, Value>;
+
+/// Whether metadata marks a built-in object (`_reserved: true`).
+pub fn is_reserved(metadata: &Metadata) -> bool {
+    metadata.get("_reserved") == Some(&Value::Bool(true))
+}
+
+/// A realm reference in an authentication answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RealmRef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// API key details in an authentication answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ApiKeyRef {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Body of `GET /_security/_authenticate`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Authentication {
+    pub username: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub authentication_realm: Option<RealmRef>,
+    #[serde(default)]
+    pub authentication_type: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<ApiKeyRef>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A native user as `GET /_security/user` returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct User {
+    pub username: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl User {
+    /// Whether this is a built-in user.
+    pub fn reserved(&self) -> bool {
+        is_reserved(&self.metadata)
+    }
+}
+
+/// A role as `GET /_security/role` returns it; only what this tool reads is typed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Role {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub cluster: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub run_as: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Role {
+    /// Whether this is a built-in role.
+    pub fn reserved(&self) -> bool {
+        is_reserved(&self.metadata)
+    }
+}
+
+/// One role template of a mapping. `template` is kept as Elasticsearch sent it: usually a string holding
+/// JSON (`{"source":"..."}`), sometimes an object.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RoleTemplate {
+    pub template: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// A role mapping as `GET /_security/role_mapping` returns it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RoleMapping {
+    pub enabled: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub role_templates: Vec<RoleTemplate>,
+    pub rules: Rule,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+}
+
+impl RoleMapping {
+    /// Whether an operator defined it (it cannot be changed through the API).
+    pub fn read_only(&self) -> bool {
+        self.metadata.get("_read_only") == Some(&Value::Bool(true))
+    }
+}
+
+/// Client of a deployment's Elasticsearch security API.
+#[derive(Debug)]
+pub struct DeploymentClient {
+    api: ApiClient,
+}
+
+impl DeploymentClient {
+    /// Wraps an authenticated client whose base URL is the deployment endpoint.
+    pub fn new(api: ApiClient) -> Self {
+        DeploymentClient { api }
+    }
+
+    /// Who the key authenticates as; fails fast on a bad key.
+    pub fn authenticate(&self) -> Result<Authentication, ApiError> {
+        self.api.get(&["_security", "_authenticate"])
+    }
+
+    /// All native users, reserved ones included, keyed by username (one request).
+    pub fn users(&self) -> Result<BTreeMap<String, User>, ApiError> {
+        self.api.get(&["_security", "user"])
+    }
+
+    /// All roles the API returns, keyed by name (one request).
+    pub fn roles(&self) -> Result<BTreeMap<String, Role>, ApiError> {
+        self.api.get(&["_security", "role"])
+    }
+
+    /// All role mappings, keyed by name (one request).
+    pub fn role_mappings(&self) -> Result<BTreeMap<String, RoleMapping>, ApiError> {
+        self.api.get(&["_security", "role_mapping"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_parse_keyed_by_name_with_nulls() {
+        let body = r#"{"elastic":{"username":"elastic","roles":["superuser"],"full_name":null,"email":null,"metadata":{"_reserved":true},"enabled":true},
+          "old.contractor":{"username":"old.contractor","roles":[],"full_name":"Old Contractor","email":null,"metadata":{},"enabled":false}}"#;
+        let users: BTreeMap<String, User> = serde_json::from_str(body).expect("parses");
+        assert!(users["elastic"].reserved());
+        assert!(!users["old.contractor"].enabled);
+        assert!(!users["old.contractor"].reserved());
+    }
+
+    #[test]
+    fn role_mappings_parse_with_templates_and_scalar_fields() {
+        let body = r#"{"per-user-role":{"enabled":true,"role_templates":[{"template":"{\"source\":\"_user_{{username}}\"}","format":"string"}],
+           "rules":{"field":{"realm.name":"cloud-saml"}},"metadata":{}},
+           "ops":{"enabled":false,"roles":["superuser"],"rules":{"any":[{"field":{"username":["a","b"]}}]},"metadata":{"_read_only":true}}}"#;
+        let m: BTreeMap<String, RoleMapping> = serde_json::from_str(body).expect("parses");
+        assert!(m["per-user-role"].roles.is_empty());
+        assert_eq!(m["per-user-role"].role_templates.len(), 1);
+        assert!(m["ops"].read_only());
+        assert!(!m["ops"].enabled);
+    }
+}

@@ -1,0 +1,139 @@
+//! Structured logs on stderr: one JSON object per line (`level`, `ts`, `msg`, fields) or a console line.
+//!
+//! Callers pass only values that are safe to show; no API key is ever handed to a log call.
+
+use crate::cli::{LogFormat, LogLevel};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::OnceLock;
+
+static CONFIG: OnceLock<(LogLevel, LogFormat)> = OnceLock::new();
+
+/// Sets the level and format for the rest of the process (the first call wins).
+pub fn init(level: LogLevel, format: LogFormat) {
+    let _ = CONFIG.set((level, format));
+}
+
+fn config() -> (LogLevel, LogFormat) {
+    CONFIG
+        .get()
+        .copied()
+        .unwrap_or((LogLevel::Info, LogFormat::Json))
+}
+
+/// Whether messages at `level` are written.
+pub fn enabled(level: LogLevel) -> bool {
+    level >= config().0
+}
+
+/// The configured format.
+pub fn format() -> LogFormat {
+    config().1
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+/// Renders one log line (without the newline).
+pub fn render(level: LogLevel, format: LogFormat, msg: &str, fields: &[(&str, Value)]) -> String {
+    let now = crate::clock::now();
+    match format {
+        LogFormat::Json => {
+            let ts = now.timestamp() as f64 + f64::from(now.timestamp_subsec_micros()) / 1e6;
+            let mut line = format!(
+                "{{\"level\":{},\"ts\":{},\"msg\":{}",
+                Value::from(level_name(level)),
+                Value::from(ts),
+                Value::from(msg)
+            );
+            for (key, value) in fields {
+                line.push(',');
+                line.push_str(&Value::from(*key).to_string());
+                line.push(':');
+                line.push_str(&value.to_string());
+            }
+            line.push('}');
+            line
+        }
+        LogFormat::Console => {
+            let mut line = format!(
+                "{} {:<5} {msg}",
+                now.format("%Y-%m-%dT%H:%M:%S%.3f%z"),
+                level_name(level).to_uppercase()
+            );
+            for (key, value) in fields {
+                match value {
+                    Value::String(s) => line.push_str(&format!(" {key}={s}")),
+                    other => line.push_str(&format!(" {key}={other}")),
+                }
+            }
+            line
+        }
+    }
+}
+
+/// Writes one log line at `level` when enabled.
+pub fn log(level: LogLevel, msg: &str, fields: &[(&str, Value)]) {
+    if !enabled(level) {
+        return;
+    }
+    let line = render(level, format(), msg, fields);
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{line}");
+}
+
+/// Logs at debug level.
+pub fn debug(msg: &str, fields: &[(&str, Value)]) {
+    log(LogLevel::Debug, msg, fields);
+}
+
+/// Logs at info level.
+pub fn info(msg: &str, fields: &[(&str, Value)]) {
+    log(LogLevel::Info, msg, fields);
+}
+
+/// Logs at warn level.
+pub fn warn(msg: &str, fields: &[(&str, Value)]) {
+    log(LogLevel::Warn, msg, fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_carry_level_ts_msg_and_fields() {
+        let line = render(
+            LogLevel::Warn,
+            LogFormat::Json,
+            "retrying",
+            &[
+                ("path", Value::from("/_security/user")),
+                ("status", Value::from(429)),
+            ],
+        );
+        let v: Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["msg"], "retrying");
+        assert_eq!(v["status"], 429);
+        assert!(v["ts"].as_f64().expect("ts") > 1.7e9);
+        assert!(line.starts_with(r#"{"level":"warn","ts":"#), "{line}");
+    }
+
+    #[test]
+    fn console_lines_are_readable() {
+        let line = render(
+            LogLevel::Info,
+            LogFormat::Console,
+            "synced",
+            &[("count", Value::from(3)), ("type", Value::from("role"))],
+        );
+        assert!(line.contains("INFO  synced count=3 type=role"), "{line}");
+    }
+}

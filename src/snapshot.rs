@@ -1,0 +1,113 @@
+//! Fetches every list the sync needs exactly once, into a [`Snapshot`] of sorted collections.
+
+use crate::cloud::{CloudClient, Member, Organization};
+use crate::deployment::{Authentication, DeploymentClient, Role, RoleMapping, User};
+use crate::logging;
+use anyhow::Context;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a deployment's security API holds.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentSnapshot {
+    pub principal: Option<Authentication>,
+    pub users: BTreeMap<String, User>,
+    pub roles: BTreeMap<String, Role>,
+    pub role_mappings: BTreeMap<String, RoleMapping>,
+}
+
+/// Everything read from Elastic in one sync.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Organizations, sorted by id.
+    pub organizations: Vec<Organization>,
+    /// Members by organization id.
+    pub members: BTreeMap<String, Vec<Member>>,
+    /// The deployment's security objects, when a deployment is configured.
+    pub deployment: Option<DeploymentSnapshot>,
+}
+
+/// One step of the fetch, reported to the caller (for progress display).
+pub trait Progress {
+    /// A list was fetched: its name and how many items it held.
+    fn fetched(&mut self, list: &str, count: usize);
+}
+
+impl Progress for () {
+    fn fetched(&mut self, _list: &str, _count: usize) {}
+}
+
+impl Snapshot {
+    /// Reads Elastic Cloud (and the deployment, when given), one request per list.
+    pub fn fetch(
+        cloud: &CloudClient,
+        deployment: Option<&DeploymentClient>,
+        organization_id: Option<&str>,
+        progress: &mut dyn Progress,
+    ) -> anyhow::Result<Snapshot> {
+        let mut organizations = match organization_id {
+            Some(id) => vec![cloud
+                .organization(id)
+                .with_context(|| format!("cannot read organization {id} (--organization-id)"))?],
+            None => cloud
+                .organizations()
+                .context("cannot list Elastic Cloud organizations")?,
+        };
+        organizations.sort_by(|a, b| a.id.cmp(&b.id));
+        organizations.dedup_by(|a, b| a.id == b.id);
+        progress.fetched("organizations", organizations.len());
+
+        let mut members = BTreeMap::new();
+        for org in &organizations {
+            let mut list = cloud
+                .members(&org.id)
+                .with_context(|| format!("cannot list the members of organization {}", org.id))?;
+            list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+            progress.fetched("members", list.len());
+            members.insert(org.id.clone(), list);
+        }
+
+        let deployment = match deployment {
+            Some(client) => Some(fetch_deployment(client, progress)?),
+            None => None,
+        };
+        Ok(Snapshot {
+            organizations,
+            members,
+            deployment,
+        })
+    }
+}
+
+fn fetch_deployment(
+    client: &DeploymentClient,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<DeploymentSnapshot> {
+    let principal = client
+        .authenticate()
+        .context("cannot authenticate to the deployment")?;
+    logging::debug(
+        "authenticated to the deployment",
+        &[
+            ("username", Value::from(principal.username.as_str())),
+            (
+                "authentication_type",
+                Value::from(principal.authentication_type.as_deref().unwrap_or("")),
+            ),
+        ],
+    );
+    let users = client.users().context("cannot list deployment users")?;
+    progress.fetched("users", users.len());
+    let roles = client.roles().context("cannot list deployment roles")?;
+    progress.fetched("roles", roles.len());
+    let role_mappings = client
+        .role_mappings()
+        .context("cannot list deployment role mappings")?;
+    progress.fetched("role mappings", role_mappings.len());
+    Ok(DeploymentSnapshot {
+        principal: Some(principal),
+        users,
+        roles,
+        role_mappings,
+    })
+}

@@ -1,1 +1,36 @@
-//! placeholder
+//! baton-elastic: syncs Elastic Cloud organizations and Elasticsearch security objects into Baton's
+//! `.c1z` format.
+//!
+//! `main.rs` only parses the command line and reports errors; everything else lives here so that tests
+//! reach every part.
+
+pub mod c1z;
+pub mod cli;
+pub mod clock;
+pub mod cloud;
+pub mod commands;
+pub mod config;
+pub mod deployment;
+pub mod fake;
+pub mod http;
+pub mod interrupt;
+pub mod logging;
+pub mod proto;
+pub mod rules;
+pub mod snapshot;
+pub mod syncers;
+
+use cli::{Cli, Command, SyncArgs};
+use config::LogConfig;
+use std::io::IsTerminal;
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let log = LogConfig::from_args(&cli.global, std::io::stderr().is_terminal());
+    logging::init(log.level, log.format);
+    interrupt::install()?;
+    match cli.command {
+        None => commands::sync::run(&cli.global, &SyncArgs::default()),
+        Some(Command::Sync(args)) => commands::sync::run(&cli.global, &args),
+    }
+}

@@ -1,0 +1,198 @@
+//! `sync`: read Elastic once, map it to Baton records, and write them into the `.c1z` file; or, with
+//! `--demo`, do the same against the built-in demo tenant served on loopback.
+
+use crate::c1z::{self, WriteReport};
+use crate::cli::{GlobalArgs, SyncArgs};
+use crate::cloud::CloudClient;
+use crate::config::{self, Api, Endpoint, HttpOptions, Secret, SyncConfig};
+use crate::deployment::DeploymentClient;
+use crate::fake::{FakeElastic, Tenant};
+use crate::http::{ApiClient, RequestStats};
+use crate::snapshot::{Progress, Snapshot};
+use crate::{clock, logging, syncers};
+use anyhow::Context;
+use serde_json::Value;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a finished sync did.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    pub report: WriteReport,
+    /// Resources written, per resource type id, in type order.
+    pub resources_by_type: Vec<(String, usize)>,
+    pub requests: u64,
+    pub bytes_downloaded: u64,
+    pub duration: Duration,
+}
+
+struct LogProgress;
+
+impl Progress for LogProgress {
+    fn fetched(&mut self, list: &str, count: usize) {
+        logging::debug(
+            "fetched list",
+            &[("list", Value::from(list)), ("count", Value::from(count))],
+        );
+    }
+}
+
+/// Runs one sync with a checked configuration.
+pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
+    let started_at = clock::now();
+    let timer = Instant::now();
+    let stats = Arc::new(RequestStats::default());
+    let cloud = CloudClient::new(ApiClient::new(&config.cloud, &config.http, stats.clone())?);
+    let deployment = config
+        .deployment
+        .as_ref()
+        .map(|endpoint| ApiClient::new(endpoint, &config.http, stats.clone()))
+        .transpose()?
+        .map(DeploymentClient::new);
+    logging::info(
+        "sync started",
+        &[
+            ("file", Value::from(config.file.display().to_string())),
+            ("deployment", Value::from(deployment.is_some())),
+        ],
+    );
+    let snapshot = Snapshot::fetch(
+        &cloud,
+        deployment.as_ref(),
+        config.organization_id.as_deref(),
+        &mut LogProgress,
+    )?;
+    let records = syncers::records(&snapshot);
+    let resources_by_type = records
+        .resource_types
+        .iter()
+        .map(|rt| {
+            let count = records
+                .resources
+                .iter()
+                .filter(|r| r.id.as_ref().is_some_and(|id| id.resource_type == rt.id))
+                .count();
+            (rt.id.clone(), count)
+        })
+        .collect();
+    let report = c1z::write_sync(&config.file, &records, started_at, &config.write)
+        .with_context(|| format!("cannot write {}", config.file.display()))?;
+    let outcome = SyncOutcome {
+        report,
+        resources_by_type,
+        requests: stats.requests(),
+        bytes_downloaded: stats.bytes(),
+        duration: timer.elapsed(),
+    };
+    logging::info(
+        "sync complete",
+        &[
+            (
+                "file",
+                Value::from(outcome.report.path.display().to_string()),
+            ),
+            ("sync_id", Value::from(outcome.report.sync_id.as_str())),
+            ("resources", Value::from(outcome.report.resources)),
+            ("entitlements", Value::from(outcome.report.entitlements)),
+            ("grants", Value::from(outcome.report.grants)),
+            ("requests", Value::from(outcome.requests)),
+            ("bytes", Value::from(outcome.report.bytes)),
+            ("duration_s", Value::from(outcome.duration.as_secs_f64())),
+        ],
+    );
+    Ok(outcome)
+}
+
+/// The `sync` subcommand (also what runs with no subcommand).
+pub fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<()> {
+    if args.demo {
+        return run_demo(global);
+    }
+    let config = SyncConfig::from_args(global)?;
+    let outcome = sync(&config)?;
+    print_summary(&mut std::io::stdout().lock(), &outcome);
+    Ok(())
+}
+
+/// Syncs the built-in demo tenant: a fake of both Elastic APIs on 127.0.0.1, read through the real
+/// clients.
+fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
+    let tenant = Tenant::demo().context("cannot load the demo tenant")?;
+    let fake = FakeElastic::start(tenant.clone()).context("cannot start the demo server")?;
+    let base_url = config::parse_base_url(&fake.url(), "demo server", false)?;
+    let config = SyncConfig {
+        cloud: Endpoint {
+            api: Api::Cloud,
+            base_url: base_url.clone(),
+            api_key: Secret::new(tenant.cloud_api_key),
+        },
+        organization_id: global.organization_id.clone(),
+        deployment: Some(Endpoint {
+            api: Api::Elasticsearch,
+            base_url,
+            api_key: Secret::new(tenant.deployment_api_key),
+        }),
+        file: global.file.clone(),
+        http: HttpOptions::default(),
+        write: config::write_options(global),
+    };
+    let outcome = sync(&config)?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Synced the built-in demo tenant (a fake Elastic Cloud and deployment served on {}).",
+        fake.url()
+    );
+    print_summary(&mut out, &outcome);
+    Ok(())
+}
+
+/// Human-readable size.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Prints what the sync wrote. Write errors (such as a closed pipe) are ignored: the file is written.
+pub fn print_summary(out: &mut dyn Write, outcome: &SyncOutcome) {
+    let report = &outcome.report;
+    let mut text = format!(
+        "Wrote {} ({}), sync {}\n",
+        report.path.display(),
+        human_bytes(report.bytes),
+        report.sync_id
+    );
+    for (type_id, count) in &outcome.resources_by_type {
+        text.push_str(&format!("  {type_id:<16}{count:>9}\n"));
+    }
+    text.push_str(&format!(
+        "  {:<16}{:>9}\n",
+        "entitlements", report.entitlements
+    ));
+    text.push_str(&format!("  {:<16}{:>9}\n", "grants", report.grants));
+    text.push_str(&format!(
+        "  {} API requests, {} downloaded, {:.2} s\n",
+        outcome.requests,
+        human_bytes(outcome.bytes_downloaded),
+        outcome.duration.as_secs_f64()
+    ));
+    if !report.removed_sync_ids.is_empty() {
+        text.push_str(&format!(
+            "  removed {} older sync(s); the file keeps {}\n",
+            report.removed_sync_ids.len(),
+            report.kept_sync_ids.len()
+        ));
+    }
+    let _ = out.write_all(text.as_bytes());
+}

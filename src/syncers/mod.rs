@@ -1,0 +1,170 @@
+//! Turns a [`Snapshot`] into Baton records: resource types, resources, entitlements and grants, in a
+//! fixed order of types (parents before children) and sorted within each type.
+
+pub mod deployment_user;
+pub mod organization;
+pub mod role;
+pub mod role_mapping;
+pub mod user;
+
+use crate::c1z::SyncRecords;
+use crate::proto::{Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType};
+use crate::snapshot::{DeploymentSnapshot, Snapshot};
+
+/// The slug of every membership entitlement.
+pub const MEMBER: &str = "member";
+
+/// The resource types, in the order they are written.
+pub fn resource_types() -> Vec<ResourceType> {
+    vec![
+        organization::resource_type(),
+        user::resource_type(),
+        role::resource_type(),
+        deployment_user::resource_type(),
+        role_mapping::resource_type(),
+    ]
+}
+
+/// All records of one sync. All five types are always present, also without a deployment.
+pub fn records(snapshot: &Snapshot) -> SyncRecords {
+    let mut out = SyncRecords {
+        resource_types: resource_types(),
+        resources: Vec::new(),
+        entitlements: Vec::new(),
+        grants: Vec::new(),
+    };
+    organization::sync(snapshot, &mut out);
+    user::sync(snapshot, &mut out);
+    let no_deployment = DeploymentSnapshot::default();
+    let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
+    role::sync(deployment, &mut out);
+    deployment_user::sync(deployment, &mut out);
+    role_mapping::sync(deployment, &mut out);
+    out
+}
+
+/// `<type>:<resource>:<slug>`, Baton's entitlement id.
+pub fn entitlement_id(resource: &ResourceId, slug: &str) -> String {
+    format!("{}:{}:{slug}", resource.resource_type, resource.resource)
+}
+
+/// `<entitlement id>:<principal type>:<principal id>`, Baton's grant id.
+pub fn grant_id(entitlement_id: &str, principal: &ResourceId) -> String {
+    format!(
+        "{entitlement_id}:{}:{}",
+        principal.resource_type, principal.resource
+    )
+}
+
+/// A `member` assignment entitlement on `resource`, grantable to the given types.
+pub fn member_entitlement(
+    resource: &Resource,
+    display_name: String,
+    description: String,
+    grantable_to: Vec<ResourceType>,
+) -> Entitlement {
+    let id = resource
+        .id
+        .as_ref()
+        .map(|rid| entitlement_id(rid, MEMBER))
+        .unwrap_or_default();
+    Entitlement {
+        resource: Some(resource.clone()),
+        id,
+        display_name,
+        description,
+        grantable_to,
+        annotations: Vec::new(),
+        purpose: Purpose::Assignment as i32,
+        slug: MEMBER.to_owned(),
+    }
+}
+
+/// A grant of `entitlement` to `principal`, shaped as Baton's `NewGrant` builds it: the entitlement
+/// carries only its id and resource, the principal only its id.
+pub fn grant(entitlement: &Entitlement, principal: ResourceId) -> Grant {
+    Grant {
+        entitlement: Some(Entitlement {
+            id: entitlement.id.clone(),
+            resource: entitlement.resource.clone(),
+            ..Entitlement::default()
+        }),
+        id: grant_id(&entitlement.id, &principal),
+        principal: Some(Resource {
+            id: Some(principal),
+            ..Resource::default()
+        }),
+        annotations: Vec::new(),
+        sources: None,
+    }
+}
+
+/// The first of `candidates` that is present and not blank.
+pub fn first_non_blank<'a>(candidates: &[Option<&'a str>]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .flatten()
+        .copied()
+        .find(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_baton_formats_without_escaping() {
+        let rid = ResourceId::new("roleMapping", "ops: on-call");
+        let eid = entitlement_id(&rid, MEMBER);
+        assert_eq!(eid, "roleMapping:ops: on-call:member");
+        let principal = ResourceId::new("deploymentUser", "svc ingest");
+        assert_eq!(
+            grant_id(&eid, &principal),
+            "roleMapping:ops: on-call:member:deploymentUser:svc ingest"
+        );
+    }
+
+    #[test]
+    fn grants_carry_only_ids_and_the_entitlement_resource() {
+        let resource = Resource {
+            id: Some(ResourceId::new("role", "viewer")),
+            display_name: "viewer".into(),
+            ..Resource::default()
+        };
+        let ent = member_entitlement(
+            &resource,
+            "viewer Role member".into(),
+            "d".into(),
+            vec![deployment_user::resource_type()],
+        );
+        let g = grant(&ent, ResourceId::new("deploymentUser", "jdoe"));
+        assert_eq!(g.id, "role:viewer:member:deploymentUser:jdoe");
+        let e = g.entitlement.expect("entitlement");
+        assert_eq!(e.id, "role:viewer:member");
+        assert_eq!(e.resource, Some(resource));
+        assert!(e.display_name.is_empty() && e.grantable_to.is_empty());
+        let p = g.principal.expect("principal");
+        assert!(p.display_name.is_empty());
+    }
+
+    #[test]
+    fn all_five_types_exist_without_any_data() {
+        let records = records(&Snapshot::default());
+        let ids: Vec<&str> = records
+            .resource_types
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "organization",
+                "user",
+                "role",
+                "deploymentUser",
+                "roleMapping"
+            ]
+        );
+        assert!(records.resources.is_empty() && records.grants.is_empty());
+    }
+}

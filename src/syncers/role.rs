@@ -1,0 +1,98 @@
+//! `role` resources: deployment roles, both those the API returns and those only referred to by a user or
+//! a role mapping, with a `member` entitlement granted to each native user holding the role.
+
+use super::{deployment_user, grant, member_entitlement};
+use crate::c1z::SyncRecords;
+use crate::deployment::Role;
+use crate::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
+use crate::snapshot::DeploymentSnapshot;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Resource type id.
+pub const TYPE_ID: &str = "role";
+
+/// The `role` resource type.
+pub fn resource_type() -> ResourceType {
+    ResourceType {
+        id: TYPE_ID.to_owned(),
+        display_name: "Deployment Role".to_owned(),
+        traits: vec![Trait::Role as i32],
+        ..ResourceType::default()
+    }
+}
+
+/// The resource of one role; `role` is `None` when only a reference to the name is known.
+pub fn resource(name: &str, role: Option<&Role>) -> Resource {
+    let profile = ProfileBuilder::new()
+        .string("name", name)
+        .bool("defined", role.is_some())
+        .bool("reserved", role.is_some_and(Role::reserved))
+        .opt_string(
+            "description",
+            role.and_then(|r| r.description.as_deref())
+                .filter(|d| !d.is_empty()),
+        )
+        .build();
+    Resource {
+        id: Some(ResourceId::new(TYPE_ID, name)),
+        display_name: name.to_owned(),
+        annotations: vec![any(&RoleTrait {
+            profile: Some(profile),
+        })],
+        ..Resource::default()
+    }
+}
+
+/// Every role name known to the deployment: returned by the API, or named by a user or a mapping.
+pub fn known_roles(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&Role>> {
+    let mut roles: BTreeMap<&str, Option<&Role>> = deployment
+        .roles
+        .iter()
+        .map(|(name, role)| (name.as_str(), Some(role)))
+        .collect();
+    let referenced = deployment
+        .users
+        .values()
+        .flat_map(|u| u.roles.iter())
+        .chain(
+            deployment
+                .role_mappings
+                .values()
+                .flat_map(|m| m.roles.iter()),
+        );
+    for name in referenced {
+        roles.entry(name.as_str()).or_insert(None);
+    }
+    roles
+}
+
+/// Adds roles, their `member` entitlements and one grant per native user holding each role.
+pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
+    let mut holders: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for user in deployment.users.values() {
+        for role in &user.roles {
+            holders
+                .entry(role.as_str())
+                .or_default()
+                .insert(user.username.as_str());
+        }
+    }
+    for (name, role) in known_roles(deployment) {
+        let resource = resource(name, role);
+        let entitlement = member_entitlement(
+            &resource,
+            format!("{name} Role member"),
+            format!("Holds the {name} role on the deployment"),
+            vec![deployment_user::resource_type()],
+        );
+        out.grants
+            .extend(holders.get(name).into_iter().flatten().map(|username| {
+                grant(
+                    &entitlement,
+                    ResourceId::new(deployment_user::TYPE_ID, username),
+                )
+            }));
+        out.resources.push(resource);
+        out.entitlements.push(entitlement);
+    }
+}

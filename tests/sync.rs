@@ -1,0 +1,984 @@
+//! End-to-end sync tests: the real binary against the loopback fake of both Elastic APIs, with the
+//! artifact read back as Baton reads it (magic, zstd, SQLite rows, decoded protobuf).
+
+mod common;
+
+use baton_elastic::c1z::reader::C1zFile;
+use baton_elastic::fake::Api;
+use baton_elastic::proto::{
+    find_annotation, has_annotation, profile_bool, profile_string, AccountType, ChildResourceType,
+    Resource, RoleTrait, SkipEntitlementsAndGrants, Trait, UserStatusValue, UserTrait,
+};
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const ORGS: [&str; 3] = ["4125567842", "5093318764", "6620014477"];
+const ACCOUNTS: [&str; 6] = [
+    "2894412301",
+    "3310087745",
+    "3978120456",
+    "4410287733",
+    "5120934412",
+    "6639001122",
+];
+const API_ROLES: [&str; 7] = [
+    "editor",
+    "kibana_admin",
+    "logs_reader",
+    "metrics_writer",
+    "sre_admin",
+    "superuser",
+    "viewer",
+];
+const REFERENCED_ROLES: [&str; 8] = [
+    "apm_system",
+    "beats_system",
+    "ghost_mapping_role",
+    "ghost_role",
+    "kibana_system",
+    "logstash_system",
+    "remote_monitoring_agent",
+    "remote_monitoring_collector",
+];
+const NATIVE_USERS: [&str; 13] = [
+    "alice",
+    "apm_system",
+    "beats_system",
+    "bob",
+    "carol",
+    "elastic",
+    "jdoe",
+    "kibana_system",
+    "logstash_system",
+    "old.contractor",
+    "ops:oncall",
+    "remote_monitoring_user",
+    "svc ingest",
+];
+const EXTERNAL_USERS: [&str; 10] = [
+    "dave",
+    "erin",
+    "es-admin",
+    "es-system",
+    "esadmin",
+    "esadmin01",
+    "esadmin02",
+    "former.admin",
+    "frank",
+    "j?smith",
+];
+const MAPPINGS: [&str; 15] = [
+    "admins-any",
+    "contractor-wildcard",
+    "disabled-mapping",
+    "esadmins-list",
+    "except-user",
+    "ghost-role-mapping",
+    "jdoe-direct",
+    "ldap-subtree",
+    "mixed-values",
+    "per-user-role",
+    "saml-realm",
+    "sso-read-only-operator-mapping",
+    "svc-regex",
+    "terminated-complex",
+    "typed-values",
+];
+
+fn expected_resources() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    out.extend(ORGS.iter().map(|id| format!("organization:{id}")));
+    out.extend(ACCOUNTS.iter().map(|id| format!("user:{id}")));
+    out.extend(
+        API_ROLES
+            .iter()
+            .chain(REFERENCED_ROLES.iter())
+            .map(|id| format!("role:{id}")),
+    );
+    out.extend(
+        NATIVE_USERS
+            .iter()
+            .chain(EXTERNAL_USERS.iter())
+            .map(|id| format!("deploymentUser:{id}")),
+    );
+    out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}")));
+    out
+}
+
+fn expected_entitlements() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    out.extend(ORGS.iter().map(|id| format!("organization:{id}:member")));
+    out.extend(
+        API_ROLES
+            .iter()
+            .chain(REFERENCED_ROLES.iter())
+            .map(|id| format!("role:{id}:member")),
+    );
+    out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}:member")));
+    out
+}
+
+fn expected_grants() -> BTreeSet<String> {
+    let org_members = [
+        ("4125567842", &ACCOUNTS[..5]),
+        (
+            "5093318764",
+            &["2894412301", "3310087745", "6639001122"][..],
+        ),
+    ];
+    let role_holders = [
+        ("superuser", "elastic"),
+        ("kibana_system", "kibana_system"),
+        ("logstash_system", "logstash_system"),
+        ("beats_system", "beats_system"),
+        ("apm_system", "apm_system"),
+        ("remote_monitoring_collector", "remote_monitoring_user"),
+        ("remote_monitoring_agent", "remote_monitoring_user"),
+        ("viewer", "jdoe"),
+        ("logs_reader", "jdoe"),
+        ("viewer", "old.contractor"),
+        ("metrics_writer", "svc ingest"),
+        ("editor", "ops:oncall"),
+        ("sre_admin", "alice"),
+        ("ghost_role", "alice"),
+        ("viewer", "bob"),
+    ];
+    let mapping_members = [
+        ("jdoe-direct", "jdoe"),
+        ("esadmins-list", "esadmin01"),
+        ("esadmins-list", "esadmin02"),
+        ("admins-any", "esadmin"),
+        ("terminated-complex", "es-admin"),
+        ("terminated-complex", "es-system"),
+        ("mixed-values", "dave"),
+        ("mixed-values", "j?smith"),
+        ("ghost-role-mapping", "erin"),
+        ("sso-read-only-operator-mapping", "frank"),
+    ];
+    let mut out = BTreeSet::new();
+    for (org, members) in org_members {
+        out.extend(
+            members
+                .iter()
+                .map(|u| format!("organization:{org}:member:user:{u}")),
+        );
+    }
+    out.extend(
+        role_holders
+            .iter()
+            .map(|(r, u)| format!("role:{r}:member:deploymentUser:{u}")),
+    );
+    out.extend(
+        mapping_members
+            .iter()
+            .map(|(m, u)| format!("roleMapping:{m}:member:deploymentUser:{u}")),
+    );
+    out
+}
+
+struct Synced {
+    resources: BTreeMap<String, Resource>,
+    entitlements: BTreeSet<String>,
+    grants: BTreeSet<String>,
+    type_ids: Vec<String>,
+}
+
+fn read_default_sync(file: &C1zFile) -> Synced {
+    let sync = file
+        .default_sync()
+        .expect("query")
+        .expect("a finished sync");
+    let type_ids = file
+        .resource_types(&sync.sync_id)
+        .expect("types")
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
+    let resources = file
+        .resources(&sync.sync_id)
+        .expect("resources")
+        .into_iter()
+        .map(|r| (r.external_id, r.data))
+        .collect();
+    let entitlements = file
+        .entitlements(&sync.sync_id)
+        .expect("entitlements")
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
+    let grants = file
+        .grants(&sync.sync_id)
+        .expect("grants")
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
+    Synced {
+        resources,
+        entitlements,
+        grants,
+        type_ids,
+    }
+}
+
+fn user_trait(r: &Resource) -> UserTrait {
+    find_annotation::<UserTrait>(&r.annotations)
+        .expect("decodes")
+        .expect("has a UserTrait")
+}
+
+#[test]
+fn demo_tenant_sync_writes_exactly_the_expected_records() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+
+    let bytes = std::fs::read(&path).expect("artifact");
+    assert_eq!(&bytes[..5], b"C1ZF\0");
+    assert_eq!(
+        &bytes[5..9],
+        [0x28, 0xB5, 0x2F, 0xFD],
+        "a zstd frame follows"
+    );
+
+    let file = open(&path);
+    let runs = file.sync_runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].sync_type, "full");
+    assert!(runs[0].ended_at.is_some());
+    assert_eq!(runs[0].sync_id.len(), 27);
+
+    let synced = read_default_sync(&file);
+    assert_eq!(
+        synced.type_ids,
+        [
+            "organization",
+            "user",
+            "role",
+            "deploymentUser",
+            "roleMapping"
+        ]
+    );
+    let resource_ids: BTreeSet<String> = synced.resources.keys().cloned().collect();
+    assert_eq!(resource_ids, expected_resources());
+    assert_eq!(synced.entitlements, expected_entitlements());
+    assert_eq!(synced.grants, expected_grants());
+}
+
+#[test]
+fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let requests = fake.requests();
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /api/v1/organizations",
+            "GET /api/v1/organizations/4125567842/members",
+            "GET /api/v1/organizations/5093318764/members",
+            "GET /api/v1/organizations/6620014477/members",
+            "GET /_security/_authenticate",
+            "GET /_security/user",
+            "GET /_security/role",
+            "GET /_security/role_mapping",
+        ]
+    );
+    assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
+    assert!(requests[..4].iter().all(|r| matches!(r.api, Api::Cloud)));
+    assert!(requests[4..]
+        .iter()
+        .all(|r| matches!(r.api, Api::Elasticsearch)));
+}
+
+#[test]
+fn resources_carry_traits_names_parents_and_profiles() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync");
+
+    let types: BTreeMap<String, _> = file
+        .resource_types(&sync.sync_id)
+        .expect("types")
+        .into_iter()
+        .map(|r| (r.external_id, r.data))
+        .collect();
+    assert_eq!(types["organization"].traits, Vec::<i32>::new());
+    assert_eq!(types["user"].traits, [Trait::User as i32]);
+    assert_eq!(types["role"].display_name, "Deployment Role");
+    assert_eq!(types["deploymentUser"].traits, [Trait::User as i32]);
+    assert!(has_annotation::<SkipEntitlementsAndGrants>(
+        &types["user"].annotations
+    ));
+    assert!(has_annotation::<SkipEntitlementsAndGrants>(
+        &types["deploymentUser"].annotations
+    ));
+    assert!(types["roleMapping"].traits.is_empty());
+
+    let rows: BTreeMap<String, _> = file
+        .resources(&sync.sync_id)
+        .expect("resources")
+        .into_iter()
+        .map(|r| (r.external_id.clone(), r))
+        .collect();
+
+    let org = &rows["organization:4125567842"];
+    assert_eq!(org.data.display_name, "Acme Corp");
+    let child: ChildResourceType = find_annotation(&org.data.annotations)
+        .expect("decodes")
+        .expect("child type");
+    assert_eq!(child.resource_type_id, "user");
+    assert_eq!(org.parent_resource_id, None);
+
+    // Ada is in both organizations: her parent is the first by id.
+    let ada = &rows["user:2894412301"];
+    assert_eq!(ada.parent_resource_type_id.as_deref(), Some("organization"));
+    assert_eq!(ada.parent_resource_id.as_deref(), Some("4125567842"));
+    assert_eq!(ada.data.display_name, "Ada Lovelace");
+    let t = user_trait(&ada.data);
+    assert_eq!(t.login, "ada@acme.example");
+    assert_eq!(t.emails[0].address, "ada@acme.example");
+    assert!(t.emails[0].is_primary);
+    let profile = t.profile.expect("profile");
+    assert_eq!(
+        profile_string(&profile, "member_since"),
+        Some("2023-04-11T09:12:44Z")
+    );
+
+    // Display name falls back to the email, then to the user id.
+    assert_eq!(
+        rows["user:3978120456"].data.display_name,
+        "grace.h@acme.example"
+    );
+    assert_eq!(rows["user:4410287733"].data.display_name, "4410287733");
+    assert_eq!(
+        user_trait(&rows["user:4410287733"].data).login,
+        "4410287733"
+    );
+
+    let elastic = user_trait(&rows["deploymentUser:elastic"].data);
+    assert_eq!(elastic.account_type, AccountType::System as i32);
+    let old = &rows["deploymentUser:old.contractor"].data;
+    assert_eq!(old.display_name, "Old Contractor");
+    let old = user_trait(old);
+    assert_eq!(
+        old.status.expect("status").status,
+        UserStatusValue::Disabled as i32
+    );
+    assert_eq!(old.login, "old.contractor");
+    assert_eq!(old.account_type, AccountType::Human as i32);
+    assert_eq!(rows["deploymentUser:carol"].data.display_name, "carol");
+    let dave = user_trait(&rows["deploymentUser:dave"].data);
+    assert_eq!(
+        dave.status.expect("status").status,
+        UserStatusValue::Unspecified as i32
+    );
+    assert_eq!(
+        profile_string(&dave.profile.expect("profile"), "realm"),
+        Some("external")
+    );
+
+    let role = |id: &str| -> prost_types::Struct {
+        find_annotation::<RoleTrait>(&rows[id].data.annotations)
+            .expect("decodes")
+            .expect("role trait")
+            .profile
+            .expect("profile")
+    };
+    assert_eq!(
+        profile_bool(&role("role:superuser"), "reserved"),
+        Some(true)
+    );
+    assert_eq!(
+        profile_bool(&role("role:logs_reader"), "reserved"),
+        Some(false)
+    );
+    assert_eq!(
+        profile_bool(&role("role:ghost_role"), "defined"),
+        Some(false)
+    );
+    assert_eq!(profile_bool(&role("role:viewer"), "defined"), Some(true));
+
+    let mapping = role("roleMapping:esadmins-list");
+    assert_eq!(profile_bool(&mapping, "enabled"), Some(true));
+    assert_eq!(
+        profile_string(&mapping, "rules"),
+        Some(r#"{"field":{"username":["esadmin01","esadmin02"]}}"#)
+    );
+    let templated = role("roleMapping:per-user-role");
+    assert!(profile_string(&templated, "role_templates").is_some());
+    assert_eq!(
+        profile_bool(&role("roleMapping:disabled-mapping"), "enabled"),
+        Some(false)
+    );
+}
+
+#[test]
+fn entitlements_and_grants_reference_real_objects() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync");
+    let resources: BTreeSet<String> = file
+        .resources(&sync.sync_id)
+        .expect("resources")
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
+    let entitlements = file.entitlements(&sync.sync_id).expect("entitlements");
+    let by_id: BTreeMap<&str, _> = entitlements
+        .iter()
+        .map(|e| (e.external_id.as_str(), &e.data))
+        .collect();
+    let org = by_id["organization:4125567842:member"];
+    assert_eq!(org.display_name, "Acme Corp Organization member");
+    assert_eq!(org.slug, "member");
+    assert_eq!(org.purpose, 1, "ASSIGNMENT");
+    assert_eq!(org.grantable_to[0].id, "user");
+    assert_eq!(
+        by_id["role:viewer:member"].display_name,
+        "viewer Role member"
+    );
+    assert_eq!(
+        by_id["roleMapping:jdoe-direct:member"].display_name,
+        "jdoe-direct Role Mapping member"
+    );
+    assert_eq!(
+        by_id["roleMapping:jdoe-direct:member"].grantable_to[0].id,
+        "deploymentUser"
+    );
+    for row in &entitlements {
+        let rid = row
+            .data
+            .resource
+            .as_ref()
+            .and_then(|r| r.id.as_ref())
+            .expect("resource id");
+        assert_eq!(row.resource_type_id, rid.resource_type);
+        assert_eq!(row.resource_id, rid.resource);
+        assert!(resources.contains(&format!("{}:{}", rid.resource_type, rid.resource)));
+    }
+    for row in file.grants(&sync.sync_id).expect("grants") {
+        let g = &row.data;
+        let e = g.entitlement.as_ref().expect("entitlement");
+        let p = g
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .expect("principal");
+        assert_eq!(row.entitlement_id, e.id);
+        assert!(by_id.contains_key(e.id.as_str()), "{}", e.id);
+        assert_eq!(row.principal_resource_type_id, p.resource_type);
+        assert_eq!(row.principal_resource_id, p.resource);
+        assert!(
+            resources.contains(&format!("{}:{}", p.resource_type, p.resource)),
+            "principal of {} is not a resource",
+            row.external_id
+        );
+        assert_eq!(
+            row.external_id,
+            format!("{}:{}:{}", e.id, p.resource_type, p.resource)
+        );
+        assert!(row.expansion.is_none());
+    }
+}
+
+#[test]
+fn without_a_deployment_all_five_types_are_still_written() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let (cloud_key, _) = demo_keys();
+    run_ok(&[
+        "--cloud-url".into(),
+        fake.url(),
+        "--api-key".into(),
+        cloud_key,
+        "-f".into(),
+        path.display().to_string(),
+    ]);
+    assert_eq!(fake.request_count(), 4);
+    let synced = read_default_sync(&open(&path));
+    assert_eq!(synced.type_ids.len(), 5);
+    assert_eq!(synced.resources.len(), 3 + 6);
+    assert_eq!(synced.entitlements.len(), 3);
+    assert_eq!(synced.grants.len(), 8);
+}
+
+#[test]
+fn organization_id_limits_the_sync_to_one_organization() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--organization-id".into(), "5093318764".into()]);
+    run_ok(&args);
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths[..2],
+        [
+            "/api/v1/organizations/5093318764",
+            "/api/v1/organizations/5093318764/members"
+        ]
+    );
+    let synced = read_default_sync(&open(&path));
+    let orgs: Vec<&String> = synced
+        .resources
+        .keys()
+        .filter(|k| k.starts_with("organization:"))
+        .collect();
+    assert_eq!(orgs, ["organization:5093318764"]);
+    let users = synced
+        .resources
+        .keys()
+        .filter(|k| k.starts_with("user:"))
+        .count();
+    assert_eq!(users, 3);
+}
+
+#[test]
+fn an_unknown_organization_id_fails_with_a_clear_message() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--organization-id".into(), "999".into()]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("organization 999"), "{stderr}");
+    assert!(stderr.contains("404"), "{stderr}");
+    assert!(dir_entries(dir.path()).is_empty(), "nothing written");
+}
+
+#[test]
+fn repeated_syncs_keep_the_newest_two() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let args = sync_args(&fake, &path);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        run_ok(&args);
+        let file = open(&path);
+        ids.push(file.default_sync().expect("q").expect("sync").sync_id);
+    }
+    let file = open(&path);
+    let kept: Vec<String> = file
+        .sync_runs()
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.sync_id)
+        .collect();
+    assert_eq!(kept, ids[1..]);
+    let stale: i64 = file
+        .connection()
+        .query_row(
+            "select count(*) from v1_grants where sync_id = ?1",
+            [&ids[0]],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(stale, 0, "rows of the dropped sync are gone");
+    for id in &ids[1..] {
+        assert_eq!(
+            file.grants(id).expect("grants").len(),
+            expected_grants().len()
+        );
+    }
+}
+
+#[test]
+fn keep_sync_count_comes_from_the_environment() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let args = sync_args(&fake, &path);
+    for _ in 0..2 {
+        let out = binary()
+            .args(&args)
+            .env("BATON_KEEP_SYNC_COUNT", "1")
+            .output()
+            .expect("runs");
+        assert!(out.status.success());
+    }
+    assert_eq!(open(&path).sync_runs().expect("runs").len(), 1);
+}
+
+fn assert_failure_leaves_file_untouched(extra: &[&str], expected: &[&str]) {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let args = sync_args(&fake, &path);
+    run_ok(&args);
+    let before = std::fs::read(&path).expect("read");
+    let entries = dir_entries(dir.path());
+
+    let mut bad = args.clone();
+    for pair in extra.chunks(2) {
+        let pos = bad.iter().position(|a| a == pair[0]).expect("flag present");
+        bad[pos + 1] = pair[1].to_owned();
+    }
+    let out = run(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in expected {
+        assert!(stderr.contains(needle), "missing {needle:?} in {stderr}");
+    }
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(r#""level":"error""#))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().last(),
+        Some(errors[0]),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "file unchanged"
+    );
+    assert_eq!(dir_entries(dir.path()), entries, "no temp files left");
+}
+
+#[test]
+fn a_rejected_cloud_key_fails_and_keeps_the_previous_file() {
+    assert_failure_leaves_file_untouched(
+        &["--api-key", "wrong-cloud-key"],
+        &["401", "Elastic Cloud API", "--api-key"],
+    );
+}
+
+#[test]
+fn a_rejected_deployment_key_fails_and_keeps_the_previous_file() {
+    assert_failure_leaves_file_untouched(
+        &["--deployment-api-key", "wrong-deployment-key"],
+        &[
+            "401",
+            "Elasticsearch API",
+            "/_security/_authenticate",
+            "--deployment-api-key",
+        ],
+    );
+}
+
+#[test]
+fn an_unreachable_deployment_fails_and_keeps_the_previous_file() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    assert_failure_leaves_file_untouched(
+        &["--deployment-endpoint", &endpoint],
+        &["cannot connect to 127.0.0.1"],
+    );
+}
+
+#[test]
+fn an_existing_file_that_is_not_a_c1z_is_an_error_and_left_alone() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    std::fs::write(&path, b"not a c1z file\n").expect("write");
+    let out = run(&sync_args(&fake, &path));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a c1z"));
+    assert_eq!(std::fs::read(&path).expect("read"), b"not a c1z file\n");
+    assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]));
+}
+
+#[test]
+fn usage_errors_exit_with_2_and_one_line() {
+    let (_dir, path) = temp_target();
+    let file = path.display().to_string();
+    let cases: [(&[&str], &str); 4] = [
+        (&["-f", &file], "--api-key"),
+        (
+            &[
+                "-f",
+                &file,
+                "--api-key",
+                "k",
+                "--deployment-endpoint",
+                "https://es.example",
+            ],
+            "--deployment-api-key",
+        ),
+        (
+            &[
+                "-f",
+                &file,
+                "--api-key",
+                "k",
+                "--deployment-endpoint",
+                "es.example:9243",
+                "--deployment-api-key",
+                "d",
+            ],
+            "--deployment-endpoint",
+        ),
+        (
+            &[
+                "-f",
+                &file,
+                "--api-key",
+                "k",
+                "--cloud-url",
+                "http://cloud.example",
+            ],
+            "plain http",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = binary().args(args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn deployment_flags_from_the_environment_must_also_come_together() {
+    let (_dir, path) = temp_target();
+    let out = binary()
+        .args(["-f", &path.display().to_string()])
+        .env("BATON_API_KEY", "k")
+        .env("BATON_DEPLOYMENT_ENDPOINT", "https://es.example")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--deployment-api-key"));
+}
+
+#[test]
+fn keys_never_appear_in_output_even_at_debug_level() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let (cloud_key, deployment_key) = demo_keys();
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--log-level".into(), "debug".into()]);
+    let ok = run_ok(&args);
+    let mut bad = args.clone();
+    let pos = bad
+        .iter()
+        .position(|a| a == "--deployment-api-key")
+        .expect("flag");
+    bad[pos + 1] = "another-secret-key".into();
+    let failed = run(&bad);
+    for out in [ok, failed] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("HTTP request complete"),
+            "debug logs are on: {all}"
+        );
+        for key in [
+            cloud_key.as_str(),
+            deployment_key.as_str(),
+            "another-secret-key",
+        ] {
+            assert!(!all.contains(key), "key leaked: {all}");
+        }
+    }
+    let db = open(&path);
+    let conn = db.connection();
+    for key in [cloud_key.as_str(), deployment_key.as_str()] {
+        for table in [
+            "v1_resource_types",
+            "v1_resources",
+            "v1_entitlements",
+            "v1_grants",
+        ] {
+            let n: i64 = conn
+                .query_row(
+                    &format!("select count(*) from {table} where instr(data, ?1) > 0"),
+                    [key.as_bytes()],
+                    |r| r.get(0),
+                )
+                .expect("query");
+            assert_eq!(n, 0, "{key} in {table}");
+        }
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--log-format".into(), "json".into()]);
+    let out = run_ok(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.is_empty());
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        assert!(v["level"].is_string() && v["msg"].is_string() && v["ts"].is_number());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("grants"), "summary on stdout: {stdout}");
+}
+
+#[test]
+fn the_demo_command_needs_no_account() {
+    let (_dir, path) = temp_target();
+    let out = binary()
+        .args(["sync", "--demo", "-f", &path.display().to_string()])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("demo tenant"), "{stdout}");
+    assert!(stdout.contains("8 API requests"), "{stdout}");
+    let synced = read_default_sync(&open(&path));
+    assert_eq!(synced.grants, expected_grants());
+}
+
+#[test]
+fn version_and_help_go_to_stdout() {
+    let out = binary().arg("-v").output().expect("runs");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("baton-elastic version {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = binary().arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--deployment-endpoint"));
+}
+
+#[test]
+fn malformed_json_names_the_endpoint_and_keeps_the_previous_file() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let args = sync_args(&fake, &path);
+    run_ok(&args);
+    let before = std::fs::read(&path).expect("read");
+    fake.inject(baton_elastic::fake::Fault::malformed(
+        "/_security/role_mapping",
+    ));
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("GET /_security/role_mapping"), "{stderr}");
+    assert!(stderr.contains("malformed JSON"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+    assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]));
+}
+
+#[test]
+fn a_stalled_server_hits_the_request_timeout() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    fake.inject(baton_elastic::fake::Fault::delay(
+        "/_security/user",
+        std::time::Duration::from_secs(5),
+    ));
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--http-timeout-seconds".into(), "1".into()]);
+    let started = std::time::Instant::now();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!(!path.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_sync_keeps_the_previous_file_and_leaves_nothing_behind() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let work = tempfile::tempdir().expect("work dir");
+    let args = sync_args(&fake, &path);
+    run_ok(&args);
+    let before = std::fs::read(&path).expect("read");
+    fake.inject(baton_elastic::fake::Fault::delay(
+        "/_security/role_mapping",
+        std::time::Duration::from_secs(10),
+    ));
+    for signal in ["INT", "TERM"] {
+        fake.clear_requests();
+        let child = binary()
+            .args(&args)
+            .env("BATON_C1Z_TEMP_DIR", work.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while fake.request_count() < 8 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}");
+        assert_eq!(std::fs::read(&path).expect("read"), before, "SIG{signal}");
+        assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]), "SIG{signal}");
+        assert!(dir_entries(work.path()).is_empty(), "SIG{signal}");
+    }
+}
+
+#[test]
+fn a_generated_tenant_still_takes_one_request_per_list() {
+    use baton_elastic::fake::{FakeElastic, Tenant, TenantSpec};
+    let spec = TenantSpec::named("small").expect("size");
+    let tenant = Tenant::generate(&spec);
+    let fake = FakeElastic::start(tenant.clone()).expect("fake");
+    let (_dir, path) = temp_target();
+    run_ok(&[
+        "--cloud-url".into(),
+        fake.url(),
+        "--api-key".into(),
+        tenant.cloud_api_key.clone(),
+        "--deployment-endpoint".into(),
+        fake.url(),
+        "--deployment-api-key".into(),
+        tenant.deployment_api_key.clone(),
+        "-f".into(),
+        path.display().to_string(),
+    ]);
+    assert_eq!(fake.request_count(), 1 + spec.organizations + 4);
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let resources = file.resources(&sync).expect("resources");
+    let native = resources
+        .iter()
+        .filter(|r| r.resource_type_id == "deploymentUser")
+        .count();
+    assert!(native >= tenant.users.len());
+    let role_grants = file
+        .grants(&sync)
+        .expect("grants")
+        .iter()
+        .filter(|g| g.resource_type_id == "role")
+        .count();
+    let expected: usize = tenant
+        .users
+        .values()
+        .map(|u| {
+            let roles: BTreeSet<&str> = u["roles"]
+                .as_array()
+                .expect("roles")
+                .iter()
+                .filter_map(|r| r.as_str())
+                .collect();
+            roles.len()
+        })
+        .sum();
+    assert_eq!(role_grants, expected);
+}

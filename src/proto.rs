@@ -332,8 +332,10 @@ impl ProfileBuilder {
 
     /// Sets a string field.
     pub fn string(mut self, key: &str, value: &str) -> Self {
-        self.fields
-            .insert(key.to_owned(), kind_value(Kind::StringValue(value.to_owned())));
+        self.fields.insert(
+            key.to_owned(),
+            kind_value(Kind::StringValue(value.to_owned())),
+        );
         self
     }
 
@@ -409,7 +411,10 @@ mod tests {
             traits: vec![Trait::Group as i32],
             ..Default::default()
         };
-        assert_eq!(hex(&rt.encode_to_vec()), "0a0567726f7570120547726f75701a0102");
+        assert_eq!(
+            hex(&rt.encode_to_vec()),
+            "0a0567726f7570120547726f75701a0102"
+        );
     }
 
     #[test]
@@ -449,7 +454,10 @@ mod tests {
             "project:project-0000099:access".to_owned(),
             GrantSource::default(),
         );
-        map.insert("group:group-0000019:member".to_owned(), GrantSource::default());
+        map.insert(
+            "group:group-0000019:member".to_owned(),
+            GrantSource::default(),
+        );
         let grant = Grant {
             sources: Some(GrantSources::from_map(&map)),
             ..Default::default()

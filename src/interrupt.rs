@@ -6,53 +6,80 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-static PATHS: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-/// Installs the handler; the process then exits on the first signal, after cleanup.
-pub fn install() -> anyhow::Result<()> {
-    ctrlc::set_handler(|| {
-        remove_registered();
-        eprintln!("error: interrupted; the previous file is unchanged");
-        std::process::exit(130);
-    })
-    .map_err(|e| anyhow::anyhow!("cannot install the interrupt handler: {e}"))
+/// Temporary paths to remove if the process is interrupted.
+#[derive(Debug)]
+pub struct Registry {
+    paths: Mutex<BTreeMap<u64, PathBuf>>,
+    next_id: AtomicU64,
 }
 
-fn remove_registered() {
-    let paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-    for path in paths.values() {
-        if path.is_dir() {
-            let _ = std::fs::remove_dir_all(path);
-        } else {
-            let _ = std::fs::remove_file(path);
+/// The process-wide registry the signal handler empties.
+static GLOBAL: Registry = Registry::new();
+
+impl Registry {
+    /// An empty registry.
+    pub const fn new() -> Self {
+        Registry {
+            paths: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
         }
+    }
+
+    /// Registers a file or folder until the returned guard is dropped.
+    pub fn register(&self, path: impl Into<PathBuf>) -> TempGuard<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, path.into());
+        TempGuard { registry: self, id }
+    }
+
+    /// Removes every registered path.
+    pub fn remove_all(&self) {
+        for path in self.lock().values() {
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, PathBuf>> {
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// Keeps a temporary path registered for removal on interruption until dropped.
 #[derive(Debug)]
-pub struct TempGuard {
+pub struct TempGuard<'a> {
+    registry: &'a Registry,
     id: u64,
 }
 
-/// Registers a temporary file or folder for removal if the process is interrupted.
-pub fn register(path: impl Into<PathBuf>) -> TempGuard {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    PATHS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, path.into());
-    TempGuard { id }
+impl Drop for TempGuard<'_> {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.id);
+    }
 }
 
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        PATHS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-    }
+/// Registers a temporary file or folder for removal if the process is interrupted.
+pub fn register(path: impl Into<PathBuf>) -> TempGuard<'static> {
+    GLOBAL.register(path)
+}
+
+/// Installs the handler; the process then exits on the first signal, after cleanup.
+pub fn install() -> anyhow::Result<()> {
+    ctrlc::set_handler(|| {
+        GLOBAL.remove_all();
+        eprintln!("error: interrupted; the previous file is unchanged");
+        std::process::exit(130);
+    })
+    .map_err(|e| anyhow::anyhow!("cannot install the interrupt handler: {e}"))
 }
 
 #[cfg(test)]
@@ -61,6 +88,7 @@ mod tests {
 
     #[test]
     fn registered_paths_are_removed_and_guards_unregister() {
+        let registry = Registry::new();
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("a.tmp");
         let sub = dir.path().join("work");
@@ -68,10 +96,10 @@ mod tests {
         std::fs::create_dir(&sub).expect("mkdir");
         let kept = dir.path().join("kept.tmp");
         std::fs::write(&kept, b"x").expect("write");
-        let _a = register(&file);
-        let _b = register(&sub);
-        drop(register(&kept));
-        remove_registered();
+        let _a = registry.register(&file);
+        let _b = registry.register(&sub);
+        drop(registry.register(&kept));
+        registry.remove_all();
         assert!(!file.exists() && !sub.exists());
         assert!(kept.exists(), "a dropped guard no longer removes its path");
     }

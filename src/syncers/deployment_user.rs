@@ -1,12 +1,11 @@
 //! `deploymentUser` resources: the deployment's native users (reserved ones too), plus every username a
 //! role mapping names literally that is not a native user (an external-realm user).
 
-use super::first_non_blank;
+use super::{first_non_blank, user_resource_type, user_trait};
 use crate::c1z::SyncRecords;
 use crate::deployment::User;
 use crate::proto::{
-    any, AccountType, Email, ProfileBuilder, Resource, ResourceId, ResourceType,
-    SkipEntitlementsAndGrants, Trait, UserStatus, UserStatusValue, UserTrait,
+    any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
 };
 use crate::snapshot::DeploymentSnapshot;
 use std::collections::BTreeMap;
@@ -16,13 +15,7 @@ pub const TYPE_ID: &str = "deploymentUser";
 
 /// The `deploymentUser` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "Deployment User".to_owned(),
-        traits: vec![Trait::User as i32],
-        annotations: vec![any(&SkipEntitlementsAndGrants {})],
-        ..ResourceType::default()
-    }
+    user_resource_type(TYPE_ID, "Deployment User")
 }
 
 /// The resource of a native user.
@@ -81,25 +74,9 @@ fn user_resource(
     email: Option<&str>,
     status: UserStatusValue,
     account_type: AccountType,
-    profile: prost_types::Struct,
+    profile: Struct,
 ) -> Resource {
-    let trait_ = UserTrait {
-        emails: email
-            .map(|address| Email {
-                address: address.to_owned(),
-                is_primary: true,
-            })
-            .into_iter()
-            .collect(),
-        status: Some(UserStatus {
-            status: status as i32,
-            details: String::new(),
-        }),
-        profile: Some(profile),
-        account_type: account_type as i32,
-        login: username.to_owned(),
-        login_aliases: Vec::new(),
-    };
+    let trait_ = user_trait(email, status, account_type, username, profile);
     Resource {
         id: Some(ResourceId::new(TYPE_ID, username)),
         display_name: display_name.to_owned(),

@@ -8,7 +8,10 @@ pub mod role_mapping;
 pub mod user;
 
 use crate::c1z::SyncRecords;
-use crate::proto::{Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType};
+use crate::proto::{
+    any, AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType,
+    SkipEntitlementsAndGrants, Struct, Trait, UserStatus, UserStatusValue, UserTrait,
+};
 use crate::snapshot::{DeploymentSnapshot, Snapshot};
 
 /// The slug of every membership entitlement.
@@ -96,6 +99,45 @@ pub fn grant(entitlement: &Entitlement, principal: ResourceId) -> Grant {
         }),
         annotations: Vec::new(),
         sources: None,
+    }
+}
+
+/// A resource type of users: trait USER, and no entitlements or grants of its own.
+pub fn user_resource_type(id: &str, display_name: &str) -> ResourceType {
+    ResourceType {
+        id: id.to_owned(),
+        display_name: display_name.to_owned(),
+        traits: vec![Trait::User as i32],
+        annotations: vec![any(&SkipEntitlementsAndGrants {})],
+        ..ResourceType::default()
+    }
+}
+
+/// A `UserTrait` with an optional primary email, a status (always present, as older readers require),
+/// an account type, a login and a profile.
+pub fn user_trait(
+    email: Option<&str>,
+    status: UserStatusValue,
+    account_type: AccountType,
+    login: &str,
+    profile: Struct,
+) -> UserTrait {
+    UserTrait {
+        emails: email
+            .map(|address| Email {
+                address: address.to_owned(),
+                is_primary: true,
+            })
+            .into_iter()
+            .collect(),
+        status: Some(UserStatus {
+            status: status as i32,
+            details: String::new(),
+        }),
+        profile: Some(profile),
+        account_type: account_type as i32,
+        login: login.to_owned(),
+        login_aliases: Vec::new(),
     }
 }
 

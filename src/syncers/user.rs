@@ -1,12 +1,11 @@
 //! `user` resources: Elastic Cloud accounts, one per distinct member `user_id`, listed under the first of
 //! their organizations by id.
 
-use super::{first_non_blank, organization};
+use super::{first_non_blank, organization, user_resource_type, user_trait};
 use crate::c1z::SyncRecords;
 use crate::cloud::Member;
 use crate::proto::{
-    any, AccountType, Email, ProfileBuilder, Resource, ResourceId, ResourceType,
-    SkipEntitlementsAndGrants, Trait, UserStatus, UserStatusValue, UserTrait,
+    any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, UserStatusValue,
 };
 use crate::snapshot::Snapshot;
 use std::collections::BTreeMap;
@@ -16,13 +15,7 @@ pub const TYPE_ID: &str = "user";
 
 /// The `user` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "User".to_owned(),
-        traits: vec![Trait::User as i32],
-        annotations: vec![any(&SkipEntitlementsAndGrants {})],
-        ..ResourceType::default()
-    }
+    user_resource_type(TYPE_ID, "User")
 }
 
 /// The resource of one account, from its first membership and the ids of all its organizations.
@@ -42,23 +35,13 @@ pub fn resource(member: &Member, organization_ids: &[&str]) -> Resource {
         .strings("organization_ids", organization_ids.iter().copied())
         .opt_string("member_since", member.member_since.as_deref())
         .build();
-    let trait_ = UserTrait {
-        emails: email
-            .map(|address| Email {
-                address: address.to_owned(),
-                is_primary: true,
-            })
-            .into_iter()
-            .collect(),
-        status: Some(UserStatus {
-            status: UserStatusValue::Enabled as i32,
-            details: String::new(),
-        }),
-        profile: Some(profile),
-        account_type: AccountType::Human as i32,
-        login: email.unwrap_or(member.user_id.as_str()).to_owned(),
-        login_aliases: Vec::new(),
-    };
+    let trait_ = user_trait(
+        email,
+        UserStatusValue::Enabled,
+        AccountType::Human,
+        email.unwrap_or(member.user_id.as_str()),
+        profile,
+    );
     Resource {
         id: Some(ResourceId::new(TYPE_ID, &member.user_id)),
         parent_resource_id: Some(ResourceId::new(organization::TYPE_ID, parent)),

@@ -17,8 +17,7 @@ pub const DEFAULT_CLOUD_URL: &str = "https://api.elastic-cloud.com";
     name = "baton-elastic",
     version = concat!("version ", env!("CARGO_PKG_VERSION")),
     disable_version_flag = true,
-    propagate_version = true,
-    after_help = "Exit status: 0 success, 1 failed run, 2 usage error."
+    propagate_version = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -206,16 +206,15 @@ fn is_loopback(url: &Url) -> bool {
 /// on loopback unless explicitly allowed.
 pub fn parse_base_url(raw: &str, flag: &str, allow_insecure_http: bool) -> anyhow::Result<Url> {
     let raw = raw.trim();
-    let url = Url::parse(raw).map_err(|e| {
+    let not_a_url = || {
         usage(format!(
-            "{flag} is not a valid URL ({e}): expected something like https://host[:port]"
+            "{flag} must be an http(s) URL such as https://{}, got {raw:?}",
+            if raw.is_empty() { "host:port" } else { raw }
         ))
-    })?;
+    };
+    let url = Url::parse(raw).map_err(|_| not_a_url())?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(usage(format!(
-            "{flag} must be an http(s) URL, got scheme {:?}",
-            url.scheme()
-        )));
+        return Err(not_a_url());
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(usage(format!("{flag} has no host name")));
@@ -271,6 +270,10 @@ mod tests {
         // An explicit empty value counts as missing.
         let msg = usage_message(SyncConfig::from_args(&args(&["--api-key", ""])));
         assert!(msg.contains("--api-key"), "{msg}");
+        let msg = parse_base_url("es.example:9243", "--deployment-endpoint", false)
+            .expect_err("no scheme")
+            .to_string();
+        assert!(msg.contains("such as https://es.example:9243"), "{msg}");
     }
 
     #[test]

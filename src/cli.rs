@@ -57,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_ORGANIZATION_ID", global = true)]
     pub organization_id: Option<String>,
 
-    /// Elasticsearch endpoint of a deployment, e.g. https://my-deployment.es.us-central1.gcp.cloud.es.io
+    /// Elasticsearch endpoint of a deployment, e.g. `https://my-deployment.es.us-central1.gcp.cloud.es.io`
     /// (given together with --deployment-api-key).
     #[arg(long, env = "BATON_DEPLOYMENT_ENDPOINT", global = true)]
     pub deployment_endpoint: Option<String>,

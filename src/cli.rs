@@ -36,6 +36,115 @@ pub struct Cli {
 pub enum Command {
     /// Read Elastic and write the .c1z file (the default when no subcommand is given).
     Sync(SyncArgs),
+    /// Give a deployment user a role, or add them to a role mapping.
+    Grant(GrantArgs),
+    /// Take a role from a deployment user, or remove them from a role mapping.
+    Revoke(RevokeArgs),
+    /// Show what a .c1z file holds (any v1 file, also one written by the Go SDK).
+    Inspect(InspectArgs),
+    /// Print the connector's capabilities JSON.
+    Capabilities,
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+/// Flags of the `grant` subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GrantArgs {
+    /// The entitlement: `role:<name>:member` or `roleMapping:<name>:member`.
+    pub entitlement: String,
+    /// The principal: `deploymentUser:<username>`.
+    pub principal: String,
+    /// Do every read and print the request that would be sent, sending nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of the `revoke` subcommand.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RevokeArgs {
+    /// The entitlement (`role:<name>:member` or `roleMapping:<name>:member`), or a whole grant id
+    /// `<entitlement>:deploymentUser:<username>` as written in the .c1z file.
+    pub entitlement_or_grant: String,
+    /// The principal `deploymentUser:<username>` (omitted when the first argument is a grant id).
+    pub principal: Option<String>,
+    /// Do every read and print the request that would be sent, sending nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of the `inspect` subcommand.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(subcommand)]
+    pub view: InspectView,
+    /// Output format.
+    #[arg(short = 'o', long = "output-format", value_enum, default_value_t = OutputFormat::Console, global = true)]
+    pub output: OutputFormat,
+    /// Read this sync instead of the newest finished full sync.
+    #[arg(long, global = true)]
+    pub sync_id: Option<String>,
+}
+
+/// What `inspect` shows.
+#[derive(Debug, Subcommand)]
+pub enum InspectView {
+    /// Counts per resource type, entitlements and grants.
+    Stats,
+    /// The resource types.
+    ResourceTypes,
+    /// The resources, optionally of one type.
+    Resources {
+        /// Only resources of this type id.
+        #[arg(short = 't', long = "resource-type")]
+        resource_type: Option<String>,
+    },
+    /// The entitlements, optionally of one resource type.
+    Entitlements {
+        /// Only entitlements on resources of this type id.
+        #[arg(short = 't', long = "resource-type")]
+        resource_type: Option<String>,
+    },
+    /// The grants, optionally of one resource type, one entitlement or one resource.
+    Grants {
+        /// Only grants on resources of this type id.
+        #[arg(short = 't', long = "resource-type")]
+        resource_type: Option<String>,
+        /// Only grants of this entitlement id.
+        #[arg(short = 'e', long = "entitlement", conflicts_with = "resource")]
+        entitlement: Option<String>,
+        /// Only grants on this resource id (needs --resource-type).
+        #[arg(short = 'r', long = "resource", requires = "resource_type")]
+        resource: Option<String>,
+    },
+    /// The sync runs in the file.
+    Syncs,
+    /// What was added, removed and changed between the two newest finished full syncs.
+    Diff,
+}
+
+/// `inspect --output-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Console,
+    Json,
+}
+
+/// Flags of the `completions` subcommand.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print completions for.
+    pub shell: Shell,
+}
+
+/// Shells `completions` supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
 }
 
 /// Flags of the `sync` subcommand.
@@ -113,6 +222,31 @@ pub struct GlobalArgs {
     /// Folder for the decompressed working database (default: the system temp folder).
     #[arg(long, env = "BATON_C1Z_TEMP_DIR", hide = true, global = true)]
     pub c1z_temp_dir: Option<PathBuf>,
+
+    /// Attempts per HTTP request at most, counting the first (429, 502, 503, 504, resets and timeouts are
+    /// retried).
+    #[arg(long, env = "BATON_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), global = true)]
+    pub max_retries: u32,
+
+    /// Go connector compatibility: the entitlement to grant (as `grant <ENTITLEMENT>`).
+    #[arg(long, env = "BATON_GRANT_ENTITLEMENT", hide = true, global = true)]
+    pub grant_entitlement: Option<String>,
+
+    /// Go connector compatibility: the principal's resource type id (`deploymentUser`).
+    #[arg(long, env = "BATON_GRANT_PRINCIPAL_TYPE", hide = true, global = true)]
+    pub grant_principal_type: Option<String>,
+
+    /// Go connector compatibility: the principal's resource id (the username).
+    #[arg(long, env = "BATON_GRANT_PRINCIPAL", hide = true, global = true)]
+    pub grant_principal: Option<String>,
+
+    /// Go connector compatibility: the grant id to revoke (as `revoke <GRANT>`).
+    #[arg(long, env = "BATON_REVOKE_GRANT", hide = true, global = true)]
+    pub revoke_grant: Option<String>,
+
+    /// Go connector compatibility: accepted and ignored (one-shot grant and revoke always provision).
+    #[arg(long, env = "BATON_PROVISIONING", hide = true, global = true)]
+    pub provisioning: bool,
 }
 
 /// `--log-level` values.

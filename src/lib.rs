@@ -30,7 +30,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     logging::init(log.level, log.format);
     interrupt::install()?;
     match cli.command {
-        None => commands::sync::run(&cli.global, &SyncArgs::default()),
+        None => match commands::grant::go_style_request(&cli.global)? {
+            Some(request) => commands::grant::run(&cli.global, request),
+            None => commands::sync::run(&cli.global, &SyncArgs::default()),
+        },
         Some(Command::Sync(args)) => commands::sync::run(&cli.global, &args),
+        Some(Command::Grant(args)) => commands::grant::run(
+            &cli.global,
+            commands::grant::Request::from_grant_args(&args)?,
+        ),
+        Some(Command::Revoke(args)) => commands::grant::run(
+            &cli.global,
+            commands::grant::Request::from_revoke_args(&args)?,
+        ),
+        Some(Command::Inspect(args)) => commands::inspect::run(&cli.global, &args),
+        Some(Command::Capabilities) => commands::capabilities::run(),
+        Some(Command::Completions(args)) => commands::completions::run(&args),
     }
 }

@@ -247,6 +247,11 @@ pub struct GlobalArgs {
     /// Go connector compatibility: accepted and ignored (one-shot grant and revoke always provision).
     #[arg(long, env = "BATON_PROVISIONING", hide = true, global = true)]
     pub provisioning: bool,
+
+    /// With --grant-entitlement or --revoke-grant: do every read and print the request that would be sent,
+    /// sending nothing (the subcommands have their own --dry-run).
+    #[arg(long = "dry-run", hide = true)]
+    pub dry_run: bool,
 }
 
 /// `--log-level` values.

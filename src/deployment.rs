@@ -4,6 +4,8 @@
 use crate::cloud::null_as_default;
 use crate::http::{ApiClient, ApiError};
 use crate::rules::Rule;
+use reqwest::Method;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -152,6 +154,112 @@ impl DeploymentClient {
     /// All role mappings, keyed by name (one request).
     pub fn role_mappings(&self) -> Result<BTreeMap<String, RoleMapping>, ApiError> {
         self.api.get(&["_security", "role_mapping"])
+    }
+
+    // ---- single objects and writes, for grant and revoke ----
+
+    /// The path (percent-encoded) of `segments` on this deployment, as a request would use it.
+    pub fn path(&self, segments: &[&str]) -> String {
+        self.api.url(segments).path().to_owned()
+    }
+
+    /// One object of a keyed collection (`user`, `role`, `role_mapping`), or `None` when absent. A name
+    /// holding `,` would be read as a list, so such names are picked from the whole collection.
+    fn one<T: DeserializeOwned>(&self, kind: &str, name: &str) -> Result<Option<T>, ApiError> {
+        let found: Option<BTreeMap<String, T>> = if name.contains(',') {
+            Some(self.api.get(&["_security", kind])?)
+        } else {
+            self.api.get_optional(&["_security", kind, name])?
+        };
+        Ok(found.and_then(|mut all| all.remove(name)))
+    }
+
+    /// One native user, or `None` when there is no such native user.
+    pub fn user(&self, username: &str) -> Result<Option<User>, ApiError> {
+        self.one("user", username)
+    }
+
+    /// One role, or `None` when the API does not know it.
+    pub fn role(&self, name: &str) -> Result<Option<Role>, ApiError> {
+        self.one("role", name)
+    }
+
+    /// One role mapping, or `None` when there is none of that name.
+    pub fn role_mapping(&self, name: &str) -> Result<Option<RoleMapping>, ApiError> {
+        self.one("role_mapping", name)
+    }
+
+    /// Replaces a native user's roles, names, metadata and enabled flag (`PUT /_security/user/<u>`); the
+    /// password is kept.
+    pub fn put_user(&self, username: &str, body: &UserUpdate) -> Result<(), ApiError> {
+        self.api
+            .send::<_, IgnoredAny>(Method::PUT, &["_security", "user", username], body)
+            .map(drop)
+    }
+
+    /// Replaces a role mapping (`PUT /_security/role_mapping/<name>`).
+    pub fn put_role_mapping(&self, name: &str, body: &RoleMappingUpdate) -> Result<(), ApiError> {
+        self.api
+            .send::<_, IgnoredAny>(Method::PUT, &["_security", "role_mapping", name], body)
+            .map(drop)
+    }
+}
+
+/// Metadata without the keys starting with `_`, which Elasticsearch refuses in a write.
+pub fn writable_metadata(metadata: &Metadata) -> Metadata {
+    metadata
+        .iter()
+        .filter(|(key, _)| !key.starts_with('_'))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+/// Body of `PUT /_security/user/<u>` for an existing user: everything the update replaces, no password.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserUpdate {
+    pub roles: Vec<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub metadata: Metadata,
+    /// Always sent: an omitted `enabled` would re-enable a disabled user.
+    pub enabled: bool,
+}
+
+impl UserUpdate {
+    /// The user as read, with `roles` replaced.
+    pub fn with_roles(user: &User, roles: Vec<String>) -> UserUpdate {
+        UserUpdate {
+            roles,
+            full_name: user.full_name.clone(),
+            email: user.email.clone(),
+            metadata: writable_metadata(&user.metadata),
+            enabled: user.enabled,
+        }
+    }
+}
+
+/// Body of `PUT /_security/role_mapping/<name>`: the whole mapping, since the write replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleMappingUpdate {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub role_templates: Vec<RoleTemplate>,
+    pub rules: Rule,
+    pub metadata: Metadata,
+}
+
+impl RoleMappingUpdate {
+    /// The mapping as read, with `rules` replaced.
+    pub fn with_rules(mapping: &RoleMapping, rules: Rule) -> RoleMappingUpdate {
+        RoleMappingUpdate {
+            enabled: mapping.enabled,
+            roles: mapping.roles.clone(),
+            role_templates: mapping.role_templates.clone(),
+            rules,
+            metadata: writable_metadata(&mapping.metadata),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod http;
 pub mod interrupt;
 pub mod logging;
 pub mod proto;
+pub mod provision;
 pub mod rules;
 pub mod snapshot;
 pub mod syncers;
@@ -37,11 +38,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sync(args)) => commands::sync::run(&cli.global, &args),
         Some(Command::Grant(args)) => commands::grant::run(
             &cli.global,
-            commands::grant::Request::from_grant_args(&args)?,
+            commands::grant::Request::from_grant_args(&args, &cli.global)?,
         ),
         Some(Command::Revoke(args)) => commands::grant::run(
             &cli.global,
-            commands::grant::Request::from_revoke_args(&args)?,
+            commands::grant::Request::from_revoke_args(&args, &cli.global)?,
         ),
         Some(Command::Inspect(args)) => commands::inspect::run(&cli.global, &args),
         Some(Command::Capabilities) => commands::capabilities::run(),

@@ -1,48 +1,710 @@
 //! `grant` and `revoke`: change one deployment user's role membership or one role mapping's members.
+//!
+//! Ids are parsed here (entitlement, principal, grant id, and the Go connector's flags); the object is
+//! read, the change computed by [`crate::provision`], written back whole, read again to confirm, and the
+//! outcome reported as one log line. `--dry-run` does the reads and prints the write instead.
 
-use crate::cli::{GlobalArgs, GrantArgs, RevokeArgs};
+use crate::cli::{GlobalArgs, GrantArgs, LogFormat, RevokeArgs};
+use crate::config::{parse_base_url, Api, Endpoint, HttpOptions, Secret, UsageError};
+use crate::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
+use crate::http::{ApiClient, RequestStats};
+use crate::{logging, provision};
+use anyhow::{bail, Context};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The only principal type: a deployment user.
+pub const PRINCIPAL_TYPE: &str = "deploymentUser";
+const MEMBER_SLUG: &str = "member";
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+/// Builds a [`Target`] of one kind from a name.
+type MakeTarget = fn(String) -> Target;
+
+/// What the membership is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `role:<name>:member`: the role in a native user's `roles`.
+    Role(String),
+    /// `roleMapping:<name>:member`: the username in a role mapping's rules.
+    RoleMapping(String),
+}
+
+impl Target {
+    /// The entitlement id, as the `.c1z` file writes it.
+    pub fn entitlement_id(&self) -> String {
+        match self {
+            Target::Role(name) => format!("role:{name}:{MEMBER_SLUG}"),
+            Target::RoleMapping(name) => format!("roleMapping:{name}:{MEMBER_SLUG}"),
+        }
+    }
+
+    /// Splits `<type>:<rest>` into the target kind and the rest.
+    fn split_type(id: &str) -> Option<(MakeTarget, &str)> {
+        if let Some(rest) = id.strip_prefix("role:") {
+            Some((Target::Role, rest))
+        } else {
+            id.strip_prefix("roleMapping:")
+                .map(|rest| (Target::RoleMapping as MakeTarget, rest))
+        }
+    }
+}
 
 /// One membership change the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// The entitlement id, e.g. `role:viewer:member`.
-    pub entitlement: String,
-    /// The principal id, e.g. `deploymentUser:jdoe`.
-    pub principal: String,
+    pub target: Target,
+    /// The deployment username.
+    pub username: String,
     /// Grant (true) or revoke (false).
     pub grant: bool,
     /// Send nothing; print the request that would be sent.
     pub dry_run: bool,
 }
 
+const ENTITLEMENT_FORMS: &str = "`role:<name>:member` or `roleMapping:<name>:member`";
+
+/// Parses `role:<name>:member` or `roleMapping:<name>:member`; the name may contain `:`.
+pub fn parse_entitlement(id: &str) -> anyhow::Result<Target> {
+    let parsed = Target::split_type(id).and_then(|(kind, rest)| {
+        rest.strip_suffix(":member")
+            .filter(|name| !name.is_empty())
+            .map(|name| kind(name.to_owned()))
+    });
+    parsed.ok_or_else(|| {
+        usage(format!(
+            "{id:?} is not an entitlement id this connector can change: expected {ENTITLEMENT_FORMS}"
+        ))
+    })
+}
+
+/// Parses `deploymentUser:<username>`; the username may contain `:`.
+pub fn parse_principal(id: &str) -> anyhow::Result<String> {
+    match id.split_once(':') {
+        Some((PRINCIPAL_TYPE, name)) if !name.is_empty() => Ok(name.to_owned()),
+        Some((kind, _)) if kind != PRINCIPAL_TYPE => Err(principal_type_error(kind)),
+        _ => Err(usage(format!(
+            "{id:?} is not a principal id: expected `{PRINCIPAL_TYPE}:<username>`"
+        ))),
+    }
+}
+
+fn principal_type_error(kind: &str) -> anyhow::Error {
+    usage(format!(
+        "only deployment users can be granted roles and role-mapping membership: the principal type must be `{PRINCIPAL_TYPE}`, got {kind:?}"
+    ))
+}
+
+/// Parses a grant id `<entitlement id>:deploymentUser:<username>`. Names may contain `:`; the first
+/// `:member:deploymentUser:` separates the entitlement from the username.
+pub fn parse_grant_id(id: &str) -> anyhow::Result<(Target, String)> {
+    let separator = format!(":{MEMBER_SLUG}:{PRINCIPAL_TYPE}:");
+    let parsed = Target::split_type(id).and_then(|(kind, rest)| {
+        let (name, username) = rest.split_once(&separator)?;
+        (!name.is_empty() && !username.is_empty())
+            .then(|| (kind(name.to_owned()), username.to_owned()))
+    });
+    parsed.ok_or_else(|| {
+        usage(format!(
+            "{id:?} is not a grant id this connector can revoke: expected `<entitlement>:{PRINCIPAL_TYPE}:<username>` with the entitlement {ENTITLEMENT_FORMS}"
+        ))
+    })
+}
+
+fn go_flags_given(global: &GlobalArgs) -> bool {
+    [
+        &global.grant_entitlement,
+        &global.grant_principal_type,
+        &global.grant_principal,
+        &global.revoke_grant,
+    ]
+    .iter()
+    .any(|v| v.is_some())
+}
+
+fn reject_go_flags(global: &GlobalArgs, command: &str) -> anyhow::Result<()> {
+    if go_flags_given(global) {
+        return Err(usage(format!(
+            "`{command}` cannot be combined with --grant-entitlement, --grant-principal-type, --grant-principal or --revoke-grant (or their BATON_* variables)"
+        )));
+    }
+    Ok(())
+}
+
 impl Request {
     /// From `grant <ENTITLEMENT> <PRINCIPAL>`.
-    pub fn from_grant_args(args: &GrantArgs) -> anyhow::Result<Request> {
+    pub fn from_grant_args(args: &GrantArgs, global: &GlobalArgs) -> anyhow::Result<Request> {
+        reject_go_flags(global, "grant")?;
         Ok(Request {
-            entitlement: args.entitlement.clone(),
-            principal: args.principal.clone(),
+            target: parse_entitlement(args.entitlement.trim())?,
+            username: parse_principal(args.principal.trim())?,
             grant: true,
             dry_run: args.dry_run,
         })
     }
 
     /// From `revoke <ENTITLEMENT> <PRINCIPAL>` or `revoke <GRANT_ID>`.
-    pub fn from_revoke_args(args: &RevokeArgs) -> anyhow::Result<Request> {
+    pub fn from_revoke_args(args: &RevokeArgs, global: &GlobalArgs) -> anyhow::Result<Request> {
+        reject_go_flags(global, "revoke")?;
+        let first = args.entitlement_or_grant.trim();
+        let (target, username) = match args.principal.as_deref() {
+            Some(principal) => (parse_entitlement(first)?, parse_principal(principal.trim())?),
+            None if parse_entitlement(first).is_ok() => {
+                return Err(usage(format!(
+                    "revoke {first} needs the principal too (`{PRINCIPAL_TYPE}:<username>`), or give one grant id `{first}:{PRINCIPAL_TYPE}:<username>`"
+                )))
+            }
+            None => parse_grant_id(first)?,
+        };
         Ok(Request {
-            entitlement: args.entitlement_or_grant.clone(),
-            principal: args.principal.clone().unwrap_or_default(),
+            target,
+            username,
             grant: false,
             dry_run: args.dry_run,
         })
     }
+
+    /// The principal id, as the `.c1z` file writes it.
+    pub fn principal_id(&self) -> String {
+        format!("{PRINCIPAL_TYPE}:{}", self.username)
+    }
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// The Go connector's `--grant-*` / `--revoke-grant` flags, when given, as a request.
-pub fn go_style_request(_global: &GlobalArgs) -> anyhow::Result<Option<Request>> {
-    Ok(None)
+pub fn go_style_request(global: &GlobalArgs) -> anyhow::Result<Option<Request>> {
+    let entitlement = given(&global.grant_entitlement);
+    let principal_type = given(&global.grant_principal_type);
+    let principal = given(&global.grant_principal);
+    let revoke = given(&global.revoke_grant);
+    let any_grant_flag = entitlement.is_some() || principal_type.is_some() || principal.is_some();
+    if revoke.is_some() && any_grant_flag {
+        return Err(usage(
+            "--revoke-grant cannot be combined with --grant-entitlement, --grant-principal-type or --grant-principal",
+        ));
+    }
+    if let Some(grant_id) = revoke {
+        let (target, username) = parse_grant_id(grant_id)?;
+        return Ok(Some(Request {
+            target,
+            username,
+            grant: false,
+            dry_run: global.dry_run,
+        }));
+    }
+    match (entitlement, principal_type, principal) {
+        (None, None, None) => {
+            if global.dry_run {
+                return Err(usage(
+                    "--dry-run needs --grant-entitlement or --revoke-grant (or the grant and revoke subcommands)",
+                ));
+            }
+            Ok(None)
+        }
+        (Some(entitlement), Some(kind), Some(principal)) => {
+            if kind != PRINCIPAL_TYPE {
+                return Err(principal_type_error(kind));
+            }
+            Ok(Some(Request {
+                target: parse_entitlement(entitlement)?,
+                username: principal.to_owned(),
+                grant: true,
+                dry_run: global.dry_run,
+            }))
+        }
+        _ => {
+            let missing: Vec<&str> = [
+                ("--grant-entitlement", entitlement),
+                ("--grant-principal-type", principal_type),
+                ("--grant-principal", principal),
+            ]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(flag, _)| *flag)
+            .collect();
+            Err(usage(format!(
+                "--grant-entitlement, --grant-principal-type and --grant-principal go together; missing {}",
+                missing.join(", ")
+            )))
+        }
+    }
+}
+
+/// The deployment to change and how to reach it.
+#[derive(Debug, Clone)]
+pub struct GrantConfig {
+    pub deployment: Endpoint,
+    pub http: HttpOptions,
+}
+
+impl GrantConfig {
+    /// Checks the deployment flags; both are required. Every problem is a [`UsageError`].
+    pub fn from_args(args: &GlobalArgs) -> anyhow::Result<GrantConfig> {
+        let endpoint = given(&args.deployment_endpoint).ok_or_else(|| {
+            usage("grant and revoke need the deployment endpoint: set --deployment-endpoint or BATON_DEPLOYMENT_ENDPOINT")
+        })?;
+        let key = given(&args.deployment_api_key).ok_or_else(|| {
+            usage("grant and revoke need the deployment API key: set --deployment-api-key or BATON_DEPLOYMENT_API_KEY")
+        })?;
+        Ok(GrantConfig {
+            deployment: Endpoint {
+                api: Api::Elasticsearch,
+                base_url: parse_base_url(
+                    endpoint,
+                    "--deployment-endpoint",
+                    args.allow_insecure_http,
+                )?,
+                api_key: Secret::new(key),
+            },
+            http: HttpOptions {
+                timeout: Duration::from_secs(args.http_timeout_seconds),
+                ..HttpOptions::default()
+            },
+        })
+    }
+}
+
+/// How a grant or revoke ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Granted,
+    AlreadyGranted,
+    Revoked,
+    AlreadyRevoked,
+    /// `--dry-run`: the write that would grant was printed.
+    WouldGrant,
+    /// `--dry-run`: the write that would revoke was printed.
+    WouldRevoke,
+}
+
+impl Outcome {
+    /// The machine-readable name (`outcome` field of the log line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Granted => "granted",
+            Outcome::AlreadyGranted => "already_granted",
+            Outcome::Revoked => "revoked",
+            Outcome::AlreadyRevoked => "already_revoked",
+            Outcome::WouldGrant => "would_grant",
+            Outcome::WouldRevoke => "would_revoke",
+        }
+    }
+
+    /// The log line: e.g. `granted role:viewer:member to deploymentUser:jdoe`.
+    pub fn sentence(self, entitlement: &str, principal: &str) -> String {
+        match self {
+            Outcome::Granted => format!("granted {entitlement} to {principal}"),
+            Outcome::AlreadyGranted => format!("already granted {entitlement} to {principal}"),
+            Outcome::Revoked => format!("revoked {entitlement} from {principal}"),
+            Outcome::AlreadyRevoked => format!("already revoked {entitlement} from {principal}"),
+            Outcome::WouldGrant => format!("dry run: would grant {entitlement} to {principal}"),
+            Outcome::WouldRevoke => format!("dry run: would revoke {entitlement} from {principal}"),
+        }
+    }
 }
 
 /// Runs one grant or revoke.
-pub fn run(_global: &GlobalArgs, _request: Request) -> anyhow::Result<()> {
-    anyhow::bail!("grant and revoke are not implemented yet")
+pub fn run(global: &GlobalArgs, request: Request) -> anyhow::Result<()> {
+    let config = GrantConfig::from_args(global)?;
+    let api = ApiClient::new(
+        &config.deployment,
+        &config.http,
+        Arc::new(RequestStats::default()),
+    )?;
+    let client = DeploymentClient::new(api);
+    let mut stdout = std::io::stdout().lock();
+    let outcome = execute(&client, &request, &mut stdout)?;
+    stdout.flush().context("cannot write to stdout")?;
+    report(&request, outcome);
+    Ok(())
+}
+
+fn report(request: &Request, outcome: Outcome) {
+    let entitlement = request.target.entitlement_id();
+    let principal = request.principal_id();
+    let msg = outcome.sentence(&entitlement, &principal);
+    let fields = [
+        ("outcome", Value::from(outcome.name())),
+        ("entitlement", Value::from(entitlement)),
+        ("principal", Value::from(principal)),
+    ];
+    // The console sentence already names everything.
+    let fields: &[(&str, Value)] = match logging::format() {
+        LogFormat::Json => &fields,
+        LogFormat::Console => &[],
+    };
+    logging::info(&msg, fields);
+}
+
+/// Does the reads, the change and the confirmation; with `dry_run`, prints the write to `out` instead.
+pub fn execute(
+    client: &DeploymentClient,
+    request: &Request,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    match &request.target {
+        Target::Role(role) => role_membership(client, request, role, out),
+        Target::RoleMapping(mapping) => mapping_membership(client, request, mapping, out),
+    }
+}
+
+fn done(request: &Request) -> Outcome {
+    match (request.grant, request.dry_run) {
+        (true, false) => Outcome::Granted,
+        (true, true) => Outcome::WouldGrant,
+        (false, false) => Outcome::Revoked,
+        (false, true) => Outcome::WouldRevoke,
+    }
+}
+
+fn already(request: &Request, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+    let state = if request.grant {
+        format!(
+            "{} already holds {}",
+            request.principal_id(),
+            request.target.entitlement_id()
+        )
+    } else {
+        format!(
+            "{} already does not hold {}",
+            request.principal_id(),
+            request.target.entitlement_id()
+        )
+    };
+    if request.dry_run {
+        writeln!(out, "nothing would be sent: {state}").context("cannot write to stdout")?;
+    }
+    Ok(if request.grant {
+        Outcome::AlreadyGranted
+    } else {
+        Outcome::AlreadyRevoked
+    })
+}
+
+fn print_write<B: Serialize>(out: &mut dyn Write, path: &str, body: &B) -> anyhow::Result<()> {
+    let json = serde_json::to_string(body).context("cannot encode the request body")?;
+    writeln!(out, "PUT {path}\n{json}").context("cannot write to stdout")
+}
+
+fn role_membership(
+    client: &DeploymentClient,
+    request: &Request,
+    role: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let username = request.username.as_str();
+    let user_path = client.path(&["_security", "user", username]);
+    let user = client
+        .user(username)
+        .with_context(|| format!("cannot read the user `{username}`"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "there is no native user `{username}` on this deployment (GET {user_path} found none); users of SSO and other external realms get roles through role mappings (roleMapping:<name>:member), not role:<name>:member"
+            )
+        })?;
+    if user.reserved() {
+        bail!("`{username}` is a built-in (reserved) user: Elasticsearch only lets its password change, not its roles");
+    }
+    let role_exists = || -> anyhow::Result<bool> {
+        Ok(client
+            .role(role)
+            .with_context(|| format!("cannot read the role `{role}`"))?
+            .is_some())
+    };
+    let no_role = || {
+        anyhow::anyhow!(
+            "there is no role `{role}` on this deployment (GET {} found none)",
+            client.path(&["_security", "role", role])
+        )
+    };
+    let roles = if request.grant {
+        if !role_exists()? {
+            return Err(no_role());
+        }
+        provision::role::grant(&user.roles, role)
+    } else {
+        let roles = provision::role::revoke(&user.roles, role);
+        // A role the user holds may be revoked even when it no longer exists; one they do not hold and
+        // that does not exist is most likely a typo.
+        if roles.is_none() && !role_exists()? {
+            return Err(no_role());
+        }
+        roles
+    };
+    let Some(roles) = roles else {
+        return already(request, out);
+    };
+    let body = UserUpdate::with_roles(&user, roles);
+    if request.dry_run {
+        print_write(out, &user_path, &body)?;
+        return Ok(done(request));
+    }
+    client
+        .put_user(username, &body)
+        .with_context(|| format!("cannot update the roles of `{username}`"))?;
+    let after = client
+        .user(username)
+        .with_context(|| format!("cannot read `{username}` back after updating it"))?;
+    let holds = after.is_some_and(|u| u.roles.iter().any(|r| r == role));
+    if holds != request.grant {
+        bail!(
+            "PUT {user_path} succeeded but reading `{username}` back shows the role `{role}` {}; someone else may have changed the user at the same time",
+            if request.grant { "missing" } else { "still there" }
+        );
+    }
+    Ok(done(request))
+}
+
+fn mapping_membership(
+    client: &DeploymentClient,
+    request: &Request,
+    name: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let username = request.username.as_str();
+    let path = client.path(&["_security", "role_mapping", name]);
+    let mapping = client
+        .role_mapping(name)
+        .with_context(|| format!("cannot read the role mapping `{name}`"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "there is no role mapping `{name}` on this deployment (GET {path} found none)"
+            )
+        })?;
+    if mapping.read_only() {
+        bail!("the role mapping `{name}` is operator-defined (metadata._read_only) and cannot be changed through the API");
+    }
+    let rules = if request.grant {
+        if !mapping.enabled {
+            bail!("the role mapping `{name}` is disabled: adding `{username}` would give them nothing; enable the mapping first");
+        }
+        provision::role_mapping::grant(&mapping.rules, username)
+    } else {
+        let plan = provision::role_mapping::revoke(&mapping.rules, username);
+        // A disabled mapping matches nobody, whatever its rules say.
+        if mapping.enabled {
+            if !plan.still_matched_by.is_empty() {
+                bail!(
+                    "`{username}` would still be matched by the role mapping `{name}` through {}, which revoke does not change; nothing was changed",
+                    plan.still_matched_by.join(" and ")
+                );
+            }
+            if !plan.may_match_by.is_empty() {
+                logging::warn(
+                    &format!(
+                        "the role mapping `{name}` may still match `{username}` through {}, which does not name them",
+                        plan.may_match_by.join(" and ")
+                    ),
+                    &[("role_mapping", Value::from(name))],
+                );
+            }
+        }
+        if plan.matches_nobody {
+            logging::warn(
+                &format!("`{username}` was the last user the role mapping `{name}` named; its rules now match no one ({{\"any\":[]}})"),
+                &[("role_mapping", Value::from(name))],
+            );
+        }
+        plan.removed.then_some(plan.rules)
+    };
+    let Some(rules) = rules else {
+        return already(request, out);
+    };
+    let body = RoleMappingUpdate::with_rules(&mapping, rules);
+    if request.dry_run {
+        print_write(out, &path, &body)?;
+        return Ok(done(request));
+    }
+    client
+        .put_role_mapping(name, &body)
+        .with_context(|| format!("cannot update the role mapping `{name}`"))?;
+    let after = client
+        .role_mapping(name)
+        .with_context(|| format!("cannot read the role mapping `{name}` back after updating it"))?;
+    let holds = after.is_some_and(|m| {
+        if request.grant {
+            provision::role_mapping::matched_by_literal(&m.rules, username)
+        } else {
+            !provision::role_mapping::revoke(&m.rules, username).removed
+        }
+    });
+    if !holds {
+        bail!(
+            "PUT {path} succeeded but reading the role mapping `{name}` back shows `{username}` {}; someone else may have changed the mapping at the same time",
+            if request.grant { "missing" } else { "still listed" }
+        );
+    }
+    Ok(done(request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec!["baton-elastic"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("parses")
+    }
+
+    fn request(args: &[&str]) -> anyhow::Result<Request> {
+        let cli = cli(args);
+        match &cli.command {
+            Some(Command::Grant(g)) => Request::from_grant_args(g, &cli.global),
+            Some(Command::Revoke(r)) => Request::from_revoke_args(r, &cli.global),
+            None => go_style_request(&cli.global).map(|r| r.expect("a request")),
+            _ => panic!("not a grant or revoke"),
+        }
+    }
+
+    fn usage_message(result: anyhow::Result<Request>) -> String {
+        let err = result.expect_err("usage error");
+        assert!(err.is::<UsageError>(), "not a usage error: {err:#}");
+        err.to_string()
+    }
+
+    #[test]
+    fn entitlements_and_principals_allow_colons_in_names() {
+        let r = request(&["grant", "role:a:b:member", "deploymentUser:ops:oncall"]).expect("ok");
+        assert_eq!(r.target, Target::Role("a:b".into()));
+        assert_eq!(r.username, "ops:oncall");
+        assert!(r.grant && !r.dry_run);
+        let r = request(&[
+            "revoke",
+            "roleMapping:m:member",
+            "deploymentUser:x",
+            "--dry-run",
+        ])
+        .expect("ok");
+        assert_eq!(r.target, Target::RoleMapping("m".into()));
+        assert!(!r.grant && r.dry_run);
+        assert_eq!(r.target.entitlement_id(), "roleMapping:m:member");
+        assert_eq!(r.principal_id(), "deploymentUser:x");
+    }
+
+    #[test]
+    fn grant_ids_split_at_the_member_slug() {
+        let r =
+            request(&["revoke", "roleMapping:a:b:member:deploymentUser:ops:oncall"]).expect("ok");
+        assert_eq!(r.target, Target::RoleMapping("a:b".into()));
+        assert_eq!(r.username, "ops:oncall");
+        let r = request(&["revoke", "role:viewer:member:deploymentUser:svc ingest"]).expect("ok");
+        assert_eq!(r.target, Target::Role("viewer".into()));
+        assert_eq!(r.username, "svc ingest");
+    }
+
+    #[test]
+    fn bad_ids_are_usage_errors() {
+        for args in [
+            &["grant", "role:viewer", "deploymentUser:jdoe"][..],
+            &["grant", "role::member", "deploymentUser:jdoe"],
+            &["grant", "organization:1:member", "deploymentUser:jdoe"],
+            &["grant", "role:viewer:member", "jdoe"],
+            &["grant", "role:viewer:member", "deploymentUser:"],
+            &["revoke", "role:viewer:member"],
+            &["revoke", "role:viewer:member:user:jdoe"],
+            &["revoke", "role:viewer:member:deploymentUser:"],
+        ] {
+            usage_message(request(args));
+        }
+        let msg = usage_message(request(&["grant", "role:viewer:member", "user:123"]));
+        assert!(msg.contains("only deployment users"), "{msg}");
+        let msg = usage_message(request(&["revoke", "role:viewer:member"]));
+        assert!(msg.contains("needs the principal"), "{msg}");
+    }
+
+    #[test]
+    fn go_flags_make_requests() {
+        let r = request(&[
+            "--grant-entitlement",
+            "roleMapping:mapping7:member",
+            "--grant-principal-type",
+            "deploymentUser",
+            "--grant-principal",
+            "jacknich",
+            "--provisioning",
+        ])
+        .expect("ok");
+        assert_eq!(r.target, Target::RoleMapping("mapping7".into()));
+        assert_eq!(r.username, "jacknich");
+        assert!(r.grant);
+        let r = request(&[
+            "--revoke-grant",
+            "roleMapping:mapping7:member:deploymentUser:jacknich",
+            "--dry-run",
+        ])
+        .expect("ok");
+        assert!(!r.grant && r.dry_run);
+        assert_eq!(go_style_request(&cli(&[]).global).expect("ok"), None);
+    }
+
+    #[test]
+    fn go_flag_mistakes_are_usage_errors() {
+        let msg = usage_message(request(&["--grant-entitlement", "role:viewer:member"]));
+        assert!(
+            msg.contains("missing --grant-principal-type, --grant-principal"),
+            "{msg}"
+        );
+        let msg = usage_message(request(&[
+            "--grant-entitlement",
+            "role:viewer:member",
+            "--revoke-grant",
+            "role:viewer:member:deploymentUser:jdoe",
+        ]));
+        assert!(msg.contains("cannot be combined"), "{msg}");
+        let msg = usage_message(request(&[
+            "--grant-entitlement",
+            "role:viewer:member",
+            "--grant-principal-type",
+            "user",
+            "--grant-principal",
+            "jdoe",
+        ]));
+        assert!(msg.contains("only deployment users"), "{msg}");
+        let msg = usage_message(request(&[
+            "--revoke-grant",
+            "role:viewer:member:deploymentUser:jdoe",
+            "grant",
+            "role:viewer:member",
+            "deploymentUser:jdoe",
+        ]));
+        assert!(msg.contains("cannot be combined"), "{msg}");
+        let global = cli(&["--dry-run"]).global;
+        assert!(go_style_request(&global)
+            .expect_err("dry run alone")
+            .is::<UsageError>());
+    }
+
+    #[test]
+    fn the_deployment_endpoint_and_key_are_required() {
+        let err = GrantConfig::from_args(&cli(&["--deployment-api-key", "k"]).global)
+            .expect_err("no endpoint");
+        assert!(err.is::<UsageError>() && err.to_string().contains("--deployment-endpoint"));
+        let err =
+            GrantConfig::from_args(&cli(&["--deployment-endpoint", "https://es.example"]).global)
+                .expect_err("no key");
+        assert!(err.is::<UsageError>() && err.to_string().contains("--deployment-api-key"));
+        let config = GrantConfig::from_args(
+            &cli(&[
+                "--deployment-endpoint",
+                "https://es.example",
+                "--deployment-api-key",
+                "k",
+            ])
+            .global,
+        )
+        .expect("ok");
+        assert!(!format!("{config:?}").contains("\"k\""));
+    }
 }

@@ -94,6 +94,9 @@ pub enum FaultAction {
     /// Process normally and pad the (valid JSON) body with trailing
     /// whitespace to at least this many bytes.
     Oversized(usize),
+    /// Answer a write as if it was applied, but keep the tenant unchanged, as
+    /// when another client overwrites the object at once.
+    LostWrite,
 }
 
 impl Fault {
@@ -155,6 +158,11 @@ impl Fault {
     /// Pad the body to at least `bytes` bytes.
     pub fn oversized(path_prefix: &str, bytes: usize) -> Fault {
         Fault::new(path_prefix, FaultAction::Oversized(bytes))
+    }
+
+    /// Answer writes normally but do not apply them.
+    pub fn lost_write(path_prefix: &str) -> Fault {
+        Fault::new(path_prefix, FaultAction::LostWrite)
     }
 
     /// Only apply to this HTTP method.
@@ -316,6 +324,20 @@ impl http::Handler for Shared {
                 Action::Truncate(self.finish(family, self.route(request, &target)))
             }
             Some(FaultAction::Drop) => Action::Drop,
+            Some(FaultAction::LostWrite) => {
+                let routed = {
+                    let mut copy = lock(&self.tenant).clone();
+                    routes::route(
+                        &mut copy,
+                        &request.method,
+                        &request.target,
+                        &target,
+                        request.header("authorization"),
+                        &request.body,
+                    )
+                };
+                Action::Send(self.finish(family, routed))
+            }
             Some(FaultAction::Oversized(size)) => {
                 let mut routed = self.route(request, &target);
                 if routed.body.len() < size {
@@ -1372,5 +1394,18 @@ mod tests {
             }
         });
         assert_eq!(fake.request_count(), 12);
+    }
+
+    // ---- writes lost to another client ------------------------------------
+
+    #[test]
+    fn lost_write_answers_but_changes_nothing() {
+        let fake = demo();
+        fake.inject(Fault::lost_write("/_security/user/carol").method("PUT"));
+        let before = fake.tenant();
+        let r = es_put(&fake, "/_security/user/carol", json!({"roles": ["viewer"]}));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), json!({"created": false}));
+        assert_eq!(fake.tenant(), before);
     }
 }

@@ -1053,6 +1053,12 @@ fn check_field(value: &Value) -> Result<Value, String> {
 
 fn field_value(value: &Value) -> Result<Value, String> {
     match value {
+        // `/…/` is a regular expression; a string that starts with `/` but is not one is refused.
+        Value::String(s) if s.starts_with('/') && (s.len() < 2 || !s.ends_with('/')) => {
+            Err(rule_error(format!(
+                "invalid pattern [{s}]: a regular expression must end with [/]"
+            )))
+        }
         Value::Array(_) | Value::Object(_) => Err(rule_error(format!(
             "expected a field value but found [{}] instead",
             json_type(value)
@@ -1129,6 +1135,18 @@ mod tests {
             check_rules(&json!({"field":{"metadata.n":[1.7, 2]}})),
             Ok(json!({"field":{"metadata.n":[1, 2]}}))
         );
+    }
+
+    #[test]
+    fn rules_grammar_rejects_unterminated_regular_expressions() {
+        for bad in [
+            json!({"field": {"username": "/svc-.*"}}),
+            json!({"field": {"username": ["a", "/"]}}),
+        ] {
+            let err = check_rules(&bad).expect_err("refused");
+            assert!(err.contains("invalid pattern"), "{err}");
+        }
+        assert!(check_rules(&json!({"field": {"username": "/svc-.*/"}})).is_ok());
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Fault {
     pub skip: usize,
     /// What to do.
     pub action: FaultAction,
+    /// Extra response headers (replacing the usual ones of the same name), e.g. the
+    /// `x-ratelimit-*` headers of an exhausted Elastic Cloud window.
+    pub headers: Vec<(String, String)>,
 }
 
 /// What an injected [`Fault`] does to a request.
@@ -107,6 +110,7 @@ impl Fault {
             times: usize::MAX,
             skip: 0,
             action,
+            headers: Vec::new(),
         }
     }
 
@@ -175,6 +179,12 @@ impl Fault {
         self
     }
 
+    /// Add a response header (replacing the usual one of that name) to the faulty answers.
+    pub fn header(mut self, name: &str, value: &str) -> Fault {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
     fn matches(&self, method: &str, target: &str) -> bool {
         self.method
             .as_deref()
@@ -212,7 +222,11 @@ impl Shared {
     /// The action of the first matching fault that still applies, updating
     /// its counters. Requests a fault lets through (`skip`) go on to the
     /// faults after it.
-    fn take_fault(&self, method: &str, target: &str) -> Option<FaultAction> {
+    fn take_fault(
+        &self,
+        method: &str,
+        target: &str,
+    ) -> Option<(FaultAction, Vec<(String, String)>)> {
         let mut faults = lock(&self.faults);
         for active in faults.iter_mut() {
             if active.remaining == 0 || !active.fault.matches(method, target) {
@@ -225,7 +239,7 @@ impl Shared {
             if active.remaining != usize::MAX {
                 active.remaining -= 1;
             }
-            return Some(active.fault.action.clone());
+            return Some((active.fault.action.clone(), active.fault.headers.clone()));
         }
         None
     }
@@ -274,9 +288,12 @@ impl http::Handler for Shared {
             let tenant = lock(&self.tenant);
             routes::check_auth(&tenant, family, request.header("authorization")) == routes::Auth::Ok
         };
-        let fault = self.take_fault(&request.method, &request.target);
+        let (fault, extra_headers) = match self.take_fault(&request.method, &request.target) {
+            Some((action, headers)) => (Some(action), headers),
+            None => (None, Vec::new()),
+        };
         let mut delay = None;
-        let action = match fault {
+        let mut action = match fault {
             None => Action::Send(self.finish(family, self.route(request, &target))),
             Some(FaultAction::Delay(d)) => {
                 delay = Some(d);
@@ -324,6 +341,14 @@ impl http::Handler for Shared {
                 Action::Send(self.finish(family, routed))
             }
         };
+        if let Action::Send(response) | Action::Truncate(response) = &mut action {
+            for (name, value) in extra_headers {
+                response
+                    .headers
+                    .retain(|(other, _)| !other.eq_ignore_ascii_case(&name));
+                response.headers.push((name, value));
+            }
+        }
         let (status, sent) = match &action {
             Action::Send(response) => (response.status, response.body.len()),
             Action::Truncate(response) => (response.status, response.body.len() / 2),

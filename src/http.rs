@@ -757,6 +757,223 @@ mod tests {
         assert!(text.contains("line 1"), "{text}");
     }
 
+    use crate::fake::{FakeElastic, Fault, Tenant};
+    use chrono::TimeZone;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid date")
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("7", now()), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 12:00:30 GMT", now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 01 Mar 2026 11:00:00 GMT", now()),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now()), None);
+        assert_eq!(parse_retry_after("-5", now()), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn rate_limit_headers_set_the_wait_only_when_the_window_is_spent() {
+        let spent = headers(&[
+            ("x-ratelimit-interval", "1m"),
+            ("x-ratelimit-limit", "300"),
+            ("x-ratelimit-remaining", "0"),
+        ]);
+        let too_many = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            server_wait(too_many, &spent, now()),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            server_wait(StatusCode::SERVICE_UNAVAILABLE, &spent, now()),
+            None
+        );
+        let left = headers(&[
+            ("x-ratelimit-interval", "1m"),
+            ("x-ratelimit-remaining", "12"),
+        ]);
+        assert_eq!(server_wait(too_many, &left, now()), None, "backoff instead");
+        let reset = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "9")]);
+        assert_eq!(
+            server_wait(too_many, &reset, now()),
+            Some(Duration::from_secs(9))
+        );
+        let epoch = format!("{}", now().timestamp() + 20);
+        let mut absolute = headers(&[("x-ratelimit-remaining", "0")]);
+        absolute.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&epoch).expect("value"),
+        );
+        assert_eq!(
+            server_wait(too_many, &absolute, now()),
+            Some(Duration::from_secs(20))
+        );
+        let both = headers(&[("retry-after", "3"), ("x-ratelimit-remaining", "0")]);
+        assert_eq!(
+            server_wait(StatusCode::SERVICE_UNAVAILABLE, &both, now()),
+            Some(Duration::from_secs(3)),
+            "Retry-After wins"
+        );
+        assert_eq!(parse_interval("60s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_interval("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_interval("15"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_interval("a while"), None);
+        assert_eq!(leading_integer("500, 500;w=1"), Some(500));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let full = base * (1 << (attempt - 1));
+            for _ in 0..20 {
+                let wait = backoff(base, attempt);
+                assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+            }
+        }
+        assert!(backoff(Duration::from_secs(1), 40) >= Duration::from_secs(1 << 19));
+    }
+
+    fn client_for(fake: &FakeElastic, options: HttpOptions) -> ApiClient {
+        let endpoint = Endpoint {
+            api: Api::Elasticsearch,
+            base_url: Url::parse(&fake.url()).expect("url"),
+            api_key: crate::config::Secret::new(crate::fake::DEMO_DEPLOYMENT_API_KEY),
+        };
+        ApiClient::new(&endpoint, &options, Arc::default()).expect("client")
+    }
+
+    fn fast(max_attempts: u32) -> HttpOptions {
+        HttpOptions {
+            max_attempts,
+            retry_base: Duration::from_millis(1),
+            ..HttpOptions::default()
+        }
+    }
+
+    #[test]
+    fn only_requests_safe_to_repeat_are_retried() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+        fake.inject(Fault::status("/_security/", 503));
+        let client = client_for(&fake, fast(3));
+        let body = serde_json::json!({});
+        let cases: [(Method, &[&str], usize); 5] = [
+            (Method::GET, &["_security", "user"], 3),
+            (Method::PUT, &["_security", "role_mapping", "m"], 3),
+            (Method::POST, &["_security", "profile", "_suggest"], 3),
+            (Method::POST, &["_security", "_query", "user"], 3),
+            (Method::POST, &["_security", "user", "someone"], 1),
+        ];
+        for (method, segments, attempts) in cases {
+            fake.clear_requests();
+            let err = client
+                .send::<_, Value>(method.clone(), segments, &body)
+                .expect_err("503 every time");
+            assert_eq!(err.status(), Some(503));
+            assert_eq!(fake.request_count(), attempts, "{method} {segments:?}");
+            let text = err.to_string();
+            assert_eq!(
+                text.contains("gave up after 3 attempts"),
+                attempts == 3,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_errors_are_never_retried() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+        let client = client_for(&fake, fast(5));
+        for status in [400, 401, 403, 404, 409, 422] {
+            fake.clear_faults();
+            fake.clear_requests();
+            fake.inject(Fault::status("/_security/role", status));
+            let err = client
+                .get::<Value>(&["_security", "role"])
+                .expect_err("fails");
+            assert_eq!(err.status(), Some(status));
+            assert_eq!(fake.request_count(), 1, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_long_retry_after_is_capped_at_the_longest_wait() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+        fake.inject(Fault::rate_limited("/_security/role", "3600").times(1));
+        let client = client_for(
+            &fake,
+            HttpOptions {
+                max_wait: Duration::from_millis(50),
+                ..fast(2)
+            },
+        );
+        let started = Instant::now();
+        client
+            .get::<Value>(&["_security", "role"])
+            .expect("second attempt succeeds");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(fake.request_count(), 2);
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_without_retry() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+        fake.inject(Fault::oversized("/_security/user", 10_000));
+        let client = client_for(
+            &fake,
+            HttpOptions {
+                max_body_bytes: 4096,
+                ..fast(5)
+            },
+        );
+        let err = client
+            .get::<Value>(&["_security", "user"])
+            .expect_err("too large");
+        assert!(matches!(err.kind, ApiErrorKind::TooLarge), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("Elasticsearch API GET /_security/user: the response is larger than"),
+            "{err}"
+        );
+        assert_eq!(fake.request_count(), 1);
+    }
+
+    #[test]
+    fn errors_never_show_the_key() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+        fake.inject(Fault::status("/_security/user", 401));
+        let client = client_for(&fake, fast(1));
+        let err = client
+            .get::<Value>(&["_security", "user"])
+            .expect_err("401");
+        let key = crate::fake::DEMO_DEPLOYMENT_API_KEY;
+        for text in [err.to_string(), format!("{err:?}"), format!("{client:?}")] {
+            assert!(!text.contains(key), "{text}");
+        }
+        assert!(err.to_string().contains("--deployment-api-key"), "{err}");
+    }
+
     #[test]
     fn urls_percent_encode_each_segment() {
         let endpoint = Endpoint {

@@ -141,10 +141,15 @@ fn rate_limits_with_and_without_retry_after_are_waited_out() {
 fn an_exhausted_cloud_rate_limit_window_is_waited_out() {
     let fake = demo_fake();
     fake.inject(
-        Fault::status("/api/v1/organizations", 429)
-            .times(1)
-            .header("x-ratelimit-remaining", "0")
-            .header("x-ratelimit-interval", "1s"),
+        Fault::status_with_headers(
+            "/api/v1/organizations",
+            429,
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-interval", "1s"),
+            ],
+        )
+        .times(1),
     );
     let started = Instant::now();
     let stderr = assert_recovers(&fake, &[], 1);

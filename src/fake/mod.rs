@@ -69,9 +69,6 @@ pub struct Fault {
     pub skip: usize,
     /// What to do.
     pub action: FaultAction,
-    /// Extra response headers (replacing the usual ones of the same name), e.g. the
-    /// `x-ratelimit-*` headers of an exhausted Elastic Cloud window.
-    pub headers: Vec<(String, String)>,
 }
 
 /// What an injected [`Fault`] does to a request.
@@ -84,6 +81,12 @@ pub enum FaultAction {
     Status {
         status: u16,
         retry_after: Option<String>,
+    },
+    /// Like `Status`, with these response headers replacing the usual ones of
+    /// the same name (e.g. the `x-ratelimit-*` headers of a spent Cloud window).
+    StatusWithHeaders {
+        status: u16,
+        headers: Vec<(String, String)>,
     },
     /// Sleep, then answer normally.
     Delay(Duration),
@@ -110,7 +113,6 @@ impl Fault {
             times: usize::MAX,
             skip: 0,
             action,
-            headers: Vec::new(),
         }
     }
 
@@ -132,6 +134,20 @@ impl Fault {
             FaultAction::Status {
                 status: 429,
                 retry_after: Some(retry_after.to_string()),
+            },
+        )
+    }
+
+    /// Answer `status` with an API-shaped error body and these headers.
+    pub fn status_with_headers(path_prefix: &str, status: u16, headers: &[(&str, &str)]) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::StatusWithHeaders {
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
             },
         )
     }
@@ -179,12 +195,6 @@ impl Fault {
         self
     }
 
-    /// Add a response header (replacing the usual one of that name) to the faulty answers.
-    pub fn header(mut self, name: &str, value: &str) -> Fault {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
     fn matches(&self, method: &str, target: &str) -> bool {
         self.method
             .as_deref()
@@ -222,11 +232,7 @@ impl Shared {
     /// The action of the first matching fault that still applies, updating
     /// its counters. Requests a fault lets through (`skip`) go on to the
     /// faults after it.
-    fn take_fault(
-        &self,
-        method: &str,
-        target: &str,
-    ) -> Option<(FaultAction, Vec<(String, String)>)> {
+    fn take_fault(&self, method: &str, target: &str) -> Option<FaultAction> {
         let mut faults = lock(&self.faults);
         for active in faults.iter_mut() {
             if active.remaining == 0 || !active.fault.matches(method, target) {
@@ -239,7 +245,7 @@ impl Shared {
             if active.remaining != usize::MAX {
                 active.remaining -= 1;
             }
-            return Some((active.fault.action.clone(), active.fault.headers.clone()));
+            return Some(active.fault.action.clone());
         }
         None
     }
@@ -288,16 +294,35 @@ impl http::Handler for Shared {
             let tenant = lock(&self.tenant);
             routes::check_auth(&tenant, family, request.header("authorization")) == routes::Auth::Ok
         };
-        let (fault, extra_headers) = match self.take_fault(&request.method, &request.target) {
-            Some((action, headers)) => (Some(action), headers),
-            None => (None, Vec::new()),
-        };
+        let fault = self.take_fault(&request.method, &request.target);
         let mut delay = None;
-        let mut action = match fault {
+        let action = match fault {
             None => Action::Send(self.finish(family, self.route(request, &target))),
             Some(FaultAction::Delay(d)) => {
                 delay = Some(d);
                 Action::Send(self.finish(family, self.route(request, &target)))
+            }
+            Some(FaultAction::StatusWithHeaders { status, headers }) => {
+                let routed = {
+                    let tenant = lock(&self.tenant);
+                    routes::fault_response(
+                        &tenant,
+                        family,
+                        status,
+                        &request.method,
+                        &request.target,
+                        &target,
+                        request.header("authorization"),
+                    )
+                };
+                let mut response = self.finish(family, routed);
+                for (name, value) in headers {
+                    response
+                        .headers
+                        .retain(|(other, _)| !other.eq_ignore_ascii_case(&name));
+                    response.headers.push((name, value));
+                }
+                Action::Send(response)
             }
             Some(FaultAction::Status {
                 status,
@@ -341,14 +366,6 @@ impl http::Handler for Shared {
                 Action::Send(self.finish(family, routed))
             }
         };
-        if let Action::Send(response) | Action::Truncate(response) = &mut action {
-            for (name, value) in extra_headers {
-                response
-                    .headers
-                    .retain(|(other, _)| !other.eq_ignore_ascii_case(&name));
-                response.headers.push((name, value));
-            }
-        }
         let (status, sent) = match &action {
             Action::Send(response) => (response.status, response.body.len()),
             Action::Truncate(response) => (response.status, response.body.len() / 2),

@@ -104,13 +104,6 @@ impl fmt::Display for ApiError {
                 self.api.name(),
                 self.api.key_source()
             ),
-            ApiErrorKind::Status {
-                status: 404,
-                detail,
-            } if self.api == Api::Cloud && detail.contains("organization.not_found") => write!(
-                f,
-                "{call}: 404 Not Found: {detail}; check --organization-id / BATON_ORGANIZATION_ID"
-            ),
             ApiErrorKind::Status { status, detail } => {
                 let reason = StatusCode::from_u16(*status)
                     .ok()
@@ -526,7 +519,7 @@ fn read_body(response: Response, limit: u64, url: &Url) -> Result<Vec<u8>, Faile
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
     {
-        let host = url.host_str().unwrap_or("?");
+        let host = host_and_port(url);
         let message = match announced {
             Some(total) if e.kind() == std::io::ErrorKind::TimedOut || is_timeout(&e) => format!(
                 "timed out reading the response from {host} after {} of {total} bytes",
@@ -545,6 +538,15 @@ fn read_body(response: Response, limit: u64, url: &Url) -> Result<Vec<u8>, Faile
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// The host of a URL, with its port when the URL gives one, for messages.
+fn host_and_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 /// Whether an I/O error wraps a timeout.
@@ -587,7 +589,7 @@ fn has_io_kind(e: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) 
 
 /// A transport failure in words a person can act on, and whether to retry. The URL never holds a key.
 fn transport_failure(e: &reqwest::Error, url: &Url, options: &HttpOptions) -> Failed {
-    let host = url.host_str().unwrap_or("?");
+    let host = host_and_port(url);
     let cause = innermost(e);
     let all = chain(e).join(": ").to_ascii_lowercase();
     if e.is_connect() {

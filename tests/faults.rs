@@ -317,7 +317,11 @@ fn an_unknown_organization_names_the_flag() {
         &fake,
         Vec::new(),
         &|args| set_flag(args, "--organization-id", "999"),
-        &["404", "organization.not_found", "--organization-id"],
+        &[
+            "Elastic Cloud API GET /api/v1/organizations/999: 404 Not Found",
+            "organization.not_found",
+            "--organization-id",
+        ],
         Duration::from_secs(10),
     );
     assert_eq!(fake.request_count(), 1, "a 404 is not retried");
@@ -405,7 +409,10 @@ fn connection_failures_name_the_host() {
         &fake,
         Vec::new(),
         &|args| set_flag(args, "--deployment-endpoint", &tls),
-        &["TLS handshake with 127.0.0.1 failed"],
+        &[&format!(
+            "TLS handshake with {} failed",
+            &tls["https://".len()..]
+        )],
         Duration::from_secs(10),
     );
     assert!(!line.contains("attempts"), "{line}");

@@ -82,16 +82,54 @@ pub struct Endpoint {
 /// HTTP behaviour shared by both clients.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Bound on one attempt of one request, body included (`--http-timeout-seconds`).
     pub timeout: Duration,
+    /// Bound on opening a connection.
     pub connect_timeout: Duration,
+    /// Attempts per request at most, counting the first (`--max-retries`); 1 means no retry.
+    pub max_attempts: u32,
+    /// First backoff wait when the server gives no hint; it doubles with each attempt (with jitter).
+    pub retry_base: Duration,
+    /// Longest single wait between attempts, whatever the server asks for.
+    pub max_wait: Duration,
+    /// Largest response body accepted.
+    pub max_body_bytes: u64,
 }
+
+/// Hidden setting for the first backoff wait in milliseconds (lets tests run retries quickly).
+pub const RETRY_BASE_ENV: &str = "BATON_RETRY_BASE_MS";
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            max_attempts: 5,
+            retry_base: Duration::from_millis(500),
+            max_wait: Duration::from_secs(60),
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
         }
+    }
+}
+
+impl HttpOptions {
+    /// The HTTP options from the flags (`--http-timeout-seconds`, `--max-retries`) and the hidden
+    /// [`RETRY_BASE_ENV`] variable.
+    pub fn from_args(args: &GlobalArgs) -> anyhow::Result<HttpOptions> {
+        let mut options = HttpOptions {
+            timeout: Duration::from_secs(args.http_timeout_seconds),
+            max_attempts: args.max_retries.max(1),
+            ..HttpOptions::default()
+        };
+        if let Ok(raw) = std::env::var(RETRY_BASE_ENV) {
+            let ms = raw.trim().parse::<u64>().map_err(|_| {
+                usage(format!(
+                    "{RETRY_BASE_ENV} must be a whole number of milliseconds, got {raw:?}"
+                ))
+            })?;
+            options.retry_base = Duration::from_millis(ms);
+        }
+        Ok(options)
     }
 }
 
@@ -158,10 +196,7 @@ impl SyncConfig {
             organization_id: non_empty(&args.organization_id).map(str::to_owned),
             deployment,
             file: args.file.clone(),
-            http: HttpOptions {
-                timeout: Duration::from_secs(args.http_timeout_seconds),
-                ..HttpOptions::default()
-            },
+            http: HttpOptions::from_args(args)?,
             write: write_options(args),
         })
     }
@@ -337,5 +372,23 @@ mod tests {
         assert_eq!(d.api_key.expose(), "d");
         assert_eq!(c.cloud.base_url.as_str(), "https://api.elastic-cloud.com/");
         assert_eq!(c.write.keep_sync_count, 2);
+        assert_eq!(c.http.max_attempts, 5);
+        assert_eq!(c.http.timeout, Duration::from_secs(60));
+        assert_eq!(c.http.max_wait, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_and_timeout_flags_reach_the_http_options() {
+        let c = SyncConfig::from_args(&args(&[
+            "--api-key",
+            "k",
+            "--max-retries",
+            "2",
+            "--http-timeout-seconds",
+            "7",
+        ]))
+        .expect("valid");
+        assert_eq!(c.http.max_attempts, 2);
+        assert_eq!(c.http.timeout, Duration::from_secs(7));
     }
 }

@@ -37,11 +37,12 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The JSON log lines on stderr.
+/// The JSON log lines on stderr above debug level (tests run at debug level).
 fn log_lines(out: &Output) -> Vec<Value> {
     stderr(out)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .filter(|l| l["level"] != "debug")
         .collect()
 }
 
@@ -562,9 +563,10 @@ fn assert_fails(fake: &FakeElastic, args: &[&str], expected: &[&str]) {
     let out = baton(fake, args);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
     let lines = log_lines(&out);
-    assert_eq!(lines.len(), 1, "{args:?}: {}", stderr(&out));
-    assert_eq!(lines[0]["level"], "error");
-    let error = lines[0]["error"].as_str().expect("error text");
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{args:?}: {}", stderr(&out));
+    assert_eq!(lines.last(), Some(errors[0]), "the error line comes last");
+    let error = errors[0]["error"].as_str().expect("error text");
     for piece in expected {
         assert!(error.contains(piece), "{args:?}: {error:?} lacks {piece:?}");
     }
@@ -697,7 +699,17 @@ fn a_refused_write_names_the_request_and_changes_nothing() {
             "cannot update the roles of `jdoe`",
             "PUT /_security/user/jdoe",
             "500",
+            "gave up after 5 attempts",
         ],
+    );
+    let puts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == "/_security/user/jdoe")
+        .count();
+    assert_eq!(
+        puts, 5,
+        "the full-replace write is retried up to --max-retries"
     );
 }
 
@@ -1018,6 +1030,8 @@ fn the_console_outcome_is_one_sentence() {
         &key,
         "--log-format",
         "console",
+        "--log-level",
+        "info",
         "grant",
         "role:viewer:member",
         "deploymentUser:carol",

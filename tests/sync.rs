@@ -886,6 +886,7 @@ fn a_stalled_server_hits_the_request_timeout() {
     ));
     let mut args = sync_args(&fake, &path);
     args.extend(["--http-timeout-seconds".into(), "1".into()]);
+    args.extend(["--max-retries".into(), "1".into()]);
     let started = std::time::Instant::now();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(1));

@@ -14,7 +14,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The only principal type: a deployment user.
 pub const PRINCIPAL_TYPE: &str = "deploymentUser";
@@ -265,10 +264,7 @@ impl GrantConfig {
                 )?,
                 api_key: Secret::new(key),
             },
-            http: HttpOptions {
-                timeout: Duration::from_secs(args.http_timeout_seconds),
-                ..HttpOptions::default()
-            },
+            http: HttpOptions::from_args(args)?,
         })
     }
 }

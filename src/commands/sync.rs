@@ -134,7 +134,7 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
             api_key: Secret::new(tenant.deployment_api_key),
         }),
         file: global.file.clone(),
-        http: HttpOptions::default(),
+        http: HttpOptions::from_args(global)?,
         write: config::write_options(global),
     };
     let outcome = sync(&config)?;

@@ -82,6 +82,12 @@ pub enum FaultAction {
         status: u16,
         retry_after: Option<String>,
     },
+    /// Like `Status`, with these response headers replacing the usual ones of
+    /// the same name (e.g. the `x-ratelimit-*` headers of a spent Cloud window).
+    StatusWithHeaders {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
     /// Sleep, then answer normally.
     Delay(Duration),
     /// Answer 200 with a body that is not valid JSON (writes are not applied).
@@ -131,6 +137,20 @@ impl Fault {
             FaultAction::Status {
                 status: 429,
                 retry_after: Some(retry_after.to_string()),
+            },
+        )
+    }
+
+    /// Answer `status` with an API-shaped error body and these headers.
+    pub fn status_with_headers(path_prefix: &str, status: u16, headers: &[(&str, &str)]) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::StatusWithHeaders {
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
             },
         )
     }
@@ -289,6 +309,28 @@ impl http::Handler for Shared {
             Some(FaultAction::Delay(d)) => {
                 delay = Some(d);
                 Action::Send(self.finish(family, self.route(request, &target)))
+            }
+            Some(FaultAction::StatusWithHeaders { status, headers }) => {
+                let routed = {
+                    let tenant = lock(&self.tenant);
+                    routes::fault_response(
+                        &tenant,
+                        family,
+                        status,
+                        &request.method,
+                        &request.target,
+                        &target,
+                        request.header("authorization"),
+                    )
+                };
+                let mut response = self.finish(family, routed);
+                for (name, value) in headers {
+                    response
+                        .headers
+                        .retain(|(other, _)| !other.eq_ignore_ascii_case(&name));
+                    response.headers.push((name, value));
+                }
+                Action::Send(response)
             }
             Some(FaultAction::Status {
                 status,

@@ -18,7 +18,12 @@ pub fn demo_fake() -> FakeElastic {
     FakeElastic::start(Tenant::demo().expect("demo tenant")).expect("fake starts")
 }
 
-/// The binary under test, with a clean environment (no BATON_* leaking in from the caller).
+/// First retry wait the tests run with, in milliseconds (the real default is 500), so that retried
+/// requests do not slow the suite down. Waits a server asks for (`Retry-After`) are still honoured.
+pub const TEST_RETRY_BASE_MS: &str = "5";
+
+/// The binary under test, with a clean environment (no BATON_* leaking in from the caller), debug logs
+/// (so that key leaks in request logging show up) and fast retry backoff.
 pub fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton-elastic"));
     for (key, _) in std::env::vars() {
@@ -26,6 +31,8 @@ pub fn binary() -> Command {
             cmd.env_remove(key);
         }
     }
+    cmd.env("BATON_LOG_LEVEL", "debug");
+    cmd.env("BATON_RETRY_BASE_MS", TEST_RETRY_BASE_MS);
     cmd
 }
 
@@ -46,9 +53,46 @@ pub fn sync_args(fake: &FakeElastic, file: &Path) -> Vec<String> {
     ]
 }
 
-/// Runs the binary with `args`.
+/// Runs the binary with `args` (at log level debug unless `args` set one) and fails the test if stdout
+/// or stderr shows an API key (the demo keys, or any key given in `args`).
 pub fn run(args: &[String]) -> Output {
-    binary().args(args).output().expect("binary runs")
+    let out = binary().args(args).output().expect("binary runs");
+    assert_no_keys(&out, args);
+    out
+}
+
+/// Values of the key flags in `args`, long enough to be meaningful to search for.
+pub fn keys_in_args(args: &[String]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        for flag in ["--api-key", "--deployment-api-key"] {
+            if arg == flag {
+                keys.extend(args.get(i + 1).cloned());
+            } else if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+                keys.push(value.to_owned());
+            }
+        }
+    }
+    keys.retain(|k| k.len() >= 8);
+    keys
+}
+
+/// Fails the test if the demo keys or the keys in `args` appear in the output.
+pub fn assert_no_keys(out: &Output, args: &[String]) {
+    let (cloud_key, deployment_key) = demo_keys();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut keys = keys_in_args(args);
+    keys.extend([cloud_key, deployment_key]);
+    for key in keys {
+        assert!(
+            !all.contains(&key),
+            "an API key appears in the output: {all}"
+        );
+    }
 }
 
 /// Runs the binary and asserts success.

@@ -20,6 +20,8 @@ pub enum Json {
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(String, Json)>),
+    /// Text already rendered by [`Json::to_text`] (shared by many documents).
+    Raw(String),
 }
 
 impl Json {
@@ -34,7 +36,7 @@ impl Json {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(n) => out.push_str(n),
+            Json::Num(n) | Json::Raw(n) => out.push_str(n),
             Json::Str(s) => out.push_str(&quote(s)),
             Json::Arr(items) => {
                 out.push('[');
@@ -63,7 +65,21 @@ impl Json {
 }
 
 fn quote(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Builds a protojson object, leaving out the fields proto3 does not emit.

@@ -23,7 +23,8 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
     output::print(&view.text(args.output))
 }
 
-/// A rendered view: its table and its JSON document.
+/// A rendered view: its table and its JSON document (the list views fill only the format asked for, as
+/// building the other one for every grant of a large file costs time).
 pub struct View {
     pub table: Table,
     pub json: Json,
@@ -42,19 +43,20 @@ impl View {
 
 /// Renders the view `args` asks for.
 pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
+    let json = args.output == OutputFormat::Json;
     match &args.view {
         InspectView::Stats => stats(file, args.sync_id.as_deref()),
         InspectView::ResourceTypes => {
             let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
-            Ok(resource_types(&data))
+            Ok(resource_types(&data, json))
         }
         InspectView::Resources { resource_type } => {
             let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
-            Ok(resources(&data, resource_type.as_deref()))
+            Ok(resources(&data, resource_type.as_deref(), json))
         }
         InspectView::Entitlements { resource_type } => {
             let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
-            Ok(entitlements(&data, resource_type.as_deref()))
+            Ok(entitlements(&data, resource_type.as_deref(), json))
         }
         InspectView::Grants {
             resource_type,
@@ -67,7 +69,7 @@ pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
                 entitlement: entitlement.as_deref(),
                 resource: resource.as_deref(),
             };
-            Ok(grants(&data, &filter))
+            Ok(grants(&data, &filter, json))
         }
         InspectView::Syncs => Ok(syncs(&file.sync_runs()?)),
         InspectView::Diff => {
@@ -179,7 +181,7 @@ fn name_or<'a>(display_name: &'a str, fallback: &'a str) -> &'a str {
     }
 }
 
-fn resource_types(data: &Data) -> View {
+fn resource_types(data: &Data, json: bool) -> View {
     let mut table = Table::new(&["ID", "Display Name", "Traits"]);
     let mut items = Vec::new();
     for rt in &data.types {
@@ -188,6 +190,9 @@ fn resource_types(data: &Data) -> View {
             rt.display_name.clone(),
             protojson::trait_names(&rt.traits).join(", "),
         ]);
+        if !json {
+            continue;
+        }
         items.push(
             Obj::new()
                 .field("resourceType", protojson::resource_type(rt))
@@ -200,7 +205,7 @@ fn resource_types(data: &Data) -> View {
     }
 }
 
-fn resources(data: &Data, resource_type: Option<&str>) -> View {
+fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
     let types = data.type_index();
     let by_id = data.resource_index();
     let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
@@ -234,6 +239,9 @@ fn resources(data: &Data, resource_type: Option<&str>) -> View {
                 .to_owned(),
             parent_text,
         ]);
+        if !json {
+            continue;
+        }
         items.push(
             Obj::new()
                 .field("resource", protojson::resource(r))
@@ -251,7 +259,7 @@ fn resources(data: &Data, resource_type: Option<&str>) -> View {
     }
 }
 
-fn entitlements(data: &Data, resource_type: Option<&str>) -> View {
+fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {
     let types = data.type_index();
     let by_id = data.resource_index();
     let mut table = Table::new(&[
@@ -283,6 +291,9 @@ fn entitlements(data: &Data, resource_type: Option<&str>) -> View {
                 .to_owned(),
             e.slug.clone(),
         ]);
+        if !json {
+            continue;
+        }
         items.push(
             Obj::new()
                 .field("entitlement", protojson::entitlement(e))
@@ -304,7 +315,7 @@ struct GrantFilter<'a> {
     resource: Option<&'a str>,
 }
 
-fn grants(data: &Data, filter: &GrantFilter<'_>) -> View {
+fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
     let types = data.type_index();
     let by_id = data.resource_index();
     let entitlements: BTreeMap<&str, &full::Entitlement> = data
@@ -319,6 +330,15 @@ fn grants(data: &Data, filter: &GrantFilter<'_>) -> View {
         "Entitlement",
         "Principal",
     ]);
+    // Entitlements, resources and types repeat across grants: render each object once, keyed by its
+    // address (each decoded object lives in `data` for the whole loop).
+    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
+    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
+        cache
+            .entry(address)
+            .or_insert_with(|| Json::Raw(render().to_text()))
+            .clone()
+    };
     let mut items = Vec::new();
     for g in &data.grants {
         let embedded = g.entitlement.as_ref();
@@ -359,13 +379,28 @@ fn grants(data: &Data, filter: &GrantFilter<'_>) -> View {
                 })
                 .to_owned(),
         ]);
+        if !json {
+            continue;
+        }
         items.push(
             Obj::new()
                 .field("grant", protojson::grant(g))
-                .msg("entitlement", entitlement.map(protojson::entitlement))
-                .msg("resource", resource.map(protojson::resource))
-                .msg("resourceType", rt.map(protojson::resource_type))
-                .msg("principal", principal.map(protojson::resource))
+                .msg(
+                    "entitlement",
+                    entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
+                )
+                .msg(
+                    "resource",
+                    resource.map(|r| cached(address(r), &|| protojson::resource(r))),
+                )
+                .msg(
+                    "resourceType",
+                    rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
+                )
+                .msg(
+                    "principal",
+                    principal.map(|p| cached(address(p), &|| protojson::resource(p))),
+                )
                 .build(),
         );
     }
@@ -373,6 +408,11 @@ fn grants(data: &Data, filter: &GrantFilter<'_>) -> View {
         table,
         json: Obj::new().list("grants", items).build(),
     }
+}
+
+/// The address of a value, as a cache key.
+fn address<T>(value: &T) -> usize {
+    std::ptr::from_ref(value) as usize
 }
 
 /// A stored sync time in RFC 3339, read as UTC as Baton's SQLite drivers do (the raw text if it does not

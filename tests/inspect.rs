@@ -460,7 +460,8 @@ fn inspect_never_writes_the_file() {
         .expect("dir")
         .count();
     inspect_ok(&file, &["stats"]);
-    inspect_ok(&file, &["diff", "--help"]);
+    inspect_ok(&file, &["entitlements", "-o", "json"]);
+    inspect_err(&file, &["diff"]);
     assert_eq!(std::fs::read(&file).expect("read"), before);
     assert_eq!(
         std::fs::metadata(&file)

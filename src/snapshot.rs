@@ -31,6 +31,9 @@ pub struct Snapshot {
 pub trait Progress {
     /// A list was fetched: its name and how many items it held.
     fn fetched(&mut self, list: &str, count: usize);
+
+    /// A step other than fetching began (e.g. writing the file).
+    fn step(&mut self, _name: &str) {}
 }
 
 impl Progress for () {

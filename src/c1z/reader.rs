@@ -317,6 +317,27 @@ pub struct GrantRow {
     pub data: proto::Grant,
 }
 
+/// The object tables of a c1z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    ResourceTypes,
+    Resources,
+    Entitlements,
+    Grants,
+}
+
+impl Table {
+    /// The SQLite table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::ResourceTypes => "v1_resource_types",
+            Table::Resources => "v1_resources",
+            Table::Entitlements => "v1_entitlements",
+            Table::Grants => "v1_grants",
+        }
+    }
+}
+
 /// An opened `.c1z`: a SQLite connection on a decompressed temp copy, deleted when this is dropped.
 pub struct C1zFile {
     conn: Connection,
@@ -367,6 +388,51 @@ impl C1zFile {
              order by started_at desc limit 1"
         );
         Ok(self.query_sync_runs(&unfinished, &[&cutoff])?.pop())
+    }
+
+    /// The latest finished sync of any type (what `baton stats` reads).
+    pub fn latest_finished_sync(&self) -> anyhow::Result<Option<SyncRun>> {
+        let sql = format!(
+            "select {SYNC_RUN_COLUMNS} from v1_sync_runs where ended_at is not null \
+             order by ended_at desc, sync_id desc limit 1"
+        );
+        Ok(self.query_sync_runs(&sql, &[])?.pop())
+    }
+
+    /// The finished full syncs, newest first.
+    pub fn finished_full_syncs(&self) -> anyhow::Result<Vec<SyncRun>> {
+        let sql = format!(
+            "select {SYNC_RUN_COLUMNS} from v1_sync_runs where ended_at is not null and sync_type = 'full' \
+             order by ended_at desc, sync_id desc"
+        );
+        self.query_sync_runs(&sql, &[])
+    }
+
+    /// The `data` blobs of one object table, by row id: of one sync, or of every sync when `sync_id` is
+    /// `None` (what Baton's readers show when no sync qualifies).
+    pub fn data_blobs(&self, table: Table, sync_id: Option<&str>) -> anyhow::Result<Vec<Vec<u8>>> {
+        let name = table.name();
+        let sql = format!(
+            "select external_id, data from {name} where ?1 is null or sync_id = ?1 order by id"
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut rows = stmt
+            .query([sync_id])
+            .with_context(|| format!("query {name}"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
+            let external_id: String = row.get(0).with_context(|| format!("read {name}"))?;
+            let bytes = row
+                .get_ref(1)
+                .with_context(|| format!("read {name}"))?
+                .as_blob()
+                .with_context(|| format!("{name} row {external_id:?}: data is not a blob"))?;
+            out.push(bytes.to_vec());
+        }
+        Ok(out)
     }
 
     fn query_sync_runs(

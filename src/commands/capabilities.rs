@@ -1,6 +1,40 @@
-//! `capabilities`: prints the connector's capabilities JSON in the Go connector's format.
+//! `capabilities`: prints the connector's capabilities JSON in the Go connector's format: compact
+//! protojson of `ConnectorCapabilities`, resource types in syncer order, no trailing newline.
 
-/// Prints the capabilities JSON to stdout.
+use crate::output;
+use crate::proto::ResourceType;
+use crate::protojson::{self, full, Json, Obj};
+use crate::syncers;
+use anyhow::Context;
+use prost::Message;
+
+/// The resource types whose entitlements `grant` and `revoke` change.
+pub const PROVISIONED_TYPES: [&str; 2] = [syncers::role::TYPE_ID, syncers::role_mapping::TYPE_ID];
+
+/// The capabilities document for these resource types.
+pub fn document(types: &[ResourceType]) -> anyhow::Result<String> {
+    let mut items = Vec::new();
+    for rt in types {
+        let rt_full = full::ResourceType::decode(rt.encode_to_vec().as_slice())
+            .with_context(|| format!("resource type {}", rt.id))?;
+        let mut capabilities = vec![Json::Str("CAPABILITY_SYNC".into())];
+        if PROVISIONED_TYPES.contains(&rt.id.as_str()) {
+            capabilities.push(Json::Str("CAPABILITY_PROVISION".into()));
+        }
+        items.push(
+            Obj::new()
+                .field("resourceType", protojson::resource_type(&rt_full))
+                .list("capabilities", capabilities)
+                .build(),
+        );
+    }
+    Ok(Obj::new()
+        .list("resourceTypeCapabilities", items)
+        .build()
+        .to_text())
+}
+
+/// Prints the capabilities JSON to stdout. Needs no key and reads nothing.
 pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("capabilities is not implemented yet")
+    output::print(&document(&syncers::resource_types())?)
 }

@@ -8,11 +8,12 @@ use crate::config::{self, Api, Endpoint, HttpOptions, Secret, SyncConfig};
 use crate::deployment::DeploymentClient;
 use crate::fake::{FakeElastic, Tenant};
 use crate::http::{ApiClient, RequestStats};
+use crate::progress::TerminalProgress;
 use crate::snapshot::{Progress, Snapshot};
 use crate::{clock, logging, syncers};
 use anyhow::Context;
 use serde_json::Value;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,11 +58,16 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
             ("deployment", Value::from(deployment.is_some())),
         ],
     );
+    let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+        Box::new(TerminalProgress::start())
+    } else {
+        Box::new(LogProgress)
+    };
     let snapshot = Snapshot::fetch(
         &cloud,
         deployment.as_ref(),
         config.organization_id.as_deref(),
-        &mut LogProgress,
+        progress.as_mut(),
     )?;
     let records = syncers::records(&snapshot);
     let resources_by_type = records
@@ -76,8 +82,10 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
             (rt.id.clone(), count)
         })
         .collect();
+    progress.step("writing the file");
     let report = c1z::write_sync(&config.file, &records, started_at, &config.write)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
+    drop(progress);
     let outcome = SyncOutcome {
         report,
         resources_by_type,

@@ -1,0 +1,90 @@
+//! Command output on stdout: aligned console tables, and writing that ends quietly when the reader of a
+//! pipe goes away (`| head`).
+
+use anyhow::Context;
+use std::io::{ErrorKind, Write};
+
+/// A console table: a header row, then data rows; columns are padded to their widest cell and separated
+/// by ` | `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
+        }
+    }
+
+    /// Adds a row (missing cells are empty).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Number of data rows.
+    pub fn len(&self) -> usize {
+        self.rows.len() - 1
+    }
+
+    /// Whether the table has no data rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The table as text, one line per row, each ending in a newline; no trailing spaces.
+    pub fn render(&self) -> String {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut widths = vec![0usize; columns];
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(" | ");
+                }
+                let cell = row.get(i).map(String::as_str).unwrap_or("");
+                line.push_str(cell);
+                let pad = width - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Writes `text` to stdout. A closed pipe is not an error: the reader has what it wanted.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns_by_characters() {
+        let mut t = Table::new(&["ID", "Name"]);
+        t.row(vec!["a".into(), "Zoë".into()]);
+        t.row(vec!["long-id".into(), String::new()]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.render(), "ID      | Name\na       | Zoë\nlong-id |\n");
+        assert!(Table::new(&["x"]).is_empty());
+    }
+}

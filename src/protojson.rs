@@ -1,0 +1,946 @@
+//! Renders the stored Baton messages as protojson, the way the `baton` CLI prints them: camelCase keys in
+//! field order, enums by name, zero and empty fields left out, timestamps in RFC 3339, `Struct` profiles as
+//! plain objects, and annotations as objects with `@type` first.
+//!
+//! The [`full`] messages declare every field of the protocol (also those this connector never writes), so
+//! that files written by newer Go SDKs show all they hold. The output is compact and deterministic, which
+//! also makes it the canonical form `inspect diff` compares.
+
+use chrono::DateTime;
+use prost::Message;
+use prost_types::{value::Kind, Any, Struct, Timestamp, Value};
+
+/// A JSON value whose objects keep the order their keys were added in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// A number, already formatted.
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+    /// Text already rendered by [`Json::to_text`] (shared by many documents).
+    Raw(String),
+}
+
+impl Json {
+    /// Compact text, as protojson prints it.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Num(n) | Json::Raw(n) => out.push_str(n),
+            Json::Str(s) => out.push_str(&quote(s)),
+            Json::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Obj(fields) => {
+                out.push('{');
+                for (i, (key, value)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&quote(key));
+                    out.push(':');
+                    value.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Builds a protojson object, leaving out the fields proto3 does not emit.
+#[derive(Debug, Default)]
+pub struct Obj(Vec<(String, Json)>);
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Obj {
+        Obj::default()
+    }
+
+    /// Adds a field as is.
+    pub fn field(mut self, key: &str, value: Json) -> Obj {
+        self.0.push((key.to_owned(), value));
+        self
+    }
+
+    /// A string field, when not empty.
+    pub fn str(self, key: &str, value: &str) -> Obj {
+        if value.is_empty() {
+            self
+        } else {
+            self.field(key, Json::Str(value.to_owned()))
+        }
+    }
+
+    /// A boolean field, when true.
+    pub fn bool(self, key: &str, value: bool) -> Obj {
+        if value {
+            self.field(key, Json::Bool(true))
+        } else {
+            self
+        }
+    }
+
+    /// An enum field by name, when not zero.
+    pub fn enumeration(self, key: &str, value: i32, names: &[&str]) -> Obj {
+        if value == 0 {
+            self
+        } else {
+            self.field(key, enum_json(value, names))
+        }
+    }
+
+    /// A message field, when present (an empty message still shows as `{}`).
+    pub fn msg(self, key: &str, value: Option<Json>) -> Obj {
+        match value {
+            Some(v) => self.field(key, v),
+            None => self,
+        }
+    }
+
+    /// A repeated field, when not empty.
+    pub fn list(self, key: &str, values: Vec<Json>) -> Obj {
+        if values.is_empty() {
+            self
+        } else {
+            self.field(key, Json::Arr(values))
+        }
+    }
+
+    /// A repeated string field, when not empty.
+    pub fn strs(self, key: &str, values: &[String]) -> Obj {
+        self.list(key, values.iter().map(|v| Json::Str(v.clone())).collect())
+    }
+
+    /// The finished object.
+    pub fn build(self) -> Json {
+        Json::Obj(self.0)
+    }
+}
+
+/// An enum value by name (`names[value]`), or its number when the name is unknown.
+fn enum_json(value: i32, names: &[&str]) -> Json {
+    match usize::try_from(value).ok().and_then(|i| names.get(i)) {
+        Some(name) => Json::Str((*name).to_owned()),
+        None => Json::Num(value.to_string()),
+    }
+}
+
+/// `c1.connector.v2.ResourceType.Trait` names.
+pub const TRAITS: &[&str] = &[
+    "TRAIT_UNSPECIFIED",
+    "TRAIT_USER",
+    "TRAIT_GROUP",
+    "TRAIT_ROLE",
+    "TRAIT_APP",
+    "TRAIT_SECRET",
+    "TRAIT_SECURITY_INSIGHT",
+    "TRAIT_SCOPE_BINDING",
+    "TRAIT_VENDOR",
+    "TRAIT_VENDOR_AGREEMENT",
+    "TRAIT_LICENSE_PROFILE",
+    "TRAIT_AGENT",
+    "TRAIT_MANAGED_DEVICE",
+];
+const PURPOSES: &[&str] = &[
+    "PURPOSE_VALUE_UNSPECIFIED",
+    "PURPOSE_VALUE_ASSIGNMENT",
+    "PURPOSE_VALUE_PERMISSION",
+    "PURPOSE_VALUE_OWNERSHIP",
+];
+const CREATION_SOURCES: &[&str] = &[
+    "CREATION_SOURCE_UNSPECIFIED",
+    "CREATION_SOURCE_CONNECTOR_LIST_RESOURCES",
+    "CREATION_SOURCE_CONNECTOR_LIST_GRANTS_PRINCIPAL_JIT",
+];
+const RESOURCE_STATUSES: &[&str] = &[
+    "RESOURCE_STATUS_UNSPECIFIED",
+    "RESOURCE_STATUS_ENABLED",
+    "RESOURCE_STATUS_DISABLED",
+    "RESOURCE_STATUS_DELETED",
+];
+const USER_STATUSES: &[&str] = &[
+    "STATUS_UNSPECIFIED",
+    "STATUS_ENABLED",
+    "STATUS_DISABLED",
+    "STATUS_DELETED",
+];
+const ACCOUNT_TYPES: &[&str] = &[
+    "ACCOUNT_TYPE_UNSPECIFIED",
+    "ACCOUNT_TYPE_HUMAN",
+    "ACCOUNT_TYPE_SERVICE",
+    "ACCOUNT_TYPE_SYSTEM",
+];
+const APP_FLAGS: &[&str] = &[
+    "APP_FLAG_UNSPECIFIED",
+    "APP_FLAG_HIDDEN",
+    "APP_FLAG_INACTIVE",
+    "APP_FLAG_SAML",
+    "APP_FLAG_OIDC",
+    "APP_FLAG_BOOKMARK",
+];
+
+/// The names of trait values, for console tables.
+pub fn trait_names(traits: &[i32]) -> Vec<String> {
+    traits
+        .iter()
+        .map(|t| match enum_json(*t, TRAITS) {
+            Json::Str(s) | Json::Num(s) => s,
+            _ => t.to_string(),
+        })
+        .collect()
+}
+
+/// A `google.protobuf.Timestamp` in RFC 3339 (UTC, `Z`, 0, 3, 6 or 9 fraction digits).
+pub fn timestamp_text(ts: &Timestamp) -> String {
+    match DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).unwrap_or(0)) {
+        Some(at) => rfc3339(&at.naive_utc()),
+        None => format!("{}s", ts.seconds),
+    }
+}
+
+/// A UTC wall-clock time in protojson's RFC 3339 form.
+pub fn rfc3339(at: &chrono::NaiveDateTime) -> String {
+    use chrono::Timelike;
+    let nanos = at.nanosecond() % 1_000_000_000;
+    let fraction = if nanos == 0 {
+        String::new()
+    } else if nanos % 1_000_000 == 0 {
+        format!(".{:03}", nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        format!(".{:06}", nanos / 1_000)
+    } else {
+        format!(".{nanos:09}")
+    };
+    format!("{}{fraction}Z", at.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+fn timestamp(ts: &Option<Timestamp>) -> Option<Json> {
+    ts.as_ref().map(|t| Json::Str(timestamp_text(t)))
+}
+
+fn number(n: f64) -> Json {
+    if n.is_nan() {
+        Json::Str("NaN".into())
+    } else if n.is_infinite() {
+        Json::Str(if n > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        Json::Num(format!("{n}"))
+    }
+}
+
+/// A `google.protobuf.Struct` as a plain object, keys sorted.
+pub fn struct_json(s: &Struct) -> Json {
+    Json::Obj(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
+}
+
+fn value_json(v: &Value) -> Json {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::NumberValue(n)) => number(*n),
+        Some(Kind::StringValue(s)) => Json::Str(s.clone()),
+        Some(Kind::BoolValue(b)) => Json::Bool(*b),
+        Some(Kind::StructValue(s)) => struct_json(s),
+        Some(Kind::ListValue(l)) => Json::Arr(l.values.iter().map(value_json).collect()),
+    }
+}
+
+fn profile(s: &Option<Struct>) -> Option<Json> {
+    s.as_ref().map(struct_json)
+}
+
+/// Standard base64 with padding, as protojson writes `bytes`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The Baton messages with every field of the protocol, for reading and rendering.
+pub mod full {
+    use prost_types::{Any, Struct, Timestamp};
+    use std::collections::BTreeMap;
+
+    /// `c1.connector.v2.ResourceType`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ResourceType {
+        #[prost(string, tag = "1")]
+        pub id: String,
+        #[prost(string, tag = "2")]
+        pub display_name: String,
+        #[prost(int32, repeated, tag = "3")]
+        pub traits: Vec<i32>,
+        #[prost(message, repeated, tag = "4")]
+        pub annotations: Vec<Any>,
+        #[prost(string, tag = "5")]
+        pub description: String,
+        #[prost(bool, tag = "6")]
+        pub sourced_externally: bool,
+    }
+
+    /// `c1.connector.v2.ResourceId`.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, prost::Message)]
+    pub struct ResourceId {
+        #[prost(string, tag = "1")]
+        pub resource_type: String,
+        #[prost(string, tag = "2")]
+        pub resource: String,
+        #[prost(bool, tag = "3")]
+        pub baton_resource: bool,
+    }
+
+    /// `c1.connector.v2.ExternalId`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ExternalId {
+        #[prost(string, tag = "1")]
+        pub id: String,
+        #[prost(string, tag = "2")]
+        pub link: String,
+        #[prost(string, tag = "3")]
+        pub description: String,
+    }
+
+    /// `c1.connector.v2.AssetRef`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AssetRef {
+        #[prost(string, tag = "1")]
+        pub id: String,
+    }
+
+    /// `c1.connector.v2.Resource.Status` (and the `UserTrait.Status` of the same shape).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Status {
+        #[prost(int32, tag = "1")]
+        pub status: i32,
+        #[prost(string, tag = "2")]
+        pub details: String,
+    }
+
+    /// `c1.connector.v2.Resource`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Resource {
+        #[prost(message, optional, tag = "1")]
+        pub id: Option<ResourceId>,
+        #[prost(message, optional, tag = "2")]
+        pub parent_resource_id: Option<ResourceId>,
+        #[prost(string, tag = "3")]
+        pub display_name: String,
+        #[prost(message, repeated, tag = "4")]
+        pub annotations: Vec<Any>,
+        #[prost(string, tag = "5")]
+        pub description: String,
+        #[prost(bool, tag = "6")]
+        pub baton_resource: bool,
+        #[prost(message, optional, tag = "7")]
+        pub external_id: Option<ExternalId>,
+        #[prost(int32, tag = "8")]
+        pub creation_source: i32,
+        #[prost(message, optional, tag = "9")]
+        pub profile: Option<Struct>,
+        #[prost(message, optional, tag = "10")]
+        pub icon: Option<AssetRef>,
+        #[prost(message, optional, tag = "11")]
+        pub status: Option<Status>,
+        #[prost(message, optional, tag = "12")]
+        pub created_at: Option<Timestamp>,
+    }
+
+    /// `c1.connector.v2.Entitlement`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Entitlement {
+        #[prost(message, optional, tag = "1")]
+        pub resource: Option<Resource>,
+        #[prost(string, tag = "2")]
+        pub id: String,
+        #[prost(string, tag = "3")]
+        pub display_name: String,
+        #[prost(string, tag = "4")]
+        pub description: String,
+        #[prost(message, repeated, tag = "5")]
+        pub grantable_to: Vec<ResourceType>,
+        #[prost(message, repeated, tag = "6")]
+        pub annotations: Vec<Any>,
+        #[prost(int32, tag = "7")]
+        pub purpose: i32,
+        #[prost(string, tag = "8")]
+        pub slug: String,
+    }
+
+    /// `c1.connector.v2.GrantSource`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GrantSource {
+        #[prost(bool, tag = "1")]
+        pub is_direct: bool,
+    }
+
+    /// `c1.connector.v2.GrantSources`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GrantSources {
+        #[prost(btree_map = "string, message", tag = "1")]
+        pub sources: BTreeMap<String, GrantSource>,
+    }
+
+    /// `c1.connector.v2.Grant`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Grant {
+        #[prost(message, optional, tag = "1")]
+        pub entitlement: Option<Entitlement>,
+        #[prost(message, optional, tag = "2")]
+        pub principal: Option<Resource>,
+        #[prost(string, tag = "3")]
+        pub id: String,
+        #[prost(message, repeated, tag = "4")]
+        pub annotations: Vec<Any>,
+        #[prost(message, optional, tag = "5")]
+        pub sources: Option<GrantSources>,
+    }
+}
+
+/// `ResourceType` as protojson.
+pub fn resource_type(rt: &full::ResourceType) -> Json {
+    Obj::new()
+        .str("id", &rt.id)
+        .str("displayName", &rt.display_name)
+        .list(
+            "traits",
+            rt.traits.iter().map(|t| enum_json(*t, TRAITS)).collect(),
+        )
+        .list("annotations", annotations(&rt.annotations))
+        .str("description", &rt.description)
+        .bool("sourcedExternally", rt.sourced_externally)
+        .build()
+}
+
+/// `ResourceId` as protojson.
+pub fn resource_id(id: &full::ResourceId) -> Json {
+    Obj::new()
+        .str("resourceType", &id.resource_type)
+        .str("resource", &id.resource)
+        .bool("batonResource", id.baton_resource)
+        .build()
+}
+
+fn status(s: &full::Status, names: &[&str]) -> Json {
+    Obj::new()
+        .enumeration("status", s.status, names)
+        .str("details", &s.details)
+        .build()
+}
+
+fn asset(a: &Option<full::AssetRef>) -> Option<Json> {
+    a.as_ref().map(|a| Obj::new().str("id", &a.id).build())
+}
+
+/// `Resource` as protojson.
+pub fn resource(r: &full::Resource) -> Json {
+    Obj::new()
+        .msg("id", r.id.as_ref().map(resource_id))
+        .msg(
+            "parentResourceId",
+            r.parent_resource_id.as_ref().map(resource_id),
+        )
+        .str("displayName", &r.display_name)
+        .list("annotations", annotations(&r.annotations))
+        .str("description", &r.description)
+        .bool("batonResource", r.baton_resource)
+        .msg(
+            "externalId",
+            r.external_id.as_ref().map(|e| {
+                Obj::new()
+                    .str("id", &e.id)
+                    .str("link", &e.link)
+                    .str("description", &e.description)
+                    .build()
+            }),
+        )
+        .enumeration("creationSource", r.creation_source, CREATION_SOURCES)
+        .msg("profile", profile(&r.profile))
+        .msg("icon", asset(&r.icon))
+        .msg(
+            "status",
+            r.status.as_ref().map(|s| status(s, RESOURCE_STATUSES)),
+        )
+        .msg("createdAt", timestamp(&r.created_at))
+        .build()
+}
+
+/// `Entitlement` as protojson.
+pub fn entitlement(e: &full::Entitlement) -> Json {
+    Obj::new()
+        .msg("resource", e.resource.as_ref().map(resource))
+        .str("id", &e.id)
+        .str("displayName", &e.display_name)
+        .str("description", &e.description)
+        .list(
+            "grantableTo",
+            e.grantable_to.iter().map(resource_type).collect(),
+        )
+        .list("annotations", annotations(&e.annotations))
+        .enumeration("purpose", e.purpose, PURPOSES)
+        .str("slug", &e.slug)
+        .build()
+}
+
+/// `Grant` as protojson.
+pub fn grant(g: &full::Grant) -> Json {
+    Obj::new()
+        .msg("entitlement", g.entitlement.as_ref().map(entitlement))
+        .msg("principal", g.principal.as_ref().map(resource))
+        .str("id", &g.id)
+        .list("annotations", annotations(&g.annotations))
+        .msg(
+            "sources",
+            g.sources.as_ref().map(|s| {
+                let map = Json::Obj(
+                    s.sources
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Obj::new().bool("isDirect", v.is_direct).build()))
+                        .collect(),
+                );
+                if s.sources.is_empty() {
+                    Obj::new().build()
+                } else {
+                    Obj::new().field("sources", map).build()
+                }
+            }),
+        )
+        .build()
+}
+
+fn annotations(list: &[Any]) -> Vec<Json> {
+    list.iter().map(annotation).collect()
+}
+
+/// One annotation: `@type`, then the fields of the message it holds when its type is known; otherwise
+/// `@type` and the raw `value` in base64.
+pub fn annotation(any: &Any) -> Json {
+    let name = any.type_url.rsplit('/').next().unwrap_or(&any.type_url);
+    let head = Obj::new().field("@type", Json::Str(any.type_url.clone()));
+    match known_annotation(name, &any.value, head) {
+        Some(Ok(json)) => json,
+        _ => Obj::new()
+            .field("@type", Json::Str(any.type_url.clone()))
+            .str("value", &base64(&any.value))
+            .build(),
+    }
+}
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
+    M::decode(bytes)
+}
+
+/// Renders a known annotation type; `None` for an unknown type, an error when its bytes do not decode.
+fn known_annotation(
+    name: &str,
+    bytes: &[u8],
+    head: Obj,
+) -> Option<Result<Json, prost::DecodeError>> {
+    let json = match name {
+        "c1.connector.v2.UserTrait" => decode::<ann::UserTrait>(bytes).map(|m| m.render(head)),
+        "c1.connector.v2.GroupTrait" => decode::<ann::GroupTrait>(bytes).map(|m| {
+            head.msg("icon", asset(&m.icon))
+                .msg("profile", profile(&m.profile))
+                .build()
+        }),
+        "c1.connector.v2.RoleTrait" => decode::<ann::ProfileOnly>(bytes)
+            .map(|m| head.msg("profile", profile(&m.profile)).build()),
+        "c1.connector.v2.AppTrait" => decode::<ann::AppTrait>(bytes).map(|m| {
+            head.str("helpUrl", &m.help_url)
+                .msg("icon", asset(&m.icon))
+                .msg("logo", asset(&m.logo))
+                .msg("profile", profile(&m.profile))
+                .list(
+                    "flags",
+                    m.flags.iter().map(|f| enum_json(*f, APP_FLAGS)).collect(),
+                )
+                .build()
+        }),
+        "c1.connector.v2.ChildResourceType" => {
+            decode::<ann::OneString>(bytes).map(|m| head.str("resourceTypeId", &m.value).build())
+        }
+        "c1.connector.v2.SkipEntitlementsAndGrants"
+        | "c1.connector.v2.SkipEntitlements"
+        | "c1.connector.v2.SkipGrants" => decode::<ann::Empty>(bytes).map(|_| head.build()),
+        "c1.connector.v2.GrantExpandable" => decode::<ann::GrantExpandable>(bytes).map(|m| {
+            head.strs("entitlementIds", &m.entitlement_ids)
+                .bool("shallow", m.shallow)
+                .strs("resourceTypeIds", &m.resource_type_ids)
+                .build()
+        }),
+        "c1.connector.v2.GrantMetadata" => decode::<ann::ProfileOnly>(bytes)
+            .map(|m| head.msg("metadata", profile(&m.profile)).build()),
+        "c1.connector.v2.GrantImmutable" | "c1.connector.v2.EntitlementImmutable" => {
+            decode::<ann::Immutable>(bytes).map(|m| {
+                head.str("sourceId", &m.source_id)
+                    .msg("metadata", profile(&m.metadata))
+                    .build()
+            })
+        }
+        "c1.connector.v2.V1Identifier" | "c1.connector.v2.RawId" => {
+            decode::<ann::OneString>(bytes).map(|m| head.str("id", &m.value).build())
+        }
+        "c1.connector.v2.ExternalLink" => {
+            decode::<ann::OneString>(bytes).map(|m| head.str("url", &m.value).build())
+        }
+        "c1.connector.v2.ETag" => decode::<ann::ETag>(bytes).map(|m| {
+            head.str("value", &m.value)
+                .str("entitlementId", &m.entitlement_id)
+                .build()
+        }),
+        _ => return None,
+    };
+    Some(json)
+}
+
+/// Annotation messages, declared for decoding only.
+mod ann {
+    use super::full::{AssetRef, Status};
+    use super::{asset, profile, status, timestamp, Json, Obj, ACCOUNT_TYPES, USER_STATUSES};
+    use prost_types::{Struct, Timestamp};
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Empty {}
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct OneString {
+        #[prost(string, tag = "1")]
+        pub value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ProfileOnly {
+        #[prost(message, optional, tag = "1")]
+        pub profile: Option<Struct>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GroupTrait {
+        #[prost(message, optional, tag = "1")]
+        pub icon: Option<AssetRef>,
+        #[prost(message, optional, tag = "2")]
+        pub profile: Option<Struct>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AppTrait {
+        #[prost(string, tag = "1")]
+        pub help_url: String,
+        #[prost(message, optional, tag = "2")]
+        pub icon: Option<AssetRef>,
+        #[prost(message, optional, tag = "3")]
+        pub logo: Option<AssetRef>,
+        #[prost(message, optional, tag = "4")]
+        pub profile: Option<Struct>,
+        #[prost(int32, repeated, tag = "5")]
+        pub flags: Vec<i32>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GrantExpandable {
+        #[prost(string, repeated, tag = "1")]
+        pub entitlement_ids: Vec<String>,
+        #[prost(bool, tag = "2")]
+        pub shallow: bool,
+        #[prost(string, repeated, tag = "3")]
+        pub resource_type_ids: Vec<String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Immutable {
+        #[prost(string, tag = "1")]
+        pub source_id: String,
+        #[prost(message, optional, tag = "2")]
+        pub metadata: Option<Struct>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ETag {
+        #[prost(string, tag = "1")]
+        pub value: String,
+        #[prost(string, tag = "2")]
+        pub entitlement_id: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Email {
+        #[prost(string, tag = "1")]
+        pub address: String,
+        #[prost(bool, tag = "2")]
+        pub is_primary: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Flag {
+        #[prost(bool, tag = "1")]
+        pub enabled: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StructuredName {
+        #[prost(string, tag = "1")]
+        pub given_name: String,
+        #[prost(string, tag = "2")]
+        pub family_name: String,
+        #[prost(string, repeated, tag = "3")]
+        pub middle_names: Vec<String>,
+        #[prost(string, tag = "4")]
+        pub prefix: String,
+        #[prost(string, tag = "5")]
+        pub suffix: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct UserTrait {
+        #[prost(message, repeated, tag = "1")]
+        pub emails: Vec<Email>,
+        #[prost(message, optional, tag = "2")]
+        pub status: Option<Status>,
+        #[prost(message, optional, tag = "3")]
+        pub profile: Option<Struct>,
+        #[prost(message, optional, tag = "4")]
+        pub icon: Option<AssetRef>,
+        #[prost(int32, tag = "5")]
+        pub account_type: i32,
+        #[prost(string, tag = "6")]
+        pub login: String,
+        #[prost(string, repeated, tag = "7")]
+        pub login_aliases: Vec<String>,
+        #[prost(message, optional, tag = "8")]
+        pub created_at: Option<Timestamp>,
+        #[prost(message, optional, tag = "9")]
+        pub last_login: Option<Timestamp>,
+        #[prost(message, optional, tag = "10")]
+        pub mfa_status: Option<Flag>,
+        #[prost(message, optional, tag = "11")]
+        pub sso_status: Option<Flag>,
+        #[prost(message, optional, tag = "12")]
+        pub structured_name: Option<StructuredName>,
+        #[prost(string, repeated, tag = "13")]
+        pub employee_ids: Vec<String>,
+    }
+
+    impl UserTrait {
+        pub fn render(&self, head: Obj) -> Json {
+            head.list(
+                "emails",
+                self.emails
+                    .iter()
+                    .map(|e| {
+                        Obj::new()
+                            .str("address", &e.address)
+                            .bool("isPrimary", e.is_primary)
+                            .build()
+                    })
+                    .collect(),
+            )
+            .msg(
+                "status",
+                self.status.as_ref().map(|s| status(s, USER_STATUSES)),
+            )
+            .msg("profile", profile(&self.profile))
+            .msg("icon", asset(&self.icon))
+            .enumeration("accountType", self.account_type, ACCOUNT_TYPES)
+            .str("login", &self.login)
+            .strs("loginAliases", &self.login_aliases)
+            .msg("createdAt", timestamp(&self.created_at))
+            .msg("lastLogin", timestamp(&self.last_login))
+            .msg(
+                "mfaStatus",
+                self.mfa_status
+                    .as_ref()
+                    .map(|f| Obj::new().bool("mfaEnabled", f.enabled).build()),
+            )
+            .msg(
+                "ssoStatus",
+                self.sso_status
+                    .as_ref()
+                    .map(|f| Obj::new().bool("ssoEnabled", f.enabled).build()),
+            )
+            .msg(
+                "structuredName",
+                self.structured_name.as_ref().map(|n| {
+                    Obj::new()
+                        .str("givenName", &n.given_name)
+                        .str("familyName", &n.family_name)
+                        .strs("middleNames", &n.middle_names)
+                        .str("prefix", &n.prefix)
+                        .str("suffix", &n.suffix)
+                        .build()
+                }),
+            )
+            .strs("employeeIds", &self.employee_ids)
+            .build()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto;
+    use prost::Message;
+
+    fn decode_resource(r: &proto::Resource) -> full::Resource {
+        full::Resource::decode(r.encode_to_vec().as_slice()).unwrap()
+    }
+
+    #[test]
+    fn protojson_resource_with_user_trait_and_profile() {
+        let r = proto::Resource {
+            id: Some(proto::ResourceId::new("user", "u1")),
+            display_name: "Ann \"A\"".into(),
+            annotations: vec![proto::any(&proto::UserTrait {
+                emails: vec![proto::Email {
+                    address: "a@example.com".into(),
+                    is_primary: true,
+                }],
+                status: Some(proto::UserStatus {
+                    status: proto::UserStatusValue::Enabled as i32,
+                    details: String::new(),
+                }),
+                profile: Some(
+                    proto::ProfileBuilder::new()
+                        .string("b", "x")
+                        .bool("a", false)
+                        .build(),
+                ),
+                account_type: proto::AccountType::Human as i32,
+                login: "ann".into(),
+                login_aliases: vec![],
+            })],
+            ..Default::default()
+        };
+        let text = resource(&decode_resource(&r)).to_text();
+        assert_eq!(
+            text,
+            r#"{"id":{"resourceType":"user","resource":"u1"},"displayName":"Ann \"A\"","annotations":[{"@type":"type.googleapis.com/c1.connector.v2.UserTrait","emails":[{"address":"a@example.com","isPrimary":true}],"status":{"status":"STATUS_ENABLED"},"profile":{"a":false,"b":"x"},"accountType":"ACCOUNT_TYPE_HUMAN","login":"ann"}]}"#
+        );
+    }
+
+    #[test]
+    fn protojson_unknown_annotation_is_base64_and_bad_known_one_too() {
+        let unknown = Any {
+            type_url: "type.googleapis.com/x.y.Z".into(),
+            value: vec![1, 2, 3, 4],
+        };
+        assert_eq!(
+            annotation(&unknown).to_text(),
+            r#"{"@type":"type.googleapis.com/x.y.Z","value":"AQIDBA=="}"#
+        );
+        let broken = Any {
+            type_url: "type.googleapis.com/c1.connector.v2.RoleTrait".into(),
+            value: vec![0x0a, 0xff],
+        };
+        assert_eq!(
+            annotation(&broken).to_text(),
+            r#"{"@type":"type.googleapis.com/c1.connector.v2.RoleTrait","value":"Cv8="}"#
+        );
+    }
+
+    #[test]
+    fn protojson_numbers_timestamps_and_base64() {
+        let s = Struct {
+            fields: [
+                (
+                    "n".to_owned(),
+                    Value {
+                        kind: Some(Kind::NumberValue(55.0)),
+                    },
+                ),
+                (
+                    "f".to_owned(),
+                    Value {
+                        kind: Some(Kind::NumberValue(0.5)),
+                    },
+                ),
+                (
+                    "z".to_owned(),
+                    Value {
+                        kind: Some(Kind::NullValue(0)),
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(struct_json(&s).to_text(), r#"{"f":0.5,"n":55,"z":null}"#);
+        let ts = |seconds, nanos| timestamp_text(&Timestamp { seconds, nanos });
+        assert_eq!(ts(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(ts(1, 500_000_000), "1970-01-01T00:00:01.500Z");
+        assert_eq!(ts(1, 57_185_000), "1970-01-01T00:00:01.057185Z");
+        assert_eq!(ts(1, 1), "1970-01-01T00:00:01.000000001Z");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn protojson_enums_unknown_values_are_numbers() {
+        let rt = full::ResourceType {
+            id: "t".into(),
+            traits: vec![0, 1, 99],
+            ..Default::default()
+        };
+        assert_eq!(
+            resource_type(&rt).to_text(),
+            r#"{"id":"t","traits":["TRAIT_UNSPECIFIED","TRAIT_USER",99]}"#
+        );
+        assert_eq!(trait_names(&[3, 99]), ["TRAIT_ROLE", "99"]);
+    }
+}

@@ -1,0 +1,533 @@
+//! `inspect` end to end: the real binary on the Go SDK's files and on files written by our sync (empty
+//! tenant, two syncs, a diff), console and JSON output, snapshots, errors, pipes and the read-only rule.
+
+mod cli_support;
+mod common;
+
+use baton_elastic::fake::{FakeElastic, Tenant};
+use cli_support::*;
+use common::{demo_fake, demo_keys, run_ok, sync_args, temp_target};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+const GO_SYNC_ID: &str = "36zfOAoWMxQdISbixanQCRBiX7E";
+
+/// `stats` as a map, from the console table.
+fn console_stats(file: &Path) -> BTreeMap<String, usize> {
+    let rows = table(&inspect_ok(file, &["stats"]));
+    assert_eq!(rows[0], ["Type", "Count"]);
+    rows[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].parse().expect("count")))
+        .collect()
+}
+
+fn json_stats(file: &Path) -> BTreeMap<String, usize> {
+    let doc = inspect_json(file, &["stats"]);
+    doc.as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("number") as usize))
+        .collect()
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[test]
+fn inspect_go_sdk_full_sync_shows_the_readme_counts() {
+    let file = go_full();
+    let expected = counts(&[
+        ("entitlements", 342),
+        ("grants", 14_981),
+        ("group", 21),
+        ("project", 100),
+        ("resource_types", 4),
+        ("role", 100),
+        ("user", 1_000),
+    ]);
+    assert_eq!(console_stats(&file), expected);
+    assert_eq!(json_stats(&file), expected);
+
+    let types = inspect_json(&file, &["resource-types"]);
+    assert_eq!(array_len(&types, "resourceTypes"), 4);
+    let resources = inspect_json(&file, &["resources"]);
+    assert_eq!(array_len(&resources, "resources"), 1_221);
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    for r in resources["resources"].as_array().expect("resources") {
+        let t = r["resource"]["id"]["resourceType"].as_str().expect("type");
+        *by_type.entry(t.to_owned()).or_default() += 1;
+    }
+    assert_eq!(
+        by_type,
+        counts(&[
+            ("group", 21),
+            ("project", 100),
+            ("role", 100),
+            ("user", 1_000)
+        ])
+    );
+    let users = table(&inspect_ok(&file, &["resources", "-t", "user"]));
+    assert_eq!(users.len() - 1, 1_000, "console rows");
+    let entitlements = inspect_json(&file, &["entitlements"]);
+    assert_eq!(array_len(&entitlements, "entitlements"), 342);
+    let grants = inspect_json(&file, &["grants"]);
+    let list = grants["grants"].as_array().expect("grants");
+    assert_eq!(list.len(), 14_981);
+    let expanded = list
+        .iter()
+        .filter(|g| g["grant"].get("sources").is_some())
+        .count();
+    assert!(
+        expanded > 0 && expanded < list.len(),
+        "{expanded} expanded grants carry sources"
+    );
+    // Every grant is joined with its entitlement, resource, resource type and principal.
+    for g in list {
+        for key in [
+            "grant",
+            "entitlement",
+            "resource",
+            "resourceType",
+            "principal",
+        ] {
+            assert!(g.get(key).is_some(), "{key} missing in {g}");
+        }
+    }
+    let console_grants = table(&inspect_ok(&file, &["grants"]));
+    assert_eq!(console_grants.len() - 1, 14_981);
+
+    let syncs = inspect_json(&file, &["syncs"]);
+    assert_eq!(
+        syncs,
+        json!({"syncs":[{"id":GO_SYNC_ID,"startedAt":"2025-12-17T16:31:25.057185Z",
+            "endedAt":"2025-12-17T16:33:36.381422Z","syncToken":"{\"needs_expansion\":true}","syncType":"full"}]})
+    );
+    // The same view, chosen explicitly.
+    assert_eq!(
+        inspect_json(
+            &file,
+            &["resources", "-t", "group", "--sync-id", GO_SYNC_ID]
+        ),
+        inspect_json(&file, &["resources", "-t", "group"])
+    );
+}
+
+#[test]
+fn inspect_go_sdk_unfinished_sync_reads_every_row_as_baton_does() {
+    let file = go_unfinished();
+    // Its only sync is unfinished and older than a week: Baton's list calls then apply no sync filter.
+    assert_eq!(
+        array_len(&inspect_json(&file, &["resource-types"]), "resourceTypes"),
+        4
+    );
+    assert_eq!(
+        array_len(&inspect_json(&file, &["resources"]), "resources"),
+        1_221
+    );
+    assert_eq!(
+        array_len(&inspect_json(&file, &["entitlements"]), "entitlements"),
+        342
+    );
+    let grants = inspect_json(&file, &["grants"]);
+    assert_eq!(array_len(&grants, "grants"), 2_909);
+    // Before expansion no grant carries sources.
+    assert!(grants["grants"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .all(|g| g["grant"].get("sources").is_none()));
+    let syncs = table(&inspect_ok(&file, &["syncs"]));
+    assert_eq!(syncs.len(), 2);
+    assert_eq!(syncs[1][0], GO_SYNC_ID);
+    assert_eq!(syncs[1][2], "", "no end time");
+    assert!(
+        syncs[1][5].ends_with('…'),
+        "long tokens are cut in the console"
+    );
+    let doc = inspect_json(&file, &["syncs"]);
+    assert!(doc["syncs"][0].get("endedAt").is_none());
+    assert!(doc["syncs"][0]["syncToken"]
+        .as_str()
+        .expect("token")
+        .contains("grant-expansion"));
+    // stats reads a finished sync only; diff needs finished full syncs.
+    let (code, stderr) = inspect_err(&file, &["stats"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no finished sync found"), "{stderr}");
+    let (code, stderr) = inspect_err(&file, &["diff"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no syncs found - cannot diff"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one error line: {stderr}");
+}
+
+#[test]
+fn inspect_go_sdk_snapshots() {
+    let file = go_full();
+    snapshot("go-sdk/stats.txt", &inspect_ok(&file, &["stats"]));
+    snapshot(
+        "go-sdk/resource-types.txt",
+        &inspect_ok(&file, &["resource-types"]),
+    );
+    snapshot(
+        "go-sdk/resource-types.json",
+        &inspect_ok(&file, &["resource-types", "-o", "json"]),
+    );
+    snapshot(
+        "go-sdk/resources-group.txt",
+        &inspect_ok(&file, &["resources", "-t", "group"]),
+    );
+    snapshot(
+        "go-sdk/resources-role.json",
+        &inspect_ok(&file, &["resources", "-t", "role", "-o", "json"]),
+    );
+    snapshot(
+        "go-sdk/entitlements-group.txt",
+        &inspect_ok(&file, &["entitlements", "-t", "group"]),
+    );
+    snapshot(
+        "go-sdk/grants-group-0000000-admin.txt",
+        &inspect_ok(&file, &["grants", "-e", "group:group-0000000:admin"]),
+    );
+    snapshot(
+        "go-sdk/grants-group-0000000-admin.json",
+        &inspect_ok(
+            &file,
+            &["grants", "-e", "group:group-0000000:admin", "-o", "json"],
+        ),
+    );
+    snapshot("go-sdk/syncs.txt", &inspect_ok(&file, &["syncs"]));
+}
+
+/// Syncs the fake into `file`.
+fn sync(fake: &FakeElastic, file: &Path) {
+    run_ok(&sync_args(fake, file));
+}
+
+#[test]
+fn inspect_demo_tenant_snapshots_and_json_round_trips_with_console_and_stats() {
+    let fake = demo_fake();
+    let (_dir, file) = temp_target();
+    sync(&fake, &file);
+    // Resources, entitlements and grants carry no sync id or time: the demo output is stable.
+    // Only role and role-mapping views are kept, so that a new resource type does not change them.
+    snapshot(
+        "demo/resources-role.txt",
+        &inspect_ok(&file, &["resources", "-t", "role"]),
+    );
+    snapshot(
+        "demo/resources-roleMapping.json",
+        &inspect_ok(&file, &["resources", "-t", "roleMapping", "-o", "json"]),
+    );
+    snapshot(
+        "demo/entitlements-role.txt",
+        &inspect_ok(&file, &["entitlements", "-t", "role"]),
+    );
+    snapshot(
+        "demo/grants-roleMapping.txt",
+        &inspect_ok(&file, &["grants", "-t", "roleMapping"]),
+    );
+
+    let stats = json_stats(&file);
+    assert_eq!(stats, console_stats(&file));
+    let resources = inspect_json(&file, &["resources"]);
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    for r in resources["resources"].as_array().expect("resources") {
+        let t = r["resource"]["id"]["resourceType"].as_str().expect("type");
+        assert_eq!(r["resourceType"]["id"], t, "joined with its type");
+        *by_type.entry(t.to_owned()).or_default() += 1;
+    }
+    let types = inspect_json(&file, &["resource-types"]);
+    assert_eq!(array_len(&types, "resourceTypes"), stats["resource_types"]);
+    for t in types["resourceTypes"].as_array().expect("types") {
+        let id = t["resourceType"]["id"].as_str().expect("id");
+        assert_eq!(by_type.get(id).copied().unwrap_or(0), stats[id], "{id}");
+    }
+    let entitlements = inspect_json(&file, &["entitlements"]);
+    assert_eq!(
+        array_len(&entitlements, "entitlements"),
+        stats["entitlements"]
+    );
+    let grants = inspect_json(&file, &["grants"]);
+    assert_eq!(array_len(&grants, "grants"), stats["grants"]);
+    assert_eq!(
+        table(&inspect_ok(&file, &["grants"])).len() - 1,
+        stats["grants"]
+    );
+    assert_eq!(
+        table(&inspect_ok(&file, &["entitlements"])).len() - 1,
+        stats["entitlements"]
+    );
+    // Filters agree with each other.
+    let role_grants = inspect_json(&file, &["grants", "-t", "role"]);
+    let superuser = inspect_json(&file, &["grants", "-e", "role:superuser:member"]);
+    let by_resource = inspect_json(&file, &["grants", "-t", "role", "-r", "superuser"]);
+    assert_eq!(superuser, by_resource);
+    assert!(array_len(&superuser, "grants") > 0);
+    assert!(array_len(&role_grants, "grants") > array_len(&superuser, "grants"));
+    for g in superuser["grants"].as_array().expect("grants") {
+        assert_eq!(g["grant"]["entitlement"]["id"], "role:superuser:member");
+        assert_eq!(g["entitlement"]["purpose"], "PURPOSE_VALUE_ASSIGNMENT");
+        assert_eq!(g["principal"]["id"]["resourceType"], "deploymentUser");
+        assert!(g["principal"]["displayName"].is_string());
+    }
+    // -r needs -t, and -e excludes -r: usage errors.
+    assert_eq!(inspect_err(&file, &["grants", "-r", "superuser"]).0, 2);
+    assert_eq!(
+        inspect_err(&file, &["grants", "-t", "role", "-r", "x", "-e", "y"]).0,
+        2
+    );
+}
+
+#[test]
+fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
+    let (cloud_key, deployment_key) = demo_keys();
+    let fake = FakeElastic::start(Tenant::empty(&cloud_key, &deployment_key)).expect("fake");
+    let (_dir, file) = temp_target();
+    sync(&fake, &file);
+    let types = table(&inspect_ok(&file, &["resource-types"]));
+    let ids: Vec<&str> = types[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "organization",
+            "user",
+            "role",
+            "deploymentUser",
+            "roleMapping"
+        ]
+    );
+    assert_eq!(types[0], ["ID", "Display Name", "Traits"]);
+    for view in ["resources", "entitlements", "grants"] {
+        assert_eq!(inspect_ok(&file, &[view, "-o", "json"]), "{}", "{view}");
+        let rows = table(&inspect_ok(&file, &[view]));
+        assert_eq!(rows.len(), 1, "{view}: header only");
+    }
+    assert_eq!(
+        json_stats(&file),
+        counts(&[
+            ("deploymentUser", 0),
+            ("entitlements", 0),
+            ("grants", 0),
+            ("organization", 0),
+            ("resource_types", 5),
+            ("role", 0),
+            ("roleMapping", 0),
+            ("user", 0),
+        ])
+    );
+    let (code, stderr) = inspect_err(&file, &["diff"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot diff single sync run"), "{stderr}");
+}
+
+fn ids(doc: &Value, kind: &str, change: &str, id: impl Fn(&Value) -> String) -> Vec<String> {
+    doc[kind]
+        .get(change)
+        .map(|list| list.as_array().expect("array").iter().map(&id).collect())
+        .unwrap_or_default()
+}
+
+fn resource_key(r: &Value) -> String {
+    format!(
+        "{}:{}",
+        r["id"]["resourceType"].as_str().expect("type"),
+        r["id"]["resource"].as_str().expect("id")
+    )
+}
+
+fn plain_id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn inspect_two_syncs_and_their_diff() {
+    let fake = demo_fake();
+    let (dir, file) = temp_target();
+    sync(&fake, &file);
+    let first = table(&inspect_ok(&file, &["syncs"]));
+    assert_eq!(first.len(), 2);
+    let first_id = first[1][0].clone();
+    // Nothing changed: a diff with no created, deleted or modified objects.
+    sync(&fake, &file);
+    assert_eq!(
+        inspect_ok(&file, &["diff", "-o", "json"]),
+        r#"{"resources":{},"entitlements":{},"grants":{}}"#
+    );
+    assert_eq!(table(&inspect_ok(&file, &["diff"])).len(), 1);
+
+    fake.update_tenant(|t| {
+        t.users.remove("bob");
+        t.roles.insert(
+            "auditor".into(),
+            json!({"cluster": ["monitor"], "indices": [], "applications": [], "run_as": [],
+                   "metadata": {}, "transient_metadata": {"enabled": true}}),
+        );
+        if let Some(mapping) = t.role_mappings.get_mut("saml-realm") {
+            mapping["roles"] = json!(["viewer", "editor"]);
+        }
+    });
+    sync(&fake, &file);
+    let syncs = table(&inspect_ok(&file, &["syncs"]));
+    assert_eq!(syncs.len(), 3, "the file keeps two syncs");
+    assert!(
+        syncs[1..].iter().all(|r| r[0] != first_id),
+        "the first sync was removed"
+    );
+    let old_id = syncs[1][0].clone();
+
+    let diff = inspect_json(&file, &["diff"]);
+    assert_eq!(
+        ids(&diff, "resources", "created", resource_key),
+        ["role:auditor"]
+    );
+    assert_eq!(
+        ids(&diff, "resources", "deleted", resource_key),
+        ["deploymentUser:bob"]
+    );
+    assert_eq!(
+        ids(&diff, "resources", "modified", resource_key),
+        ["roleMapping:saml-realm"]
+    );
+    assert_eq!(
+        ids(&diff, "entitlements", "created", plain_id),
+        ["role:auditor:member"]
+    );
+    assert!(ids(&diff, "entitlements", "deleted", plain_id).is_empty());
+    // The modified mapping's entitlement embeds its resource, so it changed too.
+    assert_eq!(
+        ids(&diff, "entitlements", "modified", plain_id),
+        ["roleMapping:saml-realm:member"]
+    );
+    let deleted_grants = ids(&diff, "grants", "deleted", plain_id);
+    assert!(!deleted_grants.is_empty());
+    assert!(
+        deleted_grants
+            .iter()
+            .all(|g| g.ends_with(":deploymentUser:bob")),
+        "{deleted_grants:?}"
+    );
+    // Console: one row per change.
+    let rows = table(&inspect_ok(&file, &["diff"]));
+    assert_eq!(rows[0], ["Object", "Change", "ID"]);
+    assert!(rows.contains(&vec![
+        "resource".into(),
+        "created".into(),
+        "role:auditor".into()
+    ]));
+    assert!(rows.contains(&vec![
+        "resource".into(),
+        "deleted".into(),
+        "deploymentUser:bob".into()
+    ]));
+    let changes: usize = ["resources", "entitlements", "grants"]
+        .iter()
+        .flat_map(|k| ["created", "deleted", "modified"].map(|c| (*k, c)))
+        .map(|(k, c)| ids(&diff, k, c, |_| String::new()).len())
+        .sum();
+    assert_eq!(rows.len() - 1, changes);
+
+    // --sync-id reads the older sync, where bob still exists.
+    let old = inspect_json(
+        &file,
+        &["resources", "-t", "deploymentUser", "--sync-id", &old_id],
+    );
+    let new = inspect_json(&file, &["resources", "-t", "deploymentUser"]);
+    assert_eq!(
+        array_len(&old, "resources"),
+        array_len(&new, "resources") + 1
+    );
+    let (code, stderr) = inspect_err(&file, &["resources", "--sync-id", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("sync nope is not in the file"), "{stderr}");
+    assert_eq!(inspect_err(&file, &["diff", "--sync-id", &old_id]).0, 2);
+    drop(dir);
+}
+
+#[test]
+fn inspect_never_writes_the_file() {
+    let file = go_full();
+    let before = std::fs::read(&file).expect("read");
+    let modified = std::fs::metadata(&file)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+    let entries = std::fs::read_dir(file.parent().expect("dir"))
+        .expect("dir")
+        .count();
+    inspect_ok(&file, &["stats"]);
+    inspect_ok(&file, &["entitlements", "-o", "json"]);
+    inspect_err(&file, &["diff"]);
+    assert_eq!(std::fs::read(&file).expect("read"), before);
+    assert_eq!(
+        std::fs::metadata(&file)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
+    assert_eq!(
+        std::fs::read_dir(file.parent().expect("dir"))
+            .expect("dir")
+            .count(),
+        entries
+    );
+}
+
+#[test]
+fn inspect_ends_quietly_when_the_pipe_closes() {
+    let mut child = binary()
+        .args(["inspect", "grants", "-f"])
+        .arg(go_full())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).expect("line");
+    assert!(first.starts_with("ID "), "{first}");
+    // The reader is gone (as after `| head -1`); the rest of the ~1.5 MB table cannot be written.
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "exit {:?}", out.status.code());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn inspect_refuses_files_over_the_decoder_limits_and_other_files() {
+    let out = binary()
+        .args(["inspect", "stats", "-f"])
+        .arg(go_full())
+        .env("BATON_DECODER_MAX_DECODED_SIZE_MB", "1")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BATON_DECODER_MAX_DECODED_SIZE_MB"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("baton-sdk-full-sync.c1z"),
+        "names the file: {stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.c1z");
+    std::fs::write(&text, "hello").expect("write");
+    let (code, stderr) = inspect_err(&text, &["resources"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not a c1z file"), "{stderr}");
+    let (code, stderr) = inspect_err(&dir.path().join("missing.c1z"), &["stats"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("missing.c1z"), "{stderr}");
+}

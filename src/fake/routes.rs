@@ -481,6 +481,12 @@ fn cloud_route(tenant: &Tenant, method: &str, request_target: &str, rest: &[Stri
             let members = tenant.members.get(*id).map(Vec::as_slice).unwrap_or(&[]);
             Routed::json(200, &MemberList { members })
         }
+        ["deployments"] => {
+            if method != "GET" {
+                return cloud_method_not_allowed(method);
+            }
+            Routed::json(200, &json!({"deployments": tenant.deployments}))
+        }
         _ => cloud_error(
             404,
             "root.resource_not_found",
@@ -526,11 +532,55 @@ fn es_route(
         (["role_mapping", _], _) => {
             es_method_not_allowed(request_target, method, "GET, PUT, POST, DELETE")
         }
+        (["profile", "_suggest"], "POST" | "GET") => suggest_profiles(tenant, body),
+        (["profile", "_suggest"], _) => es_method_not_allowed(request_target, method, "GET, POST"),
         _ => es_plain_error(
             404,
             &format!("no handler found for uri [{request_target}] and method [{method}]"),
         ),
     }
+}
+
+/// `POST /_security/profile/_suggest`: accepts only `name`, `size` (at most
+/// 10000, default 10), `hint` and `data`; answers the first `size` profiles
+/// with the total count, and no paging.
+fn suggest_profiles(tenant: &Tenant, body: &[u8]) -> Routed {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match parse_object(body) {
+            Ok(map) => map,
+            Err(routed) => return routed,
+        }
+    };
+    if let Some(key) = request
+        .keys()
+        .find(|k| !matches!(k.as_str(), "name" | "size" | "hint" | "data"))
+    {
+        return es_error(
+            400,
+            "x_content_parse_exception",
+            &format!("[suggest_profiles_request_payload] unknown field [{key}]"),
+        );
+    }
+    let size = match request.get("size") {
+        None => 10,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= 10_000 => n as usize,
+            _ => {
+                return validation_failed(&["[size] must be between 0 and 10000".to_owned()])
+            }
+        },
+    };
+    let profiles: Vec<&Value> = tenant.profiles.iter().take(size).collect();
+    Routed::json(
+        200,
+        &json!({
+            "took": 1,
+            "total": {"value": tenant.profiles.len(), "relation": "eq"},
+            "profiles": profiles
+        }),
+    )
 }
 
 /// GET of a keyed collection: everything, or the comma-separated names that

@@ -1,5 +1,6 @@
-//! The data a fake Elastic tenant serves: Cloud organizations and members plus
-//! one deployment's security objects (users, roles, role mappings).
+//! The data a fake Elastic tenant serves: Cloud organizations, members and
+//! deployments plus one deployment's security objects (users, roles, role
+//! mappings, user profiles).
 //!
 //! Objects are kept as `serde_json::Value`s shaped exactly as Elastic returns
 //! them, so the fake can serialize them straight into response bodies. Three
@@ -35,6 +36,8 @@ const MEMBERS_JSON: &[(&str, &str)] = &[
         include_str!("../../fixtures/cloud/members/6620014477.json"),
     ),
 ];
+const DEPLOYMENTS_JSON: &str = include_str!("../../fixtures/cloud/deployments.json");
+const PROFILES_JSON: &str = include_str!("../../fixtures/deployment/profiles.json");
 const AUTHENTICATE_JSON: &str = include_str!("../../fixtures/deployment/authenticate.json");
 const USERS_JSON: &str = include_str!("../../fixtures/deployment/users.json");
 const ROLES_JSON: &str = include_str!("../../fixtures/deployment/roles.json");
@@ -61,6 +64,11 @@ pub struct Tenant {
     /// Mapping name -> RoleMapping object, as `GET /_security/role_mapping`
     /// returns it.
     pub role_mappings: BTreeMap<String, Value>,
+    /// Deployment objects, as served by `GET /api/v1/deployments`.
+    pub deployments: Vec<Value>,
+    /// User profile objects, as `POST /_security/profile/_suggest` returns
+    /// them (served in this order, at most `size` of them).
+    pub profiles: Vec<Value>,
 }
 
 /// Size of a generated tenant.
@@ -78,18 +86,23 @@ pub struct TenantSpec {
     pub role_mappings: usize,
     /// Each regular user gets between 1 and this many roles.
     pub max_roles_per_user: usize,
+    /// Deployments of each organization.
+    pub deployments_per_org: usize,
+    /// User profiles of external-realm users.
+    pub profiles: usize,
 }
 
 impl TenantSpec {
     /// The named benchmark sizes: `small`, `medium`, `large`, `xl`.
     pub fn named(name: &str) -> Option<TenantSpec> {
-        let (organizations, members_per_org, users, roles, role_mappings) = match name {
-            "small" => (2, 20, 50, 10, 5),
-            "medium" => (3, 300, 1_000, 100, 50),
-            "large" => (5, 2_000, 10_000, 500, 300),
-            "xl" => (20, 5_000, 100_000, 5_000, 2_000),
-            _ => return None,
-        };
+        let (organizations, members_per_org, users, roles, role_mappings, deployments, profiles) =
+            match name {
+                "small" => (2, 20, 50, 10, 5, 2, 20),
+                "medium" => (3, 300, 1_000, 100, 50, 2, 500),
+                "large" => (5, 2_000, 10_000, 500, 300, 3, 3_000),
+                "xl" => (20, 5_000, 100_000, 5_000, 2_000, 2, 10_000),
+                _ => return None,
+            };
         Some(TenantSpec {
             organizations,
             members_per_org,
@@ -97,6 +110,8 @@ impl TenantSpec {
             roles,
             role_mappings,
             max_roles_per_user: 5,
+            deployments_per_org: deployments,
+            profiles,
         })
     }
 }
@@ -136,6 +151,8 @@ impl Tenant {
             users: parse_keyed("deployment/users.json", USERS_JSON)?,
             roles: parse_keyed("deployment/roles.json", ROLES_JSON)?,
             role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
+            deployments: parse_list("cloud/deployments.json", DEPLOYMENTS_JSON, "deployments")?,
+            profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
         })
     }
 
@@ -151,6 +168,8 @@ impl Tenant {
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
             role_mappings: BTreeMap::new(),
+            deployments: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 
@@ -168,6 +187,17 @@ impl Tenant {
 
 fn parse(file: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("parse demo fixture {file}"))
+}
+
+/// The array under `key` in a fixture object.
+fn parse_list(file: &str, text: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+    match parse(file, text)? {
+        Value::Object(mut body) => match body.remove(key) {
+            Some(Value::Array(list)) => Ok(list),
+            _ => Err(anyhow!("{file}: no `{key}` array")),
+        },
+        _ => Err(anyhow!("{file}: not an object")),
+    }
 }
 
 fn parse_keyed(file: &str, text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
@@ -355,6 +385,7 @@ impl<'a> Generator<'a> {
         tenant.users = self.users();
         tenant.roles = self.roles();
         tenant.role_mappings = self.role_mappings();
+        tenant.profiles = self.profiles();
         tenant
     }
 
@@ -381,10 +412,25 @@ impl<'a> Generator<'a> {
     }
 
     fn cloud(&mut self, tenant: &mut Tenant) {
-        let deployment_ids: Vec<String> = (0..8).map(|_| self.rng.hex_id()).collect();
         let per_org = self.spec.members_per_org;
         for o in 0..self.spec.organizations {
             let org_id = (4_200_000_000u64 + o as u64 * 1_009).to_string();
+            let deployment_ids: Vec<String> = (0..self.spec.deployments_per_org)
+                .map(|_| self.rng.hex_id())
+                .collect();
+            for (d, id) in deployment_ids.iter().enumerate() {
+                let es_id = self.rng.hex_id();
+                let region = ["gcp-us-central1", "aws-eu-west-1", "azure-westeurope"][d % 3];
+                tenant.deployments.push(json!({
+                    "id": id,
+                    "name": format!("org{:03}-deployment-{}", o + 1, d + 1),
+                    "resources": [
+                        {"ref_id": "main-elasticsearch", "id": es_id, "kind": "elasticsearch", "region": region},
+                        {"ref_id": "main-kibana", "elasticsearch_cluster_ref_id": "main-elasticsearch",
+                         "id": self.rng.hex_id(), "kind": "kibana", "region": region}
+                    ]
+                }));
+            }
             tenant.organizations.push(json!({
                 "id": org_id,
                 "name": format!("Generated Org {:03}", o + 1),
@@ -443,15 +489,27 @@ impl<'a> Generator<'a> {
                 json!({"role_id": role, "organization_id": org_id, "all": false, "deployment_ids": ids})
             }
         };
-        let choice = self.rng.below(10);
+        // Mostly no role beyond membership, so that every deployment's expanded grants stay near a fifth
+        // of the organization's members.
+        let choice = self.rng.below(20);
         let first = self.rng.below(deployments.len());
         let second = self.rng.below(deployments.len());
         Some(match choice {
             0 => json!({"organization": [{"role_id": "billing-admin", "organization_id": org_id}]}),
-            1..=4 => {
+            1 | 2 => {
                 json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]})
             }
-            5 | 6 => {
+            9 => {
+                json!({"deployment": [deployment_role("deployment-editor", true, Vec::new())]})
+            }
+            10 => json!({"project": {"elasticsearch": [
+                {"role_id": "elasticsearch-admin", "organization_id": org_id, "all": true}
+            ]}}),
+            11 => json!({"deployment": [
+                {"role_id": "deployment-admin", "organization_id": "1", "all": true}
+            ]}),
+            12..=15 => return None,
+            3 | 4 => {
                 let mut ids: Vec<&String> = deployments.iter().skip(first).take(1).collect();
                 if second != first {
                     ids.extend(deployments.get(second));
@@ -461,8 +519,10 @@ impl<'a> Generator<'a> {
                     deployment_role("deployment-editor", false, ids)
                 ]})
             }
-            7 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
-            8 => return None,
+            5 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
+            6..=8 if !deployments.is_empty() => json!({"deployment": [
+                deployment_role("deployment-viewer", false, deployments.iter().skip(first).take(1).collect())
+            ]}),
             _ => json!({"organization": [], "deployment": []}),
         })
     }
@@ -602,6 +662,45 @@ impl<'a> Generator<'a> {
             mappings.insert(format!("mapping{i:04}"), Value::Object(mapping));
         }
         mappings
+    }
+}
+
+impl Generator<'_> {
+    /// User profiles: mostly Cloud SSO users, some of OIDC, LDAP and two SAML realms, one of a native
+    /// user, about 2% disabled.
+    fn profiles(&mut self) -> Vec<Value> {
+        let mut profiles = Vec::with_capacity(self.spec.profiles);
+        for k in 0..self.spec.profiles {
+            let realm = match self.rng.below(100) {
+                0 => "saml1",
+                1 => "saml2",
+                2..=9 => "ldap1",
+                10..=19 => "oidc1",
+                _ => "cloud-saml-kibana",
+            };
+            let (username, realm) = if k == 0 && self.spec.users > 0 {
+                (user_name(1), "default_native")
+            } else if realm == "cloud-saml-kibana" {
+                ((3_000_000_000u64 + k as u64).to_string(), realm)
+            } else {
+                (format!("{realm}.person{k:06}"), realm)
+            };
+            let roles = self.pick_roles(2);
+            profiles.push(json!({
+                "uid": format!("u_{k:06}_{}", self.rng.hex_id()),
+                "user": {
+                    "username": username,
+                    "realm_name": realm,
+                    "roles": roles,
+                    "email": format!("profile{k:06}@corp.example"),
+                    "full_name": format!("Profile {k:06}")
+                },
+                "enabled": !self.rng.one_in(50),
+                "data": {},
+                "labels": {}
+            }));
+        }
+        profiles
     }
 }
 
@@ -817,6 +916,8 @@ mod tests {
             roles: 0,
             role_mappings: 12,
             max_roles_per_user: 0,
+            deployments_per_org: 0,
+            profiles: 0,
         };
         let t = Tenant::generate(&spec);
         assert_eq!(t.users.len(), 6);

@@ -65,7 +65,12 @@ pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
         .enumerate()
         .map(|(i, e)| (e.id.as_str(), i))
         .collect();
-    let edges = collect_edges(&records.grants, &records.entitlements, &entitlements, &mut report);
+    let edges = collect_edges(
+        &records.grants,
+        &records.entitlements,
+        &entitlements,
+        &mut report,
+    );
     if edges.is_empty() {
         return report;
     }
@@ -98,12 +103,18 @@ pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
             continue;
         };
         report.edges += 1;
-        let from: Vec<Slot> = holders.get(edge.source.as_str()).cloned().unwrap_or_default();
+        let from: Vec<Slot> = holders
+            .get(edge.source.as_str())
+            .cloned()
+            .unwrap_or_default();
         for slot in from {
             let (principal, direct) = match slot {
                 Slot::Existing(i) => {
                     let g = &records.grants[i];
-                    let sources = touched.get(&i).cloned().unwrap_or_else(|| stored_sources(g));
+                    let sources = touched
+                        .get(&i)
+                        .cloned()
+                        .unwrap_or_else(|| stored_sources(g));
                     let direct = sources.is_empty() || sources.contains_key(&edge.source);
                     (g.principal.clone().unwrap_or_default(), direct)
                 }

@@ -427,7 +427,12 @@ impl Node {
                 };
                 Node::Field {
                     field: kind,
-                    matchers: field.values.as_slice().iter().map(Matcher::compile).collect(),
+                    matchers: field
+                        .values
+                        .as_slice()
+                        .iter()
+                        .map(Matcher::compile)
+                        .collect(),
                     source: field.clone(),
                 }
             }

@@ -1169,10 +1169,11 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         .expect("grants")
         .iter()
         .filter(|g| {
-            let direct =
-                g.data.sources.as_ref().is_none_or(|s| {
-                    s.sources.iter().any(|e| e.key == g.entitlement_id)
-                });
+            let direct = g
+                .data
+                .sources
+                .as_ref()
+                .is_none_or(|s| s.sources.iter().any(|e| e.key == g.entitlement_id));
             g.resource_type_id == "role"
                 && tenant.users.contains_key(&g.principal_resource_id)
                 && direct
@@ -1192,4 +1193,295 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         })
         .sum();
     assert_eq!(role_grants, expected);
+}
+
+fn sources_of(g: &baton_elastic::proto::Grant) -> Vec<(String, bool)> {
+    g.sources
+        .iter()
+        .flat_map(|s| s.sources.iter())
+        .map(|e| (e.key.clone(), e.value.as_ref().is_some_and(|v| v.is_direct)))
+        .collect()
+}
+
+#[test]
+fn expanded_grants_carry_exactly_their_sources() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let grants = file.grants(&sync).expect("grants");
+    let with_sources: BTreeMap<String, Vec<(String, bool)>> = grants
+        .iter()
+        .filter(|g| g.data.sources.is_some())
+        .map(|g| (g.external_id.clone(), sources_of(&g.data)))
+        .collect();
+    assert_eq!(with_sources, expected_expanded());
+    let by_id: BTreeMap<&str, _> = grants
+        .iter()
+        .map(|g| (g.external_id.as_str(), &g.data))
+        .collect();
+    // A created grant carries the full target entitlement and the source grant's principal.
+    let created = by_id["deployment:7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b:admin:user:6639001122"];
+    let e = created.entitlement.as_ref().expect("entitlement");
+    assert_eq!(e.display_name, "Admin");
+    assert_eq!(e.slug, "admin");
+    assert_eq!(
+        created
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .map(|id| id.resource.as_str()),
+        Some("6639001122")
+    );
+    assert!(created.annotations.is_empty());
+    // The expandable grants stay, with their annotation in the blob and no expansion column.
+    let via_org = grants
+        .iter()
+        .find(|g| {
+            g.external_id
+                == "deployment:0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d:admin:organization:4125567842"
+        })
+        .expect("expandable grant");
+    assert!(via_org.expansion.is_none() && !via_org.needs_expansion);
+    let expandable: baton_elastic::proto::GrantExpandable =
+        find_annotation(&via_org.data.annotations)
+            .expect("decodes")
+            .expect("present");
+    assert_eq!(
+        expandable.entitlement_ids,
+        [
+            "organization:4125567842:deployment-admin",
+            "organization:4125567842:organization-admin"
+        ]
+    );
+    let mapping_grant = by_id["role:viewer:member:roleMapping:saml-realm"];
+    let expandable: baton_elastic::proto::GrantExpandable =
+        find_annotation(&mapping_grant.annotations)
+            .expect("decodes")
+            .expect("present");
+    assert_eq!(
+        expandable.entitlement_ids,
+        ["roleMapping:saml-realm:member"]
+    );
+    // Mappings with role templates give no role grants, and say so.
+    assert!(!grants
+        .iter()
+        .any(|g| g.principal_resource_id == "per-user-role" && g.resource_type_id == "role"));
+    let templated = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .find(|r| r.external_id == "roleMapping:per-user-role")
+        .expect("mapping");
+    let profile = find_annotation::<RoleTrait>(&templated.data.annotations)
+        .expect("decodes")
+        .expect("trait")
+        .profile
+        .expect("profile");
+    assert_eq!(profile_bool(&profile, "expands_to_roles"), Some(false));
+    assert!(profile_string(&profile, "role_expansion").is_some_and(|s| s.contains("templates")));
+}
+
+#[test]
+fn conditional_mapping_grants_name_the_assumed_conditions() {
+    use baton_elastic::proto::GrantMetadata;
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let mut conditional = BTreeMap::new();
+    for g in file.grants(&sync).expect("grants") {
+        if let Some(m) = find_annotation::<GrantMetadata>(&g.data.annotations).expect("decodes") {
+            let fields = m.metadata.expect("metadata");
+            let assumed: Vec<String> = match fields
+                .fields
+                .get("assumed_conditions")
+                .and_then(|v| v.kind.clone())
+            {
+                Some(prost_types::value::Kind::ListValue(list)) => list
+                    .values
+                    .into_iter()
+                    .filter_map(|v| match v.kind {
+                        Some(prost_types::value::Kind::StringValue(s)) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                other => panic!("assumed_conditions: {other:?}"),
+            };
+            assert_eq!(
+                profile_string(&fields, "role_mapping"),
+                Some("terminated-complex")
+            );
+            conditional.insert(g.external_id, assumed);
+        }
+    }
+    let assumed = vec![
+        r#"{"except":{"field":{"metadata.terminated_date":null}}}"#.to_owned(),
+        r#"{"field":{"groups":"cn=people,dc=acme,dc=com"}}"#.to_owned(),
+    ];
+    assert_eq!(
+        conditional,
+        BTreeMap::from([
+            (
+                "roleMapping:terminated-complex:member:deploymentUser:es-admin".to_owned(),
+                assumed.clone()
+            ),
+            (
+                "roleMapping:terminated-complex:member:deploymentUser:es-system".to_owned(),
+                assumed
+            ),
+        ])
+    );
+}
+
+#[test]
+fn deployments_sit_under_their_organization_with_a_profile() {
+    use baton_elastic::proto::AppTrait;
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let rows: BTreeMap<String, _> = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .map(|r| (r.external_id.clone(), r))
+        .collect();
+    let d = &rows["deployment:0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d"];
+    assert_eq!(d.parent_resource_type_id.as_deref(), Some("organization"));
+    assert_eq!(d.parent_resource_id.as_deref(), Some("4125567842"));
+    assert_eq!(d.data.display_name, "prod-logs");
+    let profile = find_annotation::<AppTrait>(&d.data.annotations)
+        .expect("decodes")
+        .expect("app trait")
+        .profile
+        .expect("profile");
+    assert_eq!(profile_string(&profile, "region"), Some("gcp-us-central1"));
+    assert_eq!(
+        profile_string(&profile, "elasticsearch_resource_id"),
+        Some("5b1d0c7e9a2f4c3b8e6d1a0f9c8b7a65")
+    );
+    assert_eq!(
+        profile_string(&profile, "id"),
+        Some("0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d")
+    );
+    // Named by no assignment: the first organization's.
+    assert_eq!(
+        rows["deployment:3f6b1d8e0c2a4f7b9d1e3c5a7f9b2d4e"]
+            .parent_resource_id
+            .as_deref(),
+        Some("4125567842")
+    );
+    assert_eq!(
+        rows["deployment:a1b2c3d4e5f60718293a4b5c6d7e8f90"]
+            .parent_resource_id
+            .as_deref(),
+        Some("5093318764")
+    );
+    let children: Vec<String> = rows["organization:5093318764"]
+        .data
+        .annotations
+        .iter()
+        .filter_map(|a| {
+            <ChildResourceType as prost::Message>::decode(a.value.as_slice())
+                .ok()
+                .filter(|_| a.type_url.ends_with("ChildResourceType"))
+                .map(|c| c.resource_type_id)
+        })
+        .collect();
+    assert_eq!(children, ["user", "deployment"]);
+    // Profile users: realm and status.
+    let lee = user_trait(&rows["deploymentUser:lee.left"].data);
+    assert_eq!(
+        lee.status.expect("status").status,
+        UserStatusValue::Disabled as i32
+    );
+    assert_eq!(
+        profile_string(&lee.profile.expect("profile"), "realm"),
+        Some("saml1")
+    );
+    let sam = user_trait(&rows["deploymentUser:sam.saml"].data);
+    assert_eq!(
+        sam.status.expect("status").status,
+        UserStatusValue::Enabled as i32
+    );
+    // jdoe has a profile too, but stays the native user.
+    let jdoe = user_trait(&rows["deploymentUser:jdoe"].data);
+    assert_eq!(
+        profile_string(&jdoe.profile.expect("profile"), "realm"),
+        Some("native")
+    );
+}
+
+fn sync_with_profile_fault(fault: baton_elastic::fake::Fault) -> (Synced, String) {
+    let fake = demo_fake();
+    fake.inject(fault);
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (read_default_sync(&open(&path)), stderr)
+}
+
+#[test]
+fn unreadable_profiles_are_a_warning_not_a_failure() {
+    for status in [403, 404] {
+        let (synced, stderr) = sync_with_profile_fault(baton_elastic::fake::Fault::status(
+            "/_security/profile/_suggest",
+            status,
+        ));
+        assert!(
+            stderr.contains("user profiles are not readable")
+                && stderr.contains(&status.to_string()),
+            "{status}: {stderr}"
+        );
+        assert!(
+            !synced.resources.contains_key("deploymentUser:sam.saml"),
+            "{status}"
+        );
+        assert!(synced.resources.contains_key("deploymentUser:es-system"));
+        assert!(synced
+            .grants
+            .contains("roleMapping:esadmins-list:member:deploymentUser:esadmin01"));
+        // Without its profile, es-admin's realm is unknown: saml-only-admin, which names es-admin, now
+        // gives a conditional grant instead of none.
+        assert!(synced
+            .grants
+            .contains("roleMapping:saml-only-admin:member:deploymentUser:es-admin"));
+    }
+}
+
+#[test]
+fn a_partial_profile_list_is_reported() {
+    let mut tenant = baton_elastic::fake::Tenant::demo().expect("demo");
+    for i in 0..10_001 {
+        tenant.profiles.push(serde_json::json!({
+            "uid": format!("u_extra_{i:05}"),
+            "user": {"username": format!("extra{i:05}"), "realm_name": "oidc2", "roles": []},
+            "enabled": true
+        }));
+    }
+    let fake = baton_elastic::fake::FakeElastic::start(tenant).expect("fake");
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the user profile list is partial"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("10012") && stderr.contains("10000"),
+        "{stderr}"
+    );
+    let synced = read_default_sync(&open(&path));
+    let users = synced
+        .resources
+        .keys()
+        .filter(|k| k.starts_with("deploymentUser:"))
+        .count();
+    // The fake answers the first 10,000 profiles: the demo's 11 (10 of them not native users) and
+    // 9,989 extra ones; plus 13 native users and 9 users only mappings name.
+    assert_eq!(users, 13 + 9 + 10 + 9_989);
 }

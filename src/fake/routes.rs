@@ -567,9 +567,7 @@ fn suggest_profiles(tenant: &Tenant, body: &[u8]) -> Routed {
         None => 10,
         Some(v) => match v.as_u64() {
             Some(n) if n <= 10_000 => n as usize,
-            _ => {
-                return validation_failed(&["[size] must be between 0 and 10000".to_owned()])
-            }
+            _ => return validation_failed(&["[size] must be between 0 and 10000".to_owned()]),
         },
     };
     let profiles: Vec<&Value> = tenant.profiles.iter().take(size).collect();

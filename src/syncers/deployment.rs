@@ -85,9 +85,7 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
         .iter()
         .filter_map(|d| {
             let org = named.get(d.id.as_str()).copied().or(first)?;
-            synced
-                .contains(org)
-                .then_some((d.id.as_str(), org))
+            synced.contains(org).then_some((d.id.as_str(), org))
         })
         .collect()
 }

@@ -138,7 +138,11 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
             format!("Member of the {} Elastic Cloud organization", org.name),
             vec![user::resource_type()],
         );
-        let members = snapshot.members.get(&org.id).map(Vec::as_slice).unwrap_or(&[]);
+        let members = snapshot
+            .members
+            .get(&org.id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let member_ids: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
         out.grants.extend(
             member_ids

@@ -331,3 +331,210 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{any, Entitlement};
+
+    fn resource(kind: &str, id: &str) -> Resource {
+        Resource {
+            id: Some(ResourceId::new(kind, id)),
+            ..Resource::default()
+        }
+    }
+
+    fn entitlement(kind: &str, id: &str, slug: &str) -> Entitlement {
+        Entitlement {
+            resource: Some(resource(kind, id)),
+            id: format!("{kind}:{id}:{slug}"),
+            slug: slug.to_owned(),
+            ..Entitlement::default()
+        }
+    }
+
+    fn grant(e: &Entitlement, kind: &str, id: &str) -> Grant {
+        Grant {
+            entitlement: Some(Entitlement {
+                id: e.id.clone(),
+                resource: e.resource.clone(),
+                ..Entitlement::default()
+            }),
+            principal: Some(resource(kind, id)),
+            id: format!("{}:{kind}:{id}", e.id),
+            annotations: Vec::new(),
+            sources: None,
+        }
+    }
+
+    fn expandable(mut g: Grant, sources: &[&str], shallow: bool, types: &[&str]) -> Grant {
+        g.annotations.push(any(&GrantExpandable {
+            entitlement_ids: sources.iter().map(|s| (*s).to_owned()).collect(),
+            shallow,
+            resource_type_ids: types.iter().map(|s| (*s).to_owned()).collect(),
+        }));
+        g
+    }
+
+    fn summary(records: &SyncRecords) -> BTreeMap<String, Vec<(String, bool)>> {
+        records
+            .grants
+            .iter()
+            .map(|g| {
+                let sources = g
+                    .sources
+                    .iter()
+                    .flat_map(|s| s.sources.iter())
+                    .map(|e| (e.key.clone(), e.value.as_ref().is_some_and(|v| v.is_direct)))
+                    .collect();
+                (g.id.clone(), sources)
+            })
+            .collect()
+    }
+
+    fn s(pairs: &[(&str, bool)]) -> Vec<(String, bool)> {
+        pairs.iter().map(|(k, d)| ((*k).to_owned(), *d)).collect()
+    }
+
+    /// Group g1 member -> role r member, through a chain group g2 member -> group g1 member.
+    #[test]
+    fn chains_expand_sources_first_and_merge_into_existing_grants() {
+        let role = entitlement("role", "r", "member");
+        let g1 = entitlement("group", "g1", "member");
+        let g2 = entitlement("group", "g2", "member");
+        let mut records = SyncRecords {
+            entitlements: vec![role.clone(), g1.clone(), g2.clone()],
+            grants: vec![
+                // Listed before the edge it depends on, to check the ordering.
+                expandable(
+                    grant(&role, "group", "g1"),
+                    &["group:g1:member"],
+                    false,
+                    &[],
+                ),
+                expandable(grant(&g1, "group", "g2"), &["group:g2:member"], false, &[]),
+                grant(&g1, "user", "a"),
+                grant(&g2, "user", "b"),
+                grant(&role, "user", "a"),
+            ],
+            ..SyncRecords::default()
+        };
+        let report = expand(&mut records);
+        // Created: b on g1, b on r, and g2 (a holder of g1 through its own grant) on r.
+        assert_eq!((report.edges, report.created, report.updated), (2, 3, 1));
+        let got = summary(&records);
+        assert_eq!(
+            got["role:r:member:group:g2"],
+            s(&[("group:g1:member", false)])
+        );
+        assert_eq!(
+            got["role:r:member:user:a"],
+            s(&[("group:g1:member", false), ("role:r:member", true)])
+        );
+        assert_eq!(
+            got["group:g1:member:user:b"],
+            s(&[("group:g2:member", false)])
+        );
+        assert_eq!(
+            got["role:r:member:user:b"],
+            s(&[("group:g1:member", false)])
+        );
+        assert_eq!(got["group:g1:member:user:a"], s(&[]));
+        let created = records
+            .grants
+            .iter()
+            .find(|g| g.id == "role:r:member:user:b")
+            .expect("created");
+        assert_eq!(
+            created.entitlement.as_ref(),
+            Some(&role),
+            "the full entitlement"
+        );
+    }
+
+    #[test]
+    fn shallow_and_type_filters_limit_the_holders() {
+        let role = entitlement("role", "r", "member");
+        let g1 = entitlement("group", "g1", "member");
+        let g2 = entitlement("group", "g2", "member");
+        let mut records = SyncRecords {
+            entitlements: vec![role.clone(), g1.clone(), g2.clone()],
+            grants: vec![
+                expandable(grant(&g1, "group", "g2"), &["group:g2:member"], false, &[]),
+                expandable(
+                    grant(&role, "group", "g1"),
+                    &["group:g1:member"],
+                    true,
+                    &["user"],
+                ),
+                grant(&g1, "user", "a"),
+                grant(&g1, "service", "s"),
+                grant(&g2, "user", "b"),
+            ],
+            ..SyncRecords::default()
+        };
+        expand(&mut records);
+        let got = summary(&records);
+        assert!(got.contains_key("role:r:member:user:a"));
+        assert!(!got.contains_key("role:r:member:service:s"), "type filter");
+        assert!(got.contains_key("group:g1:member:user:b"));
+        assert!(
+            !got.contains_key("role:r:member:user:b"),
+            "shallow: b holds g1 only indirectly"
+        );
+    }
+
+    #[test]
+    fn cycles_and_bad_edges_are_bounded() {
+        let a = entitlement("group", "a", "member");
+        let b = entitlement("group", "b", "member");
+        let mut records = SyncRecords {
+            entitlements: vec![a.clone(), b.clone()],
+            grants: vec![
+                expandable(grant(&a, "group", "b"), &["group:b:member"], false, &[]),
+                expandable(grant(&b, "group", "a"), &["group:a:member"], false, &[]),
+                // Source not on the principal, and an unknown source: dropped.
+                expandable(
+                    grant(&a, "group", "x"),
+                    &["group:b:member", "group:zz:member"],
+                    false,
+                    &[],
+                ),
+                grant(&a, "user", "u"),
+            ],
+            ..SyncRecords::default()
+        };
+        let report = expand(&mut records);
+        assert_eq!(report.dropped_edges, 2);
+        assert_eq!(report.edges, 2);
+        let got = summary(&records);
+        assert!(got.contains_key("group:b:member:user:u"));
+    }
+
+    #[test]
+    fn chains_deeper_than_the_limit_are_cut() {
+        let ents: Vec<Entitlement> = (0..=MAX_DEPTH + 2)
+            .map(|i| entitlement("group", &format!("g{i:02}"), "member"))
+            .collect();
+        let mut grants = vec![grant(&ents[0], "user", "u")];
+        for i in 1..ents.len() {
+            grants.push(expandable(
+                grant(&ents[i], "group", &format!("g{:02}", i - 1)),
+                &[&ents[i - 1].id],
+                false,
+                &[],
+            ));
+        }
+        let mut records = SyncRecords {
+            entitlements: ents.clone(),
+            grants,
+            ..SyncRecords::default()
+        };
+        let report = expand(&mut records);
+        assert_eq!(report.edges, MAX_DEPTH);
+        assert_eq!(report.dropped_edges, 2);
+        let got = summary(&records);
+        assert!(got.contains_key(&format!("{}:user:u", ents[MAX_DEPTH].id)));
+        assert!(!got.contains_key(&format!("{}:user:u", ents[MAX_DEPTH + 1].id)));
+    }
+}

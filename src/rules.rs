@@ -619,3 +619,269 @@ mod tests {
         assert!(serde_json::from_str::<Rule>(r#"{"unknown":[]}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod evaluation_tests {
+    use super::*;
+
+    fn compiled(json: &str) -> CompiledRule {
+        CompiledRule::compile(&serde_json::from_str(json).expect("valid rule"))
+    }
+
+    fn eval(json: &str, username: &str, realm: Option<&str>) -> Truth {
+        compiled(json).evaluate(&Subject { username, realm })
+    }
+
+    #[test]
+    fn literals_are_exact_and_case_sensitive() {
+        let r = r#"{"field":{"username":"jdoe"}}"#;
+        assert_eq!(eval(r, "jdoe", None), Truth::True);
+        assert_eq!(eval(r, "JDoe", None), Truth::False);
+        assert_eq!(eval(r, "jdoe2", None), Truth::False);
+        // `?` without `*` is a literal.
+        assert_eq!(
+            eval(r#"{"field":{"username":"j?smith"}}"#, "j?smith", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"j?smith"}}"#, "jasmith", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn wildcards_match_the_whole_string() {
+        let r = r#"{"field":{"username":"dev-*"}}"#;
+        assert_eq!(eval(r, "dev-ops", None), Truth::True);
+        assert_eq!(eval(r, "dev-", None), Truth::True);
+        assert_eq!(eval(r, "my-dev-ops", None), Truth::False);
+        let q = r#"{"field":{"username":"a?c*"}}"#;
+        assert_eq!(eval(q, "abcdef", None), Truth::True);
+        assert_eq!(eval(q, "acdef", None), Truth::False);
+        assert_eq!(
+            eval(r#"{"field":{"username":"*"}}"#, "anyone", None),
+            Truth::True
+        );
+        // A backslash escapes the next character.
+        let e = r#"{"field":{"username":"a\\*b*"}}"#;
+        assert_eq!(eval(e, "a*bc", None), Truth::True);
+        assert_eq!(eval(e, "axbc", None), Truth::False);
+        // Regex metacharacters are plain in wildcards.
+        assert_eq!(
+            eval(r#"{"field":{"username":"a.b*"}}"#, "axb", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn regexes_match_the_whole_string_with_lucene_syntax() {
+        let r = r#"{"field":{"username":"/svc-[a-z]+-[0-9]{2}/"}}"#;
+        assert_eq!(eval(r, "svc-etl-01", None), Truth::True);
+        assert_eq!(eval(r, "svc-etl-012", None), Truth::False, "whole string");
+        assert_eq!(eval(r, "my-svc-etl-01", None), Truth::False, "whole string");
+        // `^` and `$` are ordinary characters in Lucene.
+        assert_eq!(
+            eval(r#"{"field":{"username":"/^a$/"}}"#, "^a$", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/^a$/"}}"#, "a", None),
+            Truth::False
+        );
+        // `@` is any string, `"..."` a quoted literal, `.` also matches a newline.
+        assert_eq!(
+            eval(r#"{"field":{"username":"/qa@/"}}"#, "qa-bot", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/\"a.b\"c/"}}"#, "a.bc", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/\"a.b\"c/"}}"#, "axbc", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/a.b/"}}"#, "a\nb", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/(ab|cd)+/"}}"#, "abcdab", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/[^x]\\d/"}}"#, "a7", None),
+            Truth::True
+        );
+        // Operators Rust's engine lacks make the condition unknown, not false.
+        for unsupported in [
+            "/~(a)/", "/a&b/", "/<1-5>/", "/#/", "/(?i)a/", "/a(/", "/abc",
+        ] {
+            let json = format!(r#"{{"field":{{"username":"{unsupported}"}}}}"#);
+            assert_eq!(eval(&json, "a", None), Truth::Unknown, "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn non_string_values_and_null() {
+        // Numbers and booleans never match a username; null never matches a present one.
+        assert_eq!(
+            eval(r#"{"field":{"username":[7,true,null]}}"#, "7", None),
+            Truth::False
+        );
+        // `groups` is always a set of strings: only string values can match, and they are unknown.
+        assert_eq!(
+            eval(r#"{"field":{"groups":null}}"#, "a", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"groups":[1,false]}}"#, "a", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"groups":"cn=x"}}"#, "a", None),
+            Truth::Unknown
+        );
+        // dn and metadata are unknown, whatever the value.
+        assert_eq!(
+            eval(r#"{"field":{"dn":"*,dc=x"}}"#, "a", None),
+            Truth::Unknown
+        );
+        assert_eq!(
+            eval(r#"{"field":{"metadata.n":[1001,1002]}}"#, "a", None),
+            Truth::Unknown
+        );
+        assert_eq!(
+            eval(r#"{"field":{"metadata.t":null}}"#, "a", None),
+            Truth::Unknown
+        );
+        // A field outside the model is absent: only null matches.
+        assert_eq!(
+            eval(r#"{"field":{"realm.type":null}}"#, "a", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"realm.type":"saml"}}"#, "a", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn realm_is_known_only_with_a_profile() {
+        let r = r#"{"field":{"realm.name":"saml1"}}"#;
+        assert_eq!(eval(r, "a", Some("saml1")), Truth::True);
+        assert_eq!(eval(r, "a", Some("SAML1")), Truth::False);
+        assert_eq!(eval(r, "a", None), Truth::Unknown);
+    }
+
+    #[test]
+    fn any_all_and_except_follow_three_valued_logic() {
+        let u = r#"{"field":{"groups":"g"}}"#;
+        let t = r#"{"field":{"username":"a"}}"#;
+        let f = r#"{"field":{"username":"b"}}"#;
+        let e = |rules: &[&str], kind: &str| {
+            eval(&format!(r#"{{"{kind}":[{}]}}"#, rules.join(",")), "a", None)
+        };
+        assert_eq!(e(&[], "any"), Truth::False);
+        assert_eq!(e(&[], "all"), Truth::True);
+        assert_eq!(e(&[u, t], "any"), Truth::True);
+        assert_eq!(e(&[u, f], "any"), Truth::Unknown);
+        assert_eq!(e(&[f, f], "any"), Truth::False);
+        assert_eq!(e(&[u, t], "all"), Truth::Unknown);
+        assert_eq!(e(&[u, f], "all"), Truth::False);
+        assert_eq!(e(&[t, t], "all"), Truth::True);
+        let except = |inner: &str| format!(r#"{{"except":{inner}}}"#);
+        assert_eq!(e(&[t, &except(f)], "all"), Truth::True);
+        assert_eq!(e(&[t, &except(t)], "all"), Truth::False);
+        assert_eq!(e(&[t, &except(u)], "all"), Truth::Unknown);
+    }
+
+    #[test]
+    fn membership_needs_a_username_condition_outside_except_when_unknown() {
+        let subject = |username| Subject {
+            username,
+            realm: None,
+        };
+        let r = compiled(
+            r#"{"all":[{"any":[{"field":{"dn":"*,ou=admin,dc=acme,dc=com"}},{"field":{"username":["es-admin","es-system"]}}]},
+                {"field":{"groups":"cn=people,dc=acme,dc=com"}},
+                {"except":{"field":{"metadata.terminated_date":null}}}]}"#,
+        );
+        assert_eq!(
+            r.membership(&subject("es-admin")),
+            Membership::Conditional {
+                assumed: vec![
+                    r#"{"except":{"field":{"metadata.terminated_date":null}}}"#.to_owned(),
+                    r#"{"field":{"groups":"cn=people,dc=acme,dc=com"}}"#.to_owned(),
+                ]
+            }
+        );
+        // Unknown, but no username condition names this user.
+        assert_eq!(r.membership(&subject("other")), Membership::No);
+        // A username only inside `except` never makes a member.
+        let ex = compiled(
+            r#"{"all":[{"field":{"groups":"g"}},{"except":{"field":{"username":"mallory"}}}]}"#,
+        );
+        assert_eq!(ex.membership(&subject("alice")), Membership::No);
+        assert_eq!(ex.membership(&subject("mallory")), Membership::No);
+        // A pattern counts as a username condition.
+        let p = compiled(r#"{"all":[{"field":{"username":"svc-*"}},{"field":{"groups":"g"}}]}"#);
+        assert!(matches!(
+            p.membership(&subject("svc-a")),
+            Membership::Conditional { .. }
+        ));
+        // A known realm that contradicts the rule gives nothing, even for a literal name.
+        let realm = compiled(
+            r#"{"all":[{"field":{"realm.name":"saml1"}},{"field":{"username":"es-admin"}}]}"#,
+        );
+        let ldap = Subject {
+            username: "es-admin",
+            realm: Some("ldap1"),
+        };
+        assert_eq!(realm.membership(&ldap), Membership::No);
+        let saml = Subject {
+            username: "es-admin",
+            realm: Some("saml1"),
+        };
+        assert_eq!(realm.membership(&saml), Membership::Member);
+        assert!(matches!(
+            realm.membership(&subject("es-admin")),
+            Membership::Conditional { .. }
+        ));
+    }
+
+    #[test]
+    fn evaluating_many_users_is_fast() {
+        let rules: Vec<CompiledRule> = (0..50)
+            .map(|i| {
+                compiled(&format!(
+                    r#"{{"any":[{{"field":{{"username":"/user0{:02}[0-9]{{3}}/"}}}},{{"all":[{{"field":{{"realm.name":"saml{}"}}}},{{"field":{{"username":"user{:04}*"}}}}]}}]}}"#,
+                    i % 100,
+                    i % 3,
+                    i
+                ))
+            })
+            .collect();
+        let names: Vec<String> = (0..4_000).map(|i| format!("user{i:06}")).collect();
+        let started = std::time::Instant::now();
+        let mut members = 0usize;
+        for rule in &rules {
+            for name in &names {
+                let s = Subject {
+                    username: name,
+                    realm: Some("saml1"),
+                };
+                if rule.membership(&s) == Membership::Member {
+                    members += 1;
+                }
+            }
+        }
+        assert!(members > 0);
+        // 200,000 evaluations; generous for a debug build on a shared machine.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -1247,4 +1247,57 @@ mod tests {
         assert!(normalize_template(&json!({"template":{"source":"x"},"format":"xml"})).is_err());
         assert!(normalize_template(&json!({"format":"string"})).is_err());
     }
+
+    #[test]
+    fn profile_suggest_takes_only_its_fields_and_caps_the_size() {
+        let mut tenant = Tenant::demo().expect("demo");
+        let mut call = |body: &str| {
+            let routed = es_route(
+                &mut tenant,
+                "POST",
+                "/_security/profile/_suggest",
+                &["profile".to_owned(), "_suggest".to_owned()],
+                body.as_bytes(),
+            );
+            let value: Value = serde_json::from_slice(&routed.body).expect("json");
+            (routed.status, value)
+        };
+        let (status, body) = call(r#"{"size":10000}"#);
+        assert_eq!(status, 200);
+        assert_eq!(body["total"]["value"], 11);
+        assert_eq!(body["profiles"].as_array().map(Vec::len), Some(11));
+        let (status, body) = call(r#"{"name":"","size":2}"#);
+        assert_eq!(status, 200);
+        assert_eq!(body["profiles"].as_array().map(Vec::len), Some(2));
+        assert_eq!(body["total"]["value"], 11);
+        let (_, body) = call("");
+        assert_eq!(
+            body["profiles"].as_array().map(Vec::len),
+            Some(10),
+            "default size"
+        );
+        assert_eq!(call(r#"{"size":10001}"#).0, 400);
+        assert_eq!(call(r#"{"from":10}"#).0, 400);
+    }
+
+    #[test]
+    fn deployments_are_listed_in_one_answer() {
+        let tenant = Tenant::demo().expect("demo");
+        let routed = cloud_route(
+            &tenant,
+            "GET",
+            "/api/v1/deployments",
+            &["deployments".to_owned()],
+        );
+        assert_eq!(routed.status, 200);
+        let body: Value = serde_json::from_slice(&routed.body).expect("json");
+        assert_eq!(body["deployments"].as_array().map(Vec::len), Some(4));
+        let routed = cloud_route(
+            &tenant,
+            "POST",
+            "/api/v1/deployments",
+            &["deployments".to_owned()],
+        );
+        assert_ne!(routed.status, 200);
+    }
 }

@@ -791,7 +791,7 @@ mod tests {
         assert!(t.roles["logs_reader"]["description"].is_string());
         assert!(t.roles.contains_key("metrics_writer") && t.roles.contains_key("sre_admin"));
 
-        assert_eq!(t.role_mappings.len(), 15);
+        assert_eq!(t.role_mappings.len(), 16);
         for (name, m) in &t.role_mappings {
             assert!(m["enabled"].is_boolean(), "{name}");
             assert!(m["rules"].is_object(), "{name}");
@@ -817,6 +817,50 @@ mod tests {
             t.role_mappings["sso-read-only-operator-mapping"]["metadata"]["_read_only"],
             true
         );
+    }
+
+    #[test]
+    fn demo_deployments_and_profiles_cover_every_case() {
+        let t = Tenant::demo().expect("demo");
+        assert_eq!(t.deployments.len(), 4);
+        for d in &t.deployments {
+            let es = d["resources"]
+                .as_array()
+                .expect("resources")
+                .iter()
+                .find(|r| r["kind"] == "elasticsearch")
+                .expect("an Elasticsearch resource");
+            assert!(es["region"].is_string() && es["id"].is_string());
+        }
+        assert_eq!(t.profiles.len(), 11);
+        let realms: Vec<&str> = t
+            .profiles
+            .iter()
+            .filter_map(|p| p["user"]["realm_name"].as_str())
+            .collect();
+        for realm in [
+            "saml1",
+            "oidc1",
+            "ldap1",
+            "cloud-saml-kibana",
+            "default_native",
+        ] {
+            assert!(realms.contains(&realm), "{realm}");
+        }
+        assert_eq!(
+            t.profiles.iter().filter(|p| p["enabled"] == false).count(),
+            1
+        );
+        let native = t
+            .profiles
+            .iter()
+            .filter(|p| {
+                p["user"]["username"]
+                    .as_str()
+                    .is_some_and(|u| t.users.contains_key(u))
+            })
+            .count();
+        assert_eq!(native, 1, "one profile is a native user's");
     }
 
     #[test]
@@ -879,6 +923,28 @@ mod tests {
         assert_eq!(a.users.len(), 1_000 + 6);
         assert_eq!(a.roles.len(), 100 + 4);
         assert_eq!(a.role_mappings.len(), 50);
+        assert_eq!(a.deployments.len(), 3 * 2);
+        assert_eq!(a.profiles.len(), 500);
+        let deployment_ids: Vec<&str> = a
+            .deployments
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        let named: Vec<&str> = a
+            .members
+            .values()
+            .flatten()
+            .flat_map(|m| {
+                m["role_assignments"]["deployment"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .flat_map(|a| a["deployment_ids"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!named.is_empty());
+        assert!(named.iter().all(|id| deployment_ids.contains(id)));
         let disabled = a.users.values().filter(|u| u["enabled"] == false).count();
         assert!(
             (1..=40).contains(&disabled),

@@ -111,11 +111,16 @@ pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
             let (principal, direct) = match slot {
                 Slot::Existing(i) => {
                     let g = &records.grants[i];
-                    let sources = touched
-                        .get(&i)
-                        .cloned()
-                        .unwrap_or_else(|| stored_sources(g));
-                    let direct = sources.is_empty() || sources.contains_key(&edge.source);
+                    // Whether the source grant is direct matters only to shallow edges.
+                    let direct = !edge.shallow || {
+                        let is_direct = |s: &BTreeMap<String, GrantSource>| {
+                            s.is_empty() || s.contains_key(&edge.source)
+                        };
+                        match touched.get(&i) {
+                            Some(sources) => is_direct(sources),
+                            None => is_direct(&stored_sources(g)),
+                        }
+                    };
                     (g.principal.clone().unwrap_or_default(), direct)
                 }
                 Slot::New(n) => {

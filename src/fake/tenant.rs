@@ -489,27 +489,17 @@ impl<'a> Generator<'a> {
                 json!({"role_id": role, "organization_id": org_id, "all": false, "deployment_ids": ids})
             }
         };
-        // Mostly no role beyond membership, so that every deployment's expanded grants stay near a fifth
-        // of the organization's members.
-        let choice = self.rng.below(20);
+        // Mostly no role beyond membership, so that each deployment's direct and expanded grants stay
+        // near a tenth of the organization's members.
+        let choice = self.rng.below(40);
         let first = self.rng.below(deployments.len());
         let second = self.rng.below(deployments.len());
         Some(match choice {
             0 => json!({"organization": [{"role_id": "billing-admin", "organization_id": org_id}]}),
-            1 | 2 => {
-                json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]})
-            }
-            9 => {
-                json!({"deployment": [deployment_role("deployment-editor", true, Vec::new())]})
-            }
-            10 => json!({"project": {"elasticsearch": [
-                {"role_id": "elasticsearch-admin", "organization_id": org_id, "all": true}
-            ]}}),
-            11 => json!({"deployment": [
-                {"role_id": "deployment-admin", "organization_id": "1", "all": true}
-            ]}),
-            12..=15 => return None,
-            3 | 4 => {
+            1 => json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]}),
+            2 => json!({"deployment": [deployment_role("deployment-editor", true, Vec::new())]}),
+            3 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
+            4 => {
                 let mut ids: Vec<&String> = deployments.iter().skip(first).take(1).collect();
                 if second != first {
                     ids.extend(deployments.get(second));
@@ -519,11 +509,18 @@ impl<'a> Generator<'a> {
                     deployment_role("deployment-editor", false, ids)
                 ]})
             }
-            5 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
-            6..=8 if !deployments.is_empty() => json!({"deployment": [
+            5 | 6 if !deployments.is_empty() => json!({"deployment": [
                 deployment_role("deployment-viewer", false, deployments.iter().skip(first).take(1).collect())
             ]}),
-            _ => json!({"organization": [], "deployment": []}),
+            7 => json!({"project": {"elasticsearch": [
+                {"role_id": "elasticsearch-admin", "organization_id": org_id, "all": true}
+            ]}}),
+            // An assignment for another organization, which this one ignores.
+            8 => json!({"deployment": [
+                {"role_id": "deployment-admin", "organization_id": "1", "all": true}
+            ]}),
+            9 => json!({"organization": [], "deployment": []}),
+            _ => return None,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The Elastic Cloud API: organizations and their members (with their cloud role assignments).
+//! The Elastic Cloud API: organizations, their members (with their cloud role assignments) and deployments.
 
 use crate::http::{ApiClient, ApiError};
 use serde::{Deserialize, Deserializer};
@@ -112,6 +112,49 @@ pub struct ProjectRoleAssignment {
     pub project_ids: Vec<String>,
 }
 
+/// One resource of a deployment (Elasticsearch, Kibana, ...).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DeploymentResource {
+    #[serde(default)]
+    pub ref_id: Option<String>,
+    pub id: String,
+    pub kind: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub cloud_id: Option<String>,
+}
+
+/// A deployment as `GET /api/v1/deployments` lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub name: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resources: Vec<DeploymentResource>,
+}
+
+impl Deployment {
+    /// The first Elasticsearch resource, which carries the deployment's region and cluster id.
+    pub fn elasticsearch(&self) -> Option<&DeploymentResource> {
+        self.resources.iter().find(|r| r.kind == "elasticsearch")
+    }
+
+    /// The region of the Elasticsearch resource, else of any resource.
+    pub fn region(&self) -> Option<&str> {
+        self.elasticsearch()
+            .and_then(|r| r.region.as_deref())
+            .or_else(|| self.resources.iter().find_map(|r| r.region.as_deref()))
+    }
+}
+
+/// Body of `GET /api/v1/deployments`.
+#[derive(Debug, Deserialize)]
+pub struct DeploymentList {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub deployments: Vec<Deployment>,
+}
+
 /// Client of the Elastic Cloud API.
 #[derive(Debug)]
 pub struct CloudClient {
@@ -142,6 +185,12 @@ impl CloudClient {
                 .get(&["api", "v1", "organizations", organization_id, "members"])?;
         Ok(list.members)
     }
+
+    /// Every deployment the key can see, in one request (`GET /api/v1/deployments`).
+    pub fn deployments(&self) -> Result<Vec<Deployment>, ApiError> {
+        let list: DeploymentList = self.api.get(&["api", "v1", "deployments"])?;
+        Ok(list.deployments)
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +214,19 @@ mod tests {
         assert_eq!(ra.deployment[0].deployment_ids, ["d1"]);
         assert_eq!(m.members[2].name, None);
         assert!(m.members[2].role_assignments.is_none());
+    }
+
+    #[test]
+    fn deployments_parse_with_their_resources() {
+        let body = r#"{"deployments":[{"id":"d1","name":"prod-logs","resources":[
+          {"ref_id":"main-kibana","elasticsearch_cluster_ref_id":"main-elasticsearch","id":"k1","kind":"kibana","region":"gcp-us-central1"},
+          {"ref_id":"main-elasticsearch","id":"es1","kind":"elasticsearch","region":"gcp-us-central1","cloud_id":"prod-logs:xyz"}]},
+          {"id":"d2","name":"bare","resources":null}]}"#;
+        let list: DeploymentList = serde_json::from_str(body).expect("parses");
+        let d = &list.deployments[0];
+        assert_eq!(d.elasticsearch().map(|r| r.id.as_str()), Some("es1"));
+        assert_eq!(d.region(), Some("gcp-us-central1"));
+        assert!(list.deployments[1].elasticsearch().is_none());
+        assert_eq!(list.deployments[1].region(), None);
     }
 }

@@ -1,5 +1,5 @@
-//! The Elasticsearch security API of one deployment: the authenticated principal, native users, roles and
-//! role mappings.
+//! The Elasticsearch security API of one deployment: the authenticated principal, native users, roles,
+//! role mappings and user profiles.
 
 use crate::cloud::null_as_default;
 use crate::http::{ApiClient, ApiError};
@@ -124,6 +124,54 @@ impl RoleMapping {
     }
 }
 
+/// The user a profile belongs to, as its last login recorded it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProfileUser {
+    pub username: String,
+    #[serde(default)]
+    pub realm_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub full_name: Option<String>,
+}
+
+/// A user profile (`POST /_security/profile/_suggest`): someone who has logged in to Kibana.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Profile {
+    pub uid: String,
+    pub user: ProfileUser,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+/// `total` of a suggest answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct ProfileTotal {
+    #[serde(default)]
+    pub value: u64,
+}
+
+/// Body of `POST /_security/profile/_suggest`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProfileSuggestions {
+    #[serde(default)]
+    pub total: ProfileTotal,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub profiles: Vec<Profile>,
+}
+
+/// Request body of `POST /_security/profile/_suggest`.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct SuggestRequest {
+    size: u32,
+}
+
+/// The most profiles one suggest request may ask for; the API has no paging.
+pub const MAX_PROFILES: u32 = 10_000;
+
 /// Client of a deployment's Elasticsearch security API.
 #[derive(Debug)]
 pub struct DeploymentClient {
@@ -154,6 +202,15 @@ impl DeploymentClient {
     /// All role mappings, keyed by name (one request).
     pub fn role_mappings(&self) -> Result<BTreeMap<String, RoleMapping>, ApiError> {
         self.api.get(&["_security", "role_mapping"])
+    }
+
+    /// Up to [`MAX_PROFILES`] user profiles, in one request.
+    pub fn profiles(&self) -> Result<ProfileSuggestions, ApiError> {
+        self.api.send(
+            reqwest::Method::POST,
+            &["_security", "profile", "_suggest"],
+            &SuggestRequest { size: MAX_PROFILES },
+        )
     }
 
     // ---- single objects and writes, for grant and revoke ----
@@ -287,5 +344,23 @@ mod tests {
         assert_eq!(m["per-user-role"].role_templates.len(), 1);
         assert!(m["ops"].read_only());
         assert!(!m["ops"].enabled);
+    }
+
+    #[test]
+    fn profile_suggestions_parse_with_optional_parts() {
+        let body = r#"{"total":{"value":3,"relation":"eq"},"took":2,"profiles":[
+          {"uid":"u_1","user":{"username":"sam","realm_name":"saml1","roles":["viewer"],"email":null,"full_name":"Sam"},"data":{},"labels":{}},
+          {"uid":"u_2","user":{"username":"lee","roles":null},"enabled":false,"data":{}}]}"#;
+        let s: ProfileSuggestions = serde_json::from_str(body).expect("parses");
+        assert_eq!(s.total.value, 3);
+        assert_eq!(s.profiles.len(), 2);
+        assert!(s.profiles[0].enabled);
+        assert_eq!(s.profiles[0].user.realm_name.as_deref(), Some("saml1"));
+        assert!(!s.profiles[1].enabled);
+        assert!(s.profiles[1].user.roles.is_empty());
+        assert_eq!(
+            serde_json::to_string(&SuggestRequest { size: MAX_PROFILES }).expect("json"),
+            r#"{"size":10000}"#
+        );
     }
 }

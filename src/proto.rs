@@ -291,6 +291,17 @@ impl Annotation for SkipEntitlementsAndGrants {
     const TYPE_NAME: &'static str = "c1.connector.v2.SkipEntitlementsAndGrants";
 }
 
+/// `c1.connector.v2.AppTrait`: marks an application resource; only the profile is declared.
+#[derive(Clone, PartialEq, Message)]
+pub struct AppTrait {
+    #[prost(message, optional, tag = "4")]
+    pub profile: Option<Struct>,
+}
+
+impl Annotation for AppTrait {
+    const TYPE_NAME: &'static str = "c1.connector.v2.AppTrait";
+}
+
 /// `c1.connector.v2.GrantExpandable`: holders of the listed entitlements also hold the grant's one.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantExpandable {

@@ -1,5 +1,6 @@
-//! Role-mapping rules as a typed tree (`any`, `all`, `except`, `field`), and the walk that finds the
-//! usernames a mapping names literally.
+//! Role-mapping rules as a typed tree (`any`, `all`, `except`, `field`), the walk that finds the
+//! usernames a mapping names literally, and three-valued evaluation of a rule against what is known of a
+//! user ([`CompiledRule`]).
 //!
 //! Field values keep the form Elasticsearch sent (one scalar or an array), so a rule can be written back
 //! unchanged.
@@ -153,6 +154,396 @@ impl Rule {
     }
 }
 
+/// Three-valued truth: what a rule says about a user whose attributes are partly unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Truth {
+    False,
+    Unknown,
+    True,
+}
+
+impl Truth {
+    fn not(self) -> Truth {
+        match self {
+            Truth::False => Truth::True,
+            Truth::Unknown => Truth::Unknown,
+            Truth::True => Truth::False,
+        }
+    }
+}
+
+/// What the sync knows of an external user: the username always, the realm when a profile recorded it.
+/// Groups, DN and metadata are never known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject<'a> {
+    pub username: &'a str,
+    pub realm: Option<&'a str>,
+}
+
+/// Whether a mapping covers a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// The rules are true for what is known.
+    Member,
+    /// The rules are unknown, but a `username` condition names the user; the grant rests on `assumed`
+    /// (rule conditions, as JSON, that could not be checked).
+    Conditional { assumed: Vec<String> },
+    /// Not a member.
+    No,
+}
+
+/// A rule prepared for evaluating many users: patterns are compiled once.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    node: Node,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Any(Vec<Node>),
+    All(Vec<Node>),
+    Except(Box<Node>),
+    Field {
+        field: ModelField,
+        matchers: Vec<Matcher>,
+        source: FieldRule,
+    },
+}
+
+/// The fields of Elasticsearch's user model, by what the sync knows of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModelField {
+    Username,
+    RealmName,
+    /// Always defined, a set of strings; its members are unknown.
+    Groups,
+    /// `dn` and `metadata.*`: may be absent, values unknown.
+    Unknown,
+    /// Not a field of the model: always absent.
+    Absent,
+}
+
+/// One compiled rule value.
+#[derive(Debug, Clone)]
+enum Matcher {
+    Null,
+    Literal(String),
+    Pattern(regex::Regex),
+    /// A pattern this crate cannot evaluate (a Lucene operator Rust's engine lacks, or an invalid one).
+    Unsupported,
+    /// A number or boolean: never matches a string.
+    Scalar,
+}
+
+impl Matcher {
+    fn compile(value: &FieldValue) -> Matcher {
+        match value {
+            FieldValue::Null => Matcher::Null,
+            FieldValue::Bool(_) | FieldValue::Number(_) => Matcher::Scalar,
+            FieldValue::String(s) => {
+                let translated = match classify(s) {
+                    Pattern::Literal(l) => return Matcher::Literal(l.to_owned()),
+                    Pattern::Wildcard(w) => Some(wildcard_to_regex(w)),
+                    Pattern::Regex(r) => lucene_to_regex(r),
+                };
+                match translated.map(|t| regex::Regex::new(&t)) {
+                    Some(Ok(re)) => Matcher::Pattern(re),
+                    _ => Matcher::Unsupported,
+                }
+            }
+        }
+    }
+
+    /// Whether this value matches a known string: `Unknown` only for patterns that cannot be evaluated.
+    fn test(&self, value: &str) -> Truth {
+        match self {
+            Matcher::Literal(l) if l == value => Truth::True,
+            Matcher::Pattern(re) if re.is_match(value) => Truth::True,
+            Matcher::Unsupported => Truth::Unknown,
+            _ => Truth::False,
+        }
+    }
+}
+
+/// A wildcard as a whole-string Rust regex: `*` any run, `?` one character, `\` escapes the next one.
+fn wildcard_to_regex(pattern: &str) -> String {
+    let mut out = String::from(r"\A(?s:");
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            '\\' => {
+                let escaped = chars.next().unwrap_or('\\');
+                out.push_str(&regex::escape(escaped.encode_utf8(&mut [0; 4])));
+            }
+            other => out.push_str(&regex::escape(other.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    out.push_str(r")\z");
+    out
+}
+
+/// A Lucene regular expression (`/.../`) as a whole-string Rust regex, or `None` when it uses an
+/// operator Rust's engine lacks (`~` complement, `&` intersection, `<n-m>` intervals, `#` empty
+/// language) or is malformed. `^` and `$` are plain characters in Lucene and are escaped; `@` (any
+/// string) and `"..."` (quoted literal) are translated; `.` matches any character, newlines included.
+fn lucene_to_regex(pattern: &str) -> Option<String> {
+    let inner = pattern.strip_prefix('/')?.strip_suffix('/')?;
+    let mut out = String::from(r"\A(?s:");
+    let mut chars = inner.chars().peekable();
+    let mut depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '.' | '*' | '+' | '?' | '|' => out.push(c),
+            '(' => {
+                if chars.peek() == Some(&'?') {
+                    return None;
+                }
+                depth += 1;
+                out.push_str("(?:");
+            }
+            ')' => {
+                depth = depth.checked_sub(1)?;
+                out.push(')');
+            }
+            '{' => {
+                out.push('{');
+                loop {
+                    let d = chars.next()?;
+                    if d == '}' {
+                        break;
+                    }
+                    if !(d.is_ascii_digit() || d == ',') {
+                        return None;
+                    }
+                    out.push(d);
+                }
+                out.push('}');
+            }
+            '[' => {
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+                let mut empty = true;
+                loop {
+                    let d = chars.next()?;
+                    match d {
+                        ']' if !empty => break,
+                        '-' if !empty && chars.peek() != Some(&']') => out.push('-'),
+                        '\\' => {
+                            let e = chars.next()?;
+                            out.push_str(&regex::escape(e.encode_utf8(&mut [0; 4])));
+                        }
+                        other => out.push_str(&regex::escape(other.encode_utf8(&mut [0; 4]))),
+                    }
+                    empty = false;
+                }
+                out.push(']');
+            }
+            '"' => loop {
+                let d = chars.next()?;
+                if d == '"' {
+                    break;
+                }
+                out.push_str(&regex::escape(d.encode_utf8(&mut [0; 4])));
+            },
+            '@' => out.push_str(".*"),
+            '~' | '&' | '<' | '>' | '#' => return None,
+            '\\' => {
+                let e = chars.next()?;
+                match e {
+                    'd' => out.push_str("[0-9]"),
+                    'D' => out.push_str("[^0-9]"),
+                    's' => out.push_str(r"[ \t\n\r\x0B\x0C]"),
+                    'S' => out.push_str(r"[^ \t\n\r\x0B\x0C]"),
+                    'w' => out.push_str("[a-zA-Z0-9_]"),
+                    'W' => out.push_str("[^a-zA-Z0-9_]"),
+                    other => out.push_str(&regex::escape(other.encode_utf8(&mut [0; 4]))),
+                }
+            }
+            other => out.push_str(&regex::escape(other.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    out.push_str(r")\z");
+    Some(out)
+}
+
+impl CompiledRule {
+    /// Prepares `rule` for evaluation.
+    pub fn compile(rule: &Rule) -> CompiledRule {
+        CompiledRule {
+            node: Node::compile(rule),
+        }
+    }
+
+    /// The rule's truth for what is known of `subject`.
+    pub fn evaluate(&self, subject: &Subject<'_>) -> Truth {
+        self.node.truth(subject)
+    }
+
+    /// Whether a `username` condition outside any `except` matches the user (literal or pattern).
+    pub fn names_user(&self, username: &str) -> bool {
+        self.node.names_user(username)
+    }
+
+    /// Whether the mapping covers `subject`: true rules make a member; unknown rules make a conditional
+    /// member only when a `username` condition names the user; false rules, nothing.
+    pub fn membership(&self, subject: &Subject<'_>) -> Membership {
+        match self.evaluate(subject) {
+            Truth::True => Membership::Member,
+            Truth::False => Membership::No,
+            Truth::Unknown if self.names_user(subject.username) => {
+                let mut assumed = Vec::new();
+                self.node.assumptions(subject, &mut assumed);
+                assumed.sort();
+                assumed.dedup();
+                Membership::Conditional { assumed }
+            }
+            Truth::Unknown => Membership::No,
+        }
+    }
+}
+
+impl Node {
+    fn compile(rule: &Rule) -> Node {
+        match rule {
+            Rule::Any(rules) => Node::Any(rules.iter().map(Node::compile).collect()),
+            Rule::All(rules) => Node::All(rules.iter().map(Node::compile).collect()),
+            Rule::Except(inner) => Node::Except(Box::new(Node::compile(inner))),
+            Rule::Field(field) => {
+                let kind = match field.name.as_str() {
+                    USERNAME_FIELD => ModelField::Username,
+                    "realm.name" => ModelField::RealmName,
+                    "groups" => ModelField::Groups,
+                    "dn" => ModelField::Unknown,
+                    name if name.starts_with("metadata.") => ModelField::Unknown,
+                    _ => ModelField::Absent,
+                };
+                Node::Field {
+                    field: kind,
+                    matchers: field
+                        .values
+                        .as_slice()
+                        .iter()
+                        .map(Matcher::compile)
+                        .collect(),
+                    source: field.clone(),
+                }
+            }
+        }
+    }
+
+    fn truth(&self, subject: &Subject<'_>) -> Truth {
+        match self {
+            Node::Any(nodes) => {
+                let mut result = Truth::False;
+                for node in nodes {
+                    result = result.max(node.truth(subject));
+                    if result == Truth::True {
+                        break;
+                    }
+                }
+                result
+            }
+            Node::All(nodes) => {
+                let mut result = Truth::True;
+                for node in nodes {
+                    result = result.min(node.truth(subject));
+                    if result == Truth::False {
+                        break;
+                    }
+                }
+                result
+            }
+            Node::Except(inner) => inner.truth(subject).not(),
+            Node::Field {
+                field, matchers, ..
+            } => field_truth(*field, matchers, subject),
+        }
+    }
+
+    /// Appends the unknown conditions this node's (unknown) truth rests on.
+    fn assumptions(&self, subject: &Subject<'_>, out: &mut Vec<String>) {
+        match self {
+            Node::Any(nodes) | Node::All(nodes) => {
+                for node in nodes {
+                    if node.truth(subject) == Truth::Unknown {
+                        node.assumptions(subject, out);
+                    }
+                }
+            }
+            Node::Except(inner) => {
+                let mut inner_assumed = Vec::new();
+                inner.assumptions(subject, &mut inner_assumed);
+                out.extend(
+                    inner_assumed
+                        .into_iter()
+                        .map(|a| format!(r#"{{"except":{a}}}"#)),
+                );
+            }
+            Node::Field { source, .. } => {
+                out.push(Rule::Field(source.clone()).to_json());
+            }
+        }
+    }
+
+    fn names_user(&self, username: &str) -> bool {
+        match self {
+            Node::Any(nodes) | Node::All(nodes) => nodes.iter().any(|n| n.names_user(username)),
+            Node::Except(_) => false,
+            Node::Field {
+                field: ModelField::Username,
+                matchers,
+                ..
+            } => matchers.iter().any(|m| m.test(username) == Truth::True),
+            Node::Field { .. } => false,
+        }
+    }
+}
+
+fn field_truth(field: ModelField, matchers: &[Matcher], subject: &Subject<'_>) -> Truth {
+    let known = |value: &str| {
+        matchers
+            .iter()
+            .map(|m| m.test(value))
+            .max()
+            .unwrap_or(Truth::False)
+    };
+    match field {
+        ModelField::Username => known(subject.username),
+        ModelField::RealmName => match subject.realm {
+            Some(realm) => known(realm),
+            None => Truth::Unknown,
+        },
+        // `groups` is always a set of strings: null, numbers and booleans never match it.
+        ModelField::Groups => {
+            if matchers
+                .iter()
+                .all(|m| matches!(m, Matcher::Null | Matcher::Scalar))
+            {
+                Truth::False
+            } else {
+                Truth::Unknown
+            }
+        }
+        ModelField::Unknown => Truth::Unknown,
+        // An absent field matches only a null rule value.
+        ModelField::Absent => {
+            if matchers.iter().any(|m| matches!(m, Matcher::Null)) {
+                Truth::True
+            } else {
+                Truth::False
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +617,271 @@ mod tests {
         assert!(serde_json::from_str::<Rule>(r#"{"field":{}}"#).is_err());
         assert!(serde_json::from_str::<Rule>(r#"{"field":{"a":"1","b":"2"}}"#).is_err());
         assert!(serde_json::from_str::<Rule>(r#"{"unknown":[]}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod evaluation_tests {
+    use super::*;
+
+    fn compiled(json: &str) -> CompiledRule {
+        CompiledRule::compile(&serde_json::from_str(json).expect("valid rule"))
+    }
+
+    fn eval(json: &str, username: &str, realm: Option<&str>) -> Truth {
+        compiled(json).evaluate(&Subject { username, realm })
+    }
+
+    #[test]
+    fn literals_are_exact_and_case_sensitive() {
+        let r = r#"{"field":{"username":"jdoe"}}"#;
+        assert_eq!(eval(r, "jdoe", None), Truth::True);
+        assert_eq!(eval(r, "JDoe", None), Truth::False);
+        assert_eq!(eval(r, "jdoe2", None), Truth::False);
+        // `?` without `*` is a literal.
+        assert_eq!(
+            eval(r#"{"field":{"username":"j?smith"}}"#, "j?smith", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"j?smith"}}"#, "jasmith", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn wildcards_match_the_whole_string() {
+        let r = r#"{"field":{"username":"dev-*"}}"#;
+        assert_eq!(eval(r, "dev-ops", None), Truth::True);
+        assert_eq!(eval(r, "dev-", None), Truth::True);
+        assert_eq!(eval(r, "my-dev-ops", None), Truth::False);
+        let q = r#"{"field":{"username":"a?c*"}}"#;
+        assert_eq!(eval(q, "abcdef", None), Truth::True);
+        assert_eq!(eval(q, "acdef", None), Truth::False);
+        assert_eq!(
+            eval(r#"{"field":{"username":"*"}}"#, "anyone", None),
+            Truth::True
+        );
+        // A backslash escapes the next character.
+        let e = r#"{"field":{"username":"a\\*b*"}}"#;
+        assert_eq!(eval(e, "a*bc", None), Truth::True);
+        assert_eq!(eval(e, "axbc", None), Truth::False);
+        // Regex metacharacters are plain in wildcards.
+        assert_eq!(
+            eval(r#"{"field":{"username":"a.b*"}}"#, "axb", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn regexes_match_the_whole_string_with_lucene_syntax() {
+        let r = r#"{"field":{"username":"/svc-[a-z]+-[0-9]{2}/"}}"#;
+        assert_eq!(eval(r, "svc-etl-01", None), Truth::True);
+        assert_eq!(eval(r, "svc-etl-012", None), Truth::False, "whole string");
+        assert_eq!(eval(r, "my-svc-etl-01", None), Truth::False, "whole string");
+        // `^` and `$` are ordinary characters in Lucene.
+        assert_eq!(
+            eval(r#"{"field":{"username":"/^a$/"}}"#, "^a$", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/^a$/"}}"#, "a", None),
+            Truth::False
+        );
+        // `@` is any string, `"..."` a quoted literal, `.` also matches a newline.
+        assert_eq!(
+            eval(r#"{"field":{"username":"/qa@/"}}"#, "qa-bot", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/\"a.b\"c/"}}"#, "a.bc", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/\"a.b\"c/"}}"#, "axbc", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/a.b/"}}"#, "a\nb", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/(ab|cd)+/"}}"#, "abcdab", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"username":"/[^x]\\d/"}}"#, "a7", None),
+            Truth::True
+        );
+        // Operators Rust's engine lacks make the condition unknown, not false.
+        for unsupported in [
+            "/~(a)/", "/a&b/", "/<1-5>/", "/#/", "/(?i)a/", "/a(/", "/abc",
+        ] {
+            let json = format!(r#"{{"field":{{"username":"{unsupported}"}}}}"#);
+            assert_eq!(eval(&json, "a", None), Truth::Unknown, "{unsupported}");
+        }
+    }
+
+    #[test]
+    fn non_string_values_and_null() {
+        // Numbers and booleans never match a username; null never matches a present one.
+        assert_eq!(
+            eval(r#"{"field":{"username":[7,true,null]}}"#, "7", None),
+            Truth::False
+        );
+        // `groups` is always a set of strings: only string values can match, and they are unknown.
+        assert_eq!(
+            eval(r#"{"field":{"groups":null}}"#, "a", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"groups":[1,false]}}"#, "a", None),
+            Truth::False
+        );
+        assert_eq!(
+            eval(r#"{"field":{"groups":"cn=x"}}"#, "a", None),
+            Truth::Unknown
+        );
+        // dn and metadata are unknown, whatever the value.
+        assert_eq!(
+            eval(r#"{"field":{"dn":"*,dc=x"}}"#, "a", None),
+            Truth::Unknown
+        );
+        assert_eq!(
+            eval(r#"{"field":{"metadata.n":[1001,1002]}}"#, "a", None),
+            Truth::Unknown
+        );
+        assert_eq!(
+            eval(r#"{"field":{"metadata.t":null}}"#, "a", None),
+            Truth::Unknown
+        );
+        // A field outside the model is absent: only null matches.
+        assert_eq!(
+            eval(r#"{"field":{"realm.type":null}}"#, "a", None),
+            Truth::True
+        );
+        assert_eq!(
+            eval(r#"{"field":{"realm.type":"saml"}}"#, "a", None),
+            Truth::False
+        );
+    }
+
+    #[test]
+    fn realm_is_known_only_with_a_profile() {
+        let r = r#"{"field":{"realm.name":"saml1"}}"#;
+        assert_eq!(eval(r, "a", Some("saml1")), Truth::True);
+        assert_eq!(eval(r, "a", Some("SAML1")), Truth::False);
+        assert_eq!(eval(r, "a", None), Truth::Unknown);
+    }
+
+    #[test]
+    fn any_all_and_except_follow_three_valued_logic() {
+        let u = r#"{"field":{"groups":"g"}}"#;
+        let t = r#"{"field":{"username":"a"}}"#;
+        let f = r#"{"field":{"username":"b"}}"#;
+        let e = |rules: &[&str], kind: &str| {
+            eval(&format!(r#"{{"{kind}":[{}]}}"#, rules.join(",")), "a", None)
+        };
+        assert_eq!(e(&[], "any"), Truth::False);
+        assert_eq!(e(&[], "all"), Truth::True);
+        assert_eq!(e(&[u, t], "any"), Truth::True);
+        assert_eq!(e(&[u, f], "any"), Truth::Unknown);
+        assert_eq!(e(&[f, f], "any"), Truth::False);
+        assert_eq!(e(&[u, t], "all"), Truth::Unknown);
+        assert_eq!(e(&[u, f], "all"), Truth::False);
+        assert_eq!(e(&[t, t], "all"), Truth::True);
+        let except = |inner: &str| format!(r#"{{"except":{inner}}}"#);
+        assert_eq!(e(&[t, &except(f)], "all"), Truth::True);
+        assert_eq!(e(&[t, &except(t)], "all"), Truth::False);
+        assert_eq!(e(&[t, &except(u)], "all"), Truth::Unknown);
+    }
+
+    #[test]
+    fn membership_needs_a_username_condition_outside_except_when_unknown() {
+        let subject = |username| Subject {
+            username,
+            realm: None,
+        };
+        let r = compiled(
+            r#"{"all":[{"any":[{"field":{"dn":"*,ou=admin,dc=acme,dc=com"}},{"field":{"username":["es-admin","es-system"]}}]},
+                {"field":{"groups":"cn=people,dc=acme,dc=com"}},
+                {"except":{"field":{"metadata.terminated_date":null}}}]}"#,
+        );
+        assert_eq!(
+            r.membership(&subject("es-admin")),
+            Membership::Conditional {
+                assumed: vec![
+                    r#"{"except":{"field":{"metadata.terminated_date":null}}}"#.to_owned(),
+                    r#"{"field":{"groups":"cn=people,dc=acme,dc=com"}}"#.to_owned(),
+                ]
+            }
+        );
+        // Unknown, but no username condition names this user.
+        assert_eq!(r.membership(&subject("other")), Membership::No);
+        // A username only inside `except` never makes a member.
+        let ex = compiled(
+            r#"{"all":[{"field":{"groups":"g"}},{"except":{"field":{"username":"mallory"}}}]}"#,
+        );
+        assert_eq!(ex.membership(&subject("alice")), Membership::No);
+        assert_eq!(ex.membership(&subject("mallory")), Membership::No);
+        // A pattern counts as a username condition.
+        let p = compiled(r#"{"all":[{"field":{"username":"svc-*"}},{"field":{"groups":"g"}}]}"#);
+        assert!(matches!(
+            p.membership(&subject("svc-a")),
+            Membership::Conditional { .. }
+        ));
+        // A known realm that contradicts the rule gives nothing, even for a literal name.
+        let realm = compiled(
+            r#"{"all":[{"field":{"realm.name":"saml1"}},{"field":{"username":"es-admin"}}]}"#,
+        );
+        let ldap = Subject {
+            username: "es-admin",
+            realm: Some("ldap1"),
+        };
+        assert_eq!(realm.membership(&ldap), Membership::No);
+        let saml = Subject {
+            username: "es-admin",
+            realm: Some("saml1"),
+        };
+        assert_eq!(realm.membership(&saml), Membership::Member);
+        assert!(matches!(
+            realm.membership(&subject("es-admin")),
+            Membership::Conditional { .. }
+        ));
+    }
+
+    #[test]
+    fn evaluating_many_users_is_fast() {
+        let rules: Vec<CompiledRule> = (0..50)
+            .map(|i| {
+                compiled(&format!(
+                    r#"{{"any":[{{"field":{{"username":"/user0{:02}[0-9]{{3}}/"}}}},{{"all":[{{"field":{{"realm.name":"saml{}"}}}},{{"field":{{"username":"user{:04}*"}}}}]}}]}}"#,
+                    i % 100,
+                    i % 3,
+                    i
+                ))
+            })
+            .collect();
+        let names: Vec<String> = (0..4_000).map(|i| format!("user{i:06}")).collect();
+        let started = std::time::Instant::now();
+        let mut members = 0usize;
+        for rule in &rules {
+            for name in &names {
+                let s = Subject {
+                    username: name,
+                    realm: Some("saml1"),
+                };
+                if rule.membership(&s) == Membership::Member {
+                    members += 1;
+                }
+            }
+        }
+        assert!(members > 0);
+        // 200,000 evaluations; generous for a debug build on a shared machine.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Fetches every list the sync needs exactly once, into a [`Snapshot`] of sorted collections.
 
-use crate::cloud::{CloudClient, Member, Organization};
-use crate::deployment::{Authentication, DeploymentClient, Role, RoleMapping, User};
+use crate::cloud::{CloudClient, Deployment, Member, Organization};
+use crate::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
 use crate::logging;
 use anyhow::Context;
 use serde_json::Value;
@@ -14,6 +14,8 @@ pub struct DeploymentSnapshot {
     pub users: BTreeMap<String, User>,
     pub roles: BTreeMap<String, Role>,
     pub role_mappings: BTreeMap<String, RoleMapping>,
+    /// User profiles (users who logged in to Kibana), sorted by uid; empty when they could not be read.
+    pub profiles: Vec<Profile>,
 }
 
 /// Everything read from Elastic in one sync.
@@ -23,6 +25,8 @@ pub struct Snapshot {
     pub organizations: Vec<Organization>,
     /// Members by organization id.
     pub members: BTreeMap<String, Vec<Member>>,
+    /// Deployments, sorted by id.
+    pub deployments: Vec<Deployment>,
     /// The deployment's security objects, when a deployment is configured.
     pub deployment: Option<DeploymentSnapshot>,
 }
@@ -70,6 +74,13 @@ impl Snapshot {
             members.insert(org.id.clone(), list);
         }
 
+        let mut deployments = cloud
+            .deployments()
+            .context("cannot list Elastic Cloud deployments")?;
+        deployments.sort_by(|a, b| a.id.cmp(&b.id));
+        deployments.dedup_by(|a, b| a.id == b.id);
+        progress.fetched("deployments", deployments.len());
+
         let deployment = match deployment {
             Some(client) => Some(fetch_deployment(client, progress)?),
             None => None,
@@ -77,6 +88,7 @@ impl Snapshot {
         Ok(Snapshot {
             organizations,
             members,
+            deployments,
             deployment,
         })
     }
@@ -107,10 +119,42 @@ fn fetch_deployment(
         .role_mappings()
         .context("cannot list deployment role mappings")?;
     progress.fetched("role mappings", role_mappings.len());
+    let profiles = fetch_profiles(client)?;
+    progress.fetched("profiles", profiles.len());
     Ok(DeploymentSnapshot {
         principal: Some(principal),
         users,
         roles,
         role_mappings,
+        profiles,
     })
+}
+
+/// User profiles, best effort: a key that may not read them (403), or a cluster without the API (404),
+/// gives a warning and no profiles; a list cut at the request's size gives a warning too.
+fn fetch_profiles(client: &DeploymentClient) -> anyhow::Result<Vec<Profile>> {
+    let answer = match client.profiles() {
+        Ok(answer) => answer,
+        Err(e) if matches!(e.status(), Some(403 | 404)) => {
+            logging::warn(
+                "user profiles are not readable; users of external realms are known only from role mappings",
+                &[("error", Value::from(e.to_string()))],
+            );
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e).context("cannot list deployment user profiles"),
+    };
+    let mut profiles = answer.profiles;
+    if answer.total.value > profiles.len() as u64 {
+        logging::warn(
+            "the user profile list is partial: the API returns at most one page",
+            &[
+                ("total", Value::from(answer.total.value)),
+                ("returned", Value::from(profiles.len())),
+            ],
+        );
+    }
+    profiles.sort_by(|a, b| a.uid.cmp(&b.uid));
+    profiles.dedup_by(|a, b| a.uid == b.uid);
+    Ok(profiles)
 }

@@ -75,8 +75,12 @@ fn capabilities_list_every_syncer_type_in_order_with_provisioning_for_role_types
             assert_eq!(caps, ["CAPABILITY_SYNC"], "{id}");
         }
     }
+    let user = items
+        .iter()
+        .find(|i| i["resourceType"]["id"] == "user")
+        .expect("user type");
     assert_eq!(
-        items[1]["resourceType"],
+        user["resourceType"],
         serde_json::json!({"id":"user","displayName":"User","traits":["TRAIT_USER"],
             "annotations":[{"@type":"type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants"}]})
     );

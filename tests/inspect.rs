@@ -272,8 +272,20 @@ fn inspect_demo_tenant_snapshots_and_json_round_trips_with_console_and_stats() {
     for g in superuser["grants"].as_array().expect("grants") {
         assert_eq!(g["grant"]["entitlement"]["id"], "role:superuser:member");
         assert_eq!(g["entitlement"]["purpose"], "PURPOSE_VALUE_ASSIGNMENT");
-        assert_eq!(g["principal"]["id"]["resourceType"], "deploymentUser");
+        let principal_type = g["principal"]["id"]["resourceType"].as_str();
+        assert!(
+            matches!(principal_type, Some("deploymentUser" | "roleMapping")),
+            "{principal_type:?}"
+        );
         assert!(g["principal"]["displayName"].is_string());
+    }
+    // Users hold superuser directly and through role mappings, which also hold it themselves.
+    for principal_type in ["deploymentUser", "roleMapping"] {
+        assert!(superuser["grants"]
+            .as_array()
+            .expect("grants")
+            .iter()
+            .any(|g| g["principal"]["id"]["resourceType"] == principal_type));
     }
     // -r needs -t, and -e excludes -r: usage errors.
     assert_eq!(inspect_err(&file, &["grants", "-r", "superuser"]).0, 2);
@@ -295,6 +307,7 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
         ids,
         [
             "organization",
+            "deployment",
             "user",
             "role",
             "deploymentUser",
@@ -310,11 +323,12 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
     assert_eq!(
         json_stats(&file),
         counts(&[
+            ("deployment", 0),
             ("deploymentUser", 0),
             ("entitlements", 0),
             ("grants", 0),
             ("organization", 0),
-            ("resource_types", 5),
+            ("resource_types", 6),
             ("role", 0),
             ("roleMapping", 0),
             ("user", 0),

@@ -30,15 +30,44 @@ const API_ROLES: [&str; 7] = [
     "superuser",
     "viewer",
 ];
-const REFERENCED_ROLES: [&str; 8] = [
+const REFERENCED_ROLES: [&str; 10] = [
+    "_user_carla.cloud",
     "apm_system",
     "beats_system",
     "ghost_mapping_role",
     "ghost_role",
     "kibana_system",
     "logstash_system",
+    "qa_tester",
     "remote_monitoring_agent",
     "remote_monitoring_collector",
+];
+/// Deployments: (id, organization).
+const DEPLOYMENTS: [(&str, &str); 4] = [
+    ("0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d", "4125567842"),
+    ("3f6b1d8e0c2a4f7b9d1e3c5a7f9b2d4e", "4125567842"),
+    ("7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b", "5093318764"),
+    ("a1b2c3d4e5f60718293a4b5c6d7e8f90", "5093318764"),
+];
+/// External-realm users known from their user profile (not native users).
+const PROFILE_USERS: [&str; 10] = [
+    "2894412301",
+    "3310087745",
+    "carla.cloud",
+    "contractor-jane",
+    "es-admin",
+    "lee.left",
+    "mallory",
+    "qa-bot",
+    "sam.saml",
+    "svc-etl-01",
+];
+const ORG_ROLES: [&str; 5] = [
+    "organization-admin",
+    "billing-admin",
+    "deployment-admin",
+    "deployment-editor",
+    "deployment-viewer",
 ];
 const NATIVE_USERS: [&str; 13] = [
     "alice",
@@ -55,10 +84,9 @@ const NATIVE_USERS: [&str; 13] = [
     "remote_monitoring_user",
     "svc ingest",
 ];
-const EXTERNAL_USERS: [&str; 10] = [
+const EXTERNAL_USERS: [&str; 9] = [
     "dave",
     "erin",
-    "es-admin",
     "es-system",
     "esadmin",
     "esadmin01",
@@ -67,7 +95,7 @@ const EXTERNAL_USERS: [&str; 10] = [
     "frank",
     "j?smith",
 ];
-const MAPPINGS: [&str; 15] = [
+const MAPPINGS: [&str; 16] = [
     "admins-any",
     "contractor-wildcard",
     "disabled-mapping",
@@ -78,6 +106,7 @@ const MAPPINGS: [&str; 15] = [
     "ldap-subtree",
     "mixed-values",
     "per-user-role",
+    "saml-only-admin",
     "saml-realm",
     "sso-read-only-operator-mapping",
     "svc-regex",
@@ -88,6 +117,7 @@ const MAPPINGS: [&str; 15] = [
 fn expected_resources() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     out.extend(ORGS.iter().map(|id| format!("organization:{id}")));
+    out.extend(DEPLOYMENTS.iter().map(|(id, _)| format!("deployment:{id}")));
     out.extend(ACCOUNTS.iter().map(|id| format!("user:{id}")));
     out.extend(
         API_ROLES
@@ -99,6 +129,7 @@ fn expected_resources() -> BTreeSet<String> {
         NATIVE_USERS
             .iter()
             .chain(EXTERNAL_USERS.iter())
+            .chain(PROFILE_USERS.iter())
             .map(|id| format!("deploymentUser:{id}")),
     );
     out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}")));
@@ -108,6 +139,12 @@ fn expected_resources() -> BTreeSet<String> {
 fn expected_entitlements() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     out.extend(ORGS.iter().map(|id| format!("organization:{id}:member")));
+    for org in ORGS {
+        out.extend(ORG_ROLES.iter().map(|r| format!("organization:{org}:{r}")));
+    }
+    for (d, _) in DEPLOYMENTS {
+        out.extend(["admin", "editor", "viewer"].map(|k| format!("deployment:{d}:{k}")));
+    }
     out.extend(
         API_ROLES
             .iter()
@@ -142,6 +179,20 @@ fn expected_grants() -> BTreeSet<String> {
         ("sre_admin", "alice"),
         ("ghost_role", "alice"),
         ("viewer", "bob"),
+        // Roles recorded in user profiles.
+        ("superuser", "2894412301"),
+        ("viewer", "3310087745"),
+        ("_user_carla.cloud", "carla.cloud"),
+        ("viewer", "contractor-jane"),
+        ("viewer", "es-admin"),
+        ("viewer", "lee.left"),
+        ("viewer", "mallory"),
+        ("logs_reader", "qa-bot"),
+        ("viewer", "qa-bot"),
+        ("qa_tester", "qa-bot"),
+        ("editor", "sam.saml"),
+        ("viewer", "sam.saml"),
+        ("metrics_writer", "svc-etl-01"),
     ];
     let mapping_members = [
         ("jdoe-direct", "jdoe"),
@@ -154,8 +205,71 @@ fn expected_grants() -> BTreeSet<String> {
         ("mixed-values", "j?smith"),
         ("ghost-role-mapping", "erin"),
         ("sso-read-only-operator-mapping", "frank"),
+        // Evaluated: profile users whose known username and realm make the rules true.
+        ("contractor-wildcard", "contractor-jane"),
+        ("except-user", "lee.left"),
+        ("except-user", "sam.saml"),
+        ("mixed-values", "qa-bot"),
+        ("per-user-role", "carla.cloud"),
+        ("saml-realm", "lee.left"),
+        ("saml-realm", "mallory"),
+        ("saml-realm", "sam.saml"),
+        ("svc-regex", "svc-etl-01"),
+    ];
+    let org_roles = [
+        ("4125567842", "organization-admin", "2894412301"),
+        ("4125567842", "billing-admin", "3978120456"),
+        ("4125567842", "deployment-viewer", "3310087745"),
+        ("5093318764", "organization-admin", "6639001122"),
+        ("5093318764", "billing-admin", "6639001122"),
+        ("5093318764", "deployment-admin", "2894412301"),
+        ("5093318764", "deployment-editor", "6639001122"),
+    ];
+    let deployment_direct = [
+        ("0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d", "editor", "3310087745"),
+        ("7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b", "viewer", "3310087745"),
+        ("a1b2c3d4e5f60718293a4b5c6d7e8f90", "viewer", "3310087745"),
+    ];
+    let mapping_roles = [
+        ("admins-any", "kibana_admin"),
+        ("admins-any", "superuser"),
+        ("contractor-wildcard", "viewer"),
+        ("esadmins-list", "superuser"),
+        ("except-user", "editor"),
+        ("ghost-role-mapping", "ghost_mapping_role"),
+        ("jdoe-direct", "logs_reader"),
+        ("ldap-subtree", "editor"),
+        ("mixed-values", "logs_reader"),
+        ("mixed-values", "viewer"),
+        ("saml-only-admin", "kibana_admin"),
+        ("saml-realm", "viewer"),
+        ("sso-read-only-operator-mapping", "viewer"),
+        ("svc-regex", "metrics_writer"),
+        ("terminated-complex", "viewer"),
+        ("typed-values", "viewer"),
     ];
     let mut out = BTreeSet::new();
+    out.extend(
+        org_roles
+            .iter()
+            .map(|(o, r, u)| format!("organization:{o}:{r}:user:{u}")),
+    );
+    out.extend(
+        deployment_direct
+            .iter()
+            .map(|(d, k, u)| format!("deployment:{d}:{k}:user:{u}")),
+    );
+    for (d, o) in DEPLOYMENTS {
+        out.extend(
+            ["admin", "editor", "viewer"].map(|k| format!("deployment:{d}:{k}:organization:{o}")),
+        );
+    }
+    out.extend(
+        mapping_roles
+            .iter()
+            .map(|(m, r)| format!("role:{r}:member:roleMapping:{m}")),
+    );
+    out.extend(expected_expanded().into_keys());
     for (org, members) in org_members {
         out.extend(
             members
@@ -173,6 +287,90 @@ fn expected_grants() -> BTreeSet<String> {
             .iter()
             .map(|(m, u)| format!("roleMapping:{m}:member:deploymentUser:{u}")),
     );
+    out
+}
+
+/// Every grant with `sources`, with its sources (entitlement id, `is_direct`): grants created by
+/// expansion have only their source; direct grants that expansion reached also name themselves.
+fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
+    let corp = "4125567842";
+    let labs = "5093318764";
+    let mut out = BTreeMap::new();
+    let mut add = |grant: String, sources: &[(&str, bool)]| {
+        out.insert(
+            grant,
+            sources.iter().map(|(s, d)| ((*s).to_owned(), *d)).collect(),
+        );
+    };
+    // Organization-wide roles reach every deployment of the organization.
+    for (d, o) in DEPLOYMENTS {
+        let via = |role: &str| format!("organization:{o}:{role}");
+        if o == corp {
+            add(
+                format!("deployment:{d}:admin:user:2894412301"),
+                &[(&via("organization-admin"), false)],
+            );
+            add(
+                format!("deployment:{d}:viewer:user:3310087745"),
+                &[(&via("deployment-viewer"), false)],
+            );
+        } else {
+            assert_eq!(o, labs);
+            add(
+                format!("deployment:{d}:admin:user:2894412301"),
+                &[(&via("deployment-admin"), false)],
+            );
+            add(
+                format!("deployment:{d}:admin:user:6639001122"),
+                &[(&via("organization-admin"), false)],
+            );
+            add(
+                format!("deployment:{d}:editor:user:6639001122"),
+                &[(&via("deployment-editor"), false)],
+            );
+        }
+    }
+    // Role mappings give their roles to their members.
+    for (role, user, mapping) in [
+        ("kibana_admin", "esadmin", "admins-any"),
+        ("superuser", "esadmin", "admins-any"),
+        ("superuser", "esadmin01", "esadmins-list"),
+        ("superuser", "esadmin02", "esadmins-list"),
+        ("editor", "lee.left", "except-user"),
+        ("ghost_mapping_role", "erin", "ghost-role-mapping"),
+        ("logs_reader", "dave", "mixed-values"),
+        ("logs_reader", "j?smith", "mixed-values"),
+        ("viewer", "dave", "mixed-values"),
+        ("viewer", "j?smith", "mixed-values"),
+        ("viewer", "frank", "sso-read-only-operator-mapping"),
+        ("viewer", "es-system", "terminated-complex"),
+    ] {
+        add(
+            format!("role:{role}:member:deploymentUser:{user}"),
+            &[(&format!("roleMapping:{mapping}:member"), false)],
+        );
+    }
+    // Direct grants (native roles, profile roles) that a mapping also gives.
+    for (role, user, mapping) in [
+        ("editor", "sam.saml", "except-user"),
+        ("logs_reader", "jdoe", "jdoe-direct"),
+        ("logs_reader", "qa-bot", "mixed-values"),
+        ("metrics_writer", "svc-etl-01", "svc-regex"),
+        ("viewer", "contractor-jane", "contractor-wildcard"),
+        ("viewer", "es-admin", "terminated-complex"),
+        ("viewer", "lee.left", "saml-realm"),
+        ("viewer", "mallory", "saml-realm"),
+        ("viewer", "qa-bot", "mixed-values"),
+        ("viewer", "sam.saml", "saml-realm"),
+    ] {
+        add(
+            format!("role:{role}:member:deploymentUser:{user}"),
+            &[
+                (&format!("role:{role}:member"), true),
+                (&format!("roleMapping:{mapping}:member"), false),
+            ],
+        );
+    }
     out
 }
 
@@ -252,6 +450,7 @@ fn demo_tenant_sync_writes_exactly_the_expected_records() {
         synced.type_ids,
         [
             "organization",
+            "deployment",
             "user",
             "role",
             "deploymentUser",
@@ -281,15 +480,18 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /api/v1/organizations/4125567842/members",
             "GET /api/v1/organizations/5093318764/members",
             "GET /api/v1/organizations/6620014477/members",
+            "GET /api/v1/deployments",
             "GET /_security/_authenticate",
             "GET /_security/user",
             "GET /_security/role",
             "GET /_security/role_mapping",
+            "POST /_security/profile/_suggest",
         ]
     );
+    assert_eq!(requests[9].body, r#"{"size":10000}"#);
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
-    assert!(requests[..4].iter().all(|r| matches!(r.api, Api::Cloud)));
-    assert!(requests[4..]
+    assert!(requests[..5].iter().all(|r| matches!(r.api, Api::Cloud)));
+    assert!(requests[5..]
         .iter()
         .all(|r| matches!(r.api, Api::Elasticsearch)));
 }
@@ -490,7 +692,7 @@ fn entitlements_and_grants_reference_real_objects() {
 }
 
 #[test]
-fn without_a_deployment_all_five_types_are_still_written() {
+fn without_a_deployment_all_six_types_are_still_written() {
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     let (cloud_key, _) = demo_keys();
@@ -502,12 +704,13 @@ fn without_a_deployment_all_five_types_are_still_written() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    assert_eq!(fake.request_count(), 4);
+    assert_eq!(fake.request_count(), 5);
     let synced = read_default_sync(&open(&path));
-    assert_eq!(synced.type_ids.len(), 5);
-    assert_eq!(synced.resources.len(), 3 + 6);
-    assert_eq!(synced.entitlements.len(), 3);
-    assert_eq!(synced.grants.len(), 8);
+    assert_eq!(synced.type_ids.len(), 6);
+    assert_eq!(synced.resources.len(), 3 + 4 + 6);
+    assert_eq!(synced.entitlements.len(), 3 * 6 + 4 * 3);
+    // 8 memberships, 7 organization roles, 3 direct and 12 organization deployment grants, 10 expanded.
+    assert_eq!(synced.grants.len(), 8 + 7 + 3 + 12 + 10);
 }
 
 #[test]
@@ -839,7 +1042,7 @@ fn the_demo_command_needs_no_account() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo tenant"), "{stdout}");
-    assert!(stdout.contains("8 API requests"), "{stdout}");
+    assert!(stdout.contains("10 API requests"), "{stdout}");
     let synced = read_default_sync(&open(&path));
     assert_eq!(synced.grants, expected_grants());
 }
@@ -953,7 +1156,7 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    assert_eq!(fake.request_count(), 1 + spec.organizations + 4);
+    assert_eq!(fake.request_count(), 1 + spec.organizations + 1 + 5);
     let file = open(&path);
     let sync = file.default_sync().expect("q").expect("sync").sync_id;
     let resources = file.resources(&sync).expect("resources");
@@ -966,7 +1169,16 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         .grants(&sync)
         .expect("grants")
         .iter()
-        .filter(|g| g.resource_type_id == "role")
+        .filter(|g| {
+            let direct = g
+                .data
+                .sources
+                .as_ref()
+                .is_none_or(|s| s.sources.iter().any(|e| e.key == g.entitlement_id));
+            g.resource_type_id == "role"
+                && tenant.users.contains_key(&g.principal_resource_id)
+                && direct
+        })
         .count();
     let expected: usize = tenant
         .users
@@ -982,4 +1194,295 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         })
         .sum();
     assert_eq!(role_grants, expected);
+}
+
+fn sources_of(g: &baton_elastic::proto::Grant) -> Vec<(String, bool)> {
+    g.sources
+        .iter()
+        .flat_map(|s| s.sources.iter())
+        .map(|e| (e.key.clone(), e.value.as_ref().is_some_and(|v| v.is_direct)))
+        .collect()
+}
+
+#[test]
+fn expanded_grants_carry_exactly_their_sources() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let grants = file.grants(&sync).expect("grants");
+    let with_sources: BTreeMap<String, Vec<(String, bool)>> = grants
+        .iter()
+        .filter(|g| g.data.sources.is_some())
+        .map(|g| (g.external_id.clone(), sources_of(&g.data)))
+        .collect();
+    assert_eq!(with_sources, expected_expanded());
+    let by_id: BTreeMap<&str, _> = grants
+        .iter()
+        .map(|g| (g.external_id.as_str(), &g.data))
+        .collect();
+    // A created grant carries the full target entitlement and the source grant's principal.
+    let created = by_id["deployment:7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b:admin:user:6639001122"];
+    let e = created.entitlement.as_ref().expect("entitlement");
+    assert_eq!(e.display_name, "Admin");
+    assert_eq!(e.slug, "admin");
+    assert_eq!(
+        created
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .map(|id| id.resource.as_str()),
+        Some("6639001122")
+    );
+    assert!(created.annotations.is_empty());
+    // The expandable grants stay, with their annotation in the blob and no expansion column.
+    let via_org = grants
+        .iter()
+        .find(|g| {
+            g.external_id
+                == "deployment:0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d:admin:organization:4125567842"
+        })
+        .expect("expandable grant");
+    assert!(via_org.expansion.is_none() && !via_org.needs_expansion);
+    let expandable: baton_elastic::proto::GrantExpandable =
+        find_annotation(&via_org.data.annotations)
+            .expect("decodes")
+            .expect("present");
+    assert_eq!(
+        expandable.entitlement_ids,
+        [
+            "organization:4125567842:deployment-admin",
+            "organization:4125567842:organization-admin"
+        ]
+    );
+    let mapping_grant = by_id["role:viewer:member:roleMapping:saml-realm"];
+    let expandable: baton_elastic::proto::GrantExpandable =
+        find_annotation(&mapping_grant.annotations)
+            .expect("decodes")
+            .expect("present");
+    assert_eq!(
+        expandable.entitlement_ids,
+        ["roleMapping:saml-realm:member"]
+    );
+    // Mappings with role templates give no role grants, and say so.
+    assert!(!grants
+        .iter()
+        .any(|g| g.principal_resource_id == "per-user-role" && g.resource_type_id == "role"));
+    let templated = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .find(|r| r.external_id == "roleMapping:per-user-role")
+        .expect("mapping");
+    let profile = find_annotation::<RoleTrait>(&templated.data.annotations)
+        .expect("decodes")
+        .expect("trait")
+        .profile
+        .expect("profile");
+    assert_eq!(profile_bool(&profile, "expands_to_roles"), Some(false));
+    assert!(profile_string(&profile, "role_expansion").is_some_and(|s| s.contains("templates")));
+}
+
+#[test]
+fn conditional_mapping_grants_name_the_assumed_conditions() {
+    use baton_elastic::proto::GrantMetadata;
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let mut conditional = BTreeMap::new();
+    for g in file.grants(&sync).expect("grants") {
+        if let Some(m) = find_annotation::<GrantMetadata>(&g.data.annotations).expect("decodes") {
+            let fields = m.metadata.expect("metadata");
+            let assumed: Vec<String> = match fields
+                .fields
+                .get("assumed_conditions")
+                .and_then(|v| v.kind.clone())
+            {
+                Some(prost_types::value::Kind::ListValue(list)) => list
+                    .values
+                    .into_iter()
+                    .filter_map(|v| match v.kind {
+                        Some(prost_types::value::Kind::StringValue(s)) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                other => panic!("assumed_conditions: {other:?}"),
+            };
+            assert_eq!(
+                profile_string(&fields, "role_mapping"),
+                Some("terminated-complex")
+            );
+            conditional.insert(g.external_id, assumed);
+        }
+    }
+    let assumed = vec![
+        r#"{"except":{"field":{"metadata.terminated_date":null}}}"#.to_owned(),
+        r#"{"field":{"groups":"cn=people,dc=acme,dc=com"}}"#.to_owned(),
+    ];
+    assert_eq!(
+        conditional,
+        BTreeMap::from([
+            (
+                "roleMapping:terminated-complex:member:deploymentUser:es-admin".to_owned(),
+                assumed.clone()
+            ),
+            (
+                "roleMapping:terminated-complex:member:deploymentUser:es-system".to_owned(),
+                assumed
+            ),
+        ])
+    );
+}
+
+#[test]
+fn deployments_sit_under_their_organization_with_a_profile() {
+    use baton_elastic::proto::AppTrait;
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let rows: BTreeMap<String, _> = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .map(|r| (r.external_id.clone(), r))
+        .collect();
+    let d = &rows["deployment:0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d"];
+    assert_eq!(d.parent_resource_type_id.as_deref(), Some("organization"));
+    assert_eq!(d.parent_resource_id.as_deref(), Some("4125567842"));
+    assert_eq!(d.data.display_name, "prod-logs");
+    let profile = find_annotation::<AppTrait>(&d.data.annotations)
+        .expect("decodes")
+        .expect("app trait")
+        .profile
+        .expect("profile");
+    assert_eq!(profile_string(&profile, "region"), Some("gcp-us-central1"));
+    assert_eq!(
+        profile_string(&profile, "elasticsearch_resource_id"),
+        Some("5b1d0c7e9a2f4c3b8e6d1a0f9c8b7a65")
+    );
+    assert_eq!(
+        profile_string(&profile, "id"),
+        Some("0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d")
+    );
+    // Named by no assignment: the first organization's.
+    assert_eq!(
+        rows["deployment:3f6b1d8e0c2a4f7b9d1e3c5a7f9b2d4e"]
+            .parent_resource_id
+            .as_deref(),
+        Some("4125567842")
+    );
+    assert_eq!(
+        rows["deployment:a1b2c3d4e5f60718293a4b5c6d7e8f90"]
+            .parent_resource_id
+            .as_deref(),
+        Some("5093318764")
+    );
+    let children: Vec<String> = rows["organization:5093318764"]
+        .data
+        .annotations
+        .iter()
+        .filter_map(|a| {
+            <ChildResourceType as prost::Message>::decode(a.value.as_slice())
+                .ok()
+                .filter(|_| a.type_url.ends_with("ChildResourceType"))
+                .map(|c| c.resource_type_id)
+        })
+        .collect();
+    assert_eq!(children, ["user", "deployment"]);
+    // Profile users: realm and status.
+    let lee = user_trait(&rows["deploymentUser:lee.left"].data);
+    assert_eq!(
+        lee.status.expect("status").status,
+        UserStatusValue::Disabled as i32
+    );
+    assert_eq!(
+        profile_string(&lee.profile.expect("profile"), "realm"),
+        Some("saml1")
+    );
+    let sam = user_trait(&rows["deploymentUser:sam.saml"].data);
+    assert_eq!(
+        sam.status.expect("status").status,
+        UserStatusValue::Enabled as i32
+    );
+    // jdoe has a profile too, but stays the native user.
+    let jdoe = user_trait(&rows["deploymentUser:jdoe"].data);
+    assert_eq!(
+        profile_string(&jdoe.profile.expect("profile"), "realm"),
+        Some("native")
+    );
+}
+
+fn sync_with_profile_fault(fault: baton_elastic::fake::Fault) -> (Synced, String) {
+    let fake = demo_fake();
+    fake.inject(fault);
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (read_default_sync(&open(&path)), stderr)
+}
+
+#[test]
+fn unreadable_profiles_are_a_warning_not_a_failure() {
+    for status in [403, 404] {
+        let (synced, stderr) = sync_with_profile_fault(baton_elastic::fake::Fault::status(
+            "/_security/profile/_suggest",
+            status,
+        ));
+        assert!(
+            stderr.contains("user profiles are not readable")
+                && stderr.contains(&status.to_string()),
+            "{status}: {stderr}"
+        );
+        assert!(
+            !synced.resources.contains_key("deploymentUser:sam.saml"),
+            "{status}"
+        );
+        assert!(synced.resources.contains_key("deploymentUser:es-system"));
+        assert!(synced
+            .grants
+            .contains("roleMapping:esadmins-list:member:deploymentUser:esadmin01"));
+        // Without its profile, es-admin's realm is unknown: saml-only-admin, which names es-admin, now
+        // gives a conditional grant instead of none.
+        assert!(synced
+            .grants
+            .contains("roleMapping:saml-only-admin:member:deploymentUser:es-admin"));
+    }
+}
+
+#[test]
+fn a_partial_profile_list_is_reported() {
+    let mut tenant = baton_elastic::fake::Tenant::demo().expect("demo");
+    for i in 0..10_001 {
+        tenant.profiles.push(serde_json::json!({
+            "uid": format!("u_extra_{i:05}"),
+            "user": {"username": format!("extra{i:05}"), "realm_name": "oidc2", "roles": []},
+            "enabled": true
+        }));
+    }
+    let fake = baton_elastic::fake::FakeElastic::start(tenant).expect("fake");
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the user profile list is partial"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("10012") && stderr.contains("10000"),
+        "{stderr}"
+    );
+    let synced = read_default_sync(&open(&path));
+    let users = synced
+        .resources
+        .keys()
+        .filter(|k| k.starts_with("deploymentUser:"))
+        .count();
+    // The fake answers the first 10,000 profiles: the demo's 11 (10 of them not native users) and
+    // 9,989 extra ones; plus 13 native users and 9 users only mappings name.
+    assert_eq!(users, 13 + 9 + 10 + 9_989);
 }

@@ -481,6 +481,12 @@ fn cloud_route(tenant: &Tenant, method: &str, request_target: &str, rest: &[Stri
             let members = tenant.members.get(*id).map(Vec::as_slice).unwrap_or(&[]);
             Routed::json(200, &MemberList { members })
         }
+        ["deployments"] => {
+            if method != "GET" {
+                return cloud_method_not_allowed(method);
+            }
+            Routed::json(200, &json!({"deployments": tenant.deployments}))
+        }
         _ => cloud_error(
             404,
             "root.resource_not_found",
@@ -526,11 +532,53 @@ fn es_route(
         (["role_mapping", _], _) => {
             es_method_not_allowed(request_target, method, "GET, PUT, POST, DELETE")
         }
+        (["profile", "_suggest"], "POST" | "GET") => suggest_profiles(tenant, body),
+        (["profile", "_suggest"], _) => es_method_not_allowed(request_target, method, "GET, POST"),
         _ => es_plain_error(
             404,
             &format!("no handler found for uri [{request_target}] and method [{method}]"),
         ),
     }
+}
+
+/// `POST /_security/profile/_suggest`: accepts only `name`, `size` (at most
+/// 10000, default 10), `hint` and `data`; answers the first `size` profiles
+/// with the total count, and no paging.
+fn suggest_profiles(tenant: &Tenant, body: &[u8]) -> Routed {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match parse_object(body) {
+            Ok(map) => map,
+            Err(routed) => return routed,
+        }
+    };
+    if let Some(key) = request
+        .keys()
+        .find(|k| !matches!(k.as_str(), "name" | "size" | "hint" | "data"))
+    {
+        return es_error(
+            400,
+            "x_content_parse_exception",
+            &format!("[suggest_profiles_request_payload] unknown field [{key}]"),
+        );
+    }
+    let size = match request.get("size") {
+        None => 10,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= 10_000 => n as usize,
+            _ => return validation_failed(&["[size] must be between 0 and 10000".to_owned()]),
+        },
+    };
+    let profiles: Vec<&Value> = tenant.profiles.iter().take(size).collect();
+    Routed::json(
+        200,
+        &json!({
+            "took": 1,
+            "total": {"value": tenant.profiles.len(), "relation": "eq"},
+            "profiles": profiles
+        }),
+    )
 }
 
 /// GET of a keyed collection: everything, or the comma-separated names that
@@ -1216,5 +1264,58 @@ mod tests {
         assert!(normalize_template(&json!({"template":"nope"})).is_err());
         assert!(normalize_template(&json!({"template":{"source":"x"},"format":"xml"})).is_err());
         assert!(normalize_template(&json!({"format":"string"})).is_err());
+    }
+
+    #[test]
+    fn profile_suggest_takes_only_its_fields_and_caps_the_size() {
+        let mut tenant = Tenant::demo().expect("demo");
+        let mut call = |body: &str| {
+            let routed = es_route(
+                &mut tenant,
+                "POST",
+                "/_security/profile/_suggest",
+                &["profile".to_owned(), "_suggest".to_owned()],
+                body.as_bytes(),
+            );
+            let value: Value = serde_json::from_slice(&routed.body).expect("json");
+            (routed.status, value)
+        };
+        let (status, body) = call(r#"{"size":10000}"#);
+        assert_eq!(status, 200);
+        assert_eq!(body["total"]["value"], 11);
+        assert_eq!(body["profiles"].as_array().map(Vec::len), Some(11));
+        let (status, body) = call(r#"{"name":"","size":2}"#);
+        assert_eq!(status, 200);
+        assert_eq!(body["profiles"].as_array().map(Vec::len), Some(2));
+        assert_eq!(body["total"]["value"], 11);
+        let (_, body) = call("");
+        assert_eq!(
+            body["profiles"].as_array().map(Vec::len),
+            Some(10),
+            "default size"
+        );
+        assert_eq!(call(r#"{"size":10001}"#).0, 400);
+        assert_eq!(call(r#"{"from":10}"#).0, 400);
+    }
+
+    #[test]
+    fn deployments_are_listed_in_one_answer() {
+        let tenant = Tenant::demo().expect("demo");
+        let routed = cloud_route(
+            &tenant,
+            "GET",
+            "/api/v1/deployments",
+            &["deployments".to_owned()],
+        );
+        assert_eq!(routed.status, 200);
+        let body: Value = serde_json::from_slice(&routed.body).expect("json");
+        assert_eq!(body["deployments"].as_array().map(Vec::len), Some(4));
+        let routed = cloud_route(
+            &tenant,
+            "POST",
+            "/api/v1/deployments",
+            &["deployments".to_owned()],
+        );
+        assert_ne!(routed.status, 200);
     }
 }

@@ -1,5 +1,6 @@
-//! The data a fake Elastic tenant serves: Cloud organizations and members plus
-//! one deployment's security objects (users, roles, role mappings).
+//! The data a fake Elastic tenant serves: Cloud organizations, members and
+//! deployments plus one deployment's security objects (users, roles, role
+//! mappings, user profiles).
 //!
 //! Objects are kept as `serde_json::Value`s shaped exactly as Elastic returns
 //! them, so the fake can serialize them straight into response bodies. Three
@@ -35,6 +36,8 @@ const MEMBERS_JSON: &[(&str, &str)] = &[
         include_str!("../../fixtures/cloud/members/6620014477.json"),
     ),
 ];
+const DEPLOYMENTS_JSON: &str = include_str!("../../fixtures/cloud/deployments.json");
+const PROFILES_JSON: &str = include_str!("../../fixtures/deployment/profiles.json");
 const AUTHENTICATE_JSON: &str = include_str!("../../fixtures/deployment/authenticate.json");
 const USERS_JSON: &str = include_str!("../../fixtures/deployment/users.json");
 const ROLES_JSON: &str = include_str!("../../fixtures/deployment/roles.json");
@@ -61,6 +64,11 @@ pub struct Tenant {
     /// Mapping name -> RoleMapping object, as `GET /_security/role_mapping`
     /// returns it.
     pub role_mappings: BTreeMap<String, Value>,
+    /// Deployment objects, as served by `GET /api/v1/deployments`.
+    pub deployments: Vec<Value>,
+    /// User profile objects, as `POST /_security/profile/_suggest` returns
+    /// them (served in this order, at most `size` of them).
+    pub profiles: Vec<Value>,
 }
 
 /// Size of a generated tenant.
@@ -78,18 +86,23 @@ pub struct TenantSpec {
     pub role_mappings: usize,
     /// Each regular user gets between 1 and this many roles.
     pub max_roles_per_user: usize,
+    /// Deployments of each organization.
+    pub deployments_per_org: usize,
+    /// User profiles of external-realm users.
+    pub profiles: usize,
 }
 
 impl TenantSpec {
     /// The named benchmark sizes: `small`, `medium`, `large`, `xl`.
     pub fn named(name: &str) -> Option<TenantSpec> {
-        let (organizations, members_per_org, users, roles, role_mappings) = match name {
-            "small" => (2, 20, 50, 10, 5),
-            "medium" => (3, 300, 1_000, 100, 50),
-            "large" => (5, 2_000, 10_000, 500, 300),
-            "xl" => (20, 5_000, 100_000, 5_000, 2_000),
-            _ => return None,
-        };
+        let (organizations, members_per_org, users, roles, role_mappings, deployments, profiles) =
+            match name {
+                "small" => (2, 20, 50, 10, 5, 2, 20),
+                "medium" => (3, 300, 1_000, 100, 50, 2, 500),
+                "large" => (5, 2_000, 10_000, 500, 300, 3, 3_000),
+                "xl" => (20, 5_000, 100_000, 5_000, 2_000, 2, 10_000),
+                _ => return None,
+            };
         Some(TenantSpec {
             organizations,
             members_per_org,
@@ -97,6 +110,8 @@ impl TenantSpec {
             roles,
             role_mappings,
             max_roles_per_user: 5,
+            deployments_per_org: deployments,
+            profiles,
         })
     }
 }
@@ -136,6 +151,8 @@ impl Tenant {
             users: parse_keyed("deployment/users.json", USERS_JSON)?,
             roles: parse_keyed("deployment/roles.json", ROLES_JSON)?,
             role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
+            deployments: parse_list("cloud/deployments.json", DEPLOYMENTS_JSON, "deployments")?,
+            profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
         })
     }
 
@@ -151,6 +168,8 @@ impl Tenant {
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
             role_mappings: BTreeMap::new(),
+            deployments: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 
@@ -168,6 +187,17 @@ impl Tenant {
 
 fn parse(file: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("parse demo fixture {file}"))
+}
+
+/// The array under `key` in a fixture object.
+fn parse_list(file: &str, text: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+    match parse(file, text)? {
+        Value::Object(mut body) => match body.remove(key) {
+            Some(Value::Array(list)) => Ok(list),
+            _ => Err(anyhow!("{file}: no `{key}` array")),
+        },
+        _ => Err(anyhow!("{file}: not an object")),
+    }
 }
 
 fn parse_keyed(file: &str, text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
@@ -355,6 +385,7 @@ impl<'a> Generator<'a> {
         tenant.users = self.users();
         tenant.roles = self.roles();
         tenant.role_mappings = self.role_mappings();
+        tenant.profiles = self.profiles();
         tenant
     }
 
@@ -381,10 +412,25 @@ impl<'a> Generator<'a> {
     }
 
     fn cloud(&mut self, tenant: &mut Tenant) {
-        let deployment_ids: Vec<String> = (0..8).map(|_| self.rng.hex_id()).collect();
         let per_org = self.spec.members_per_org;
         for o in 0..self.spec.organizations {
             let org_id = (4_200_000_000u64 + o as u64 * 1_009).to_string();
+            let deployment_ids: Vec<String> = (0..self.spec.deployments_per_org)
+                .map(|_| self.rng.hex_id())
+                .collect();
+            for (d, id) in deployment_ids.iter().enumerate() {
+                let es_id = self.rng.hex_id();
+                let region = ["gcp-us-central1", "aws-eu-west-1", "azure-westeurope"][d % 3];
+                tenant.deployments.push(json!({
+                    "id": id,
+                    "name": format!("org{:03}-deployment-{}", o + 1, d + 1),
+                    "resources": [
+                        {"ref_id": "main-elasticsearch", "id": es_id, "kind": "elasticsearch", "region": region},
+                        {"ref_id": "main-kibana", "elasticsearch_cluster_ref_id": "main-elasticsearch",
+                         "id": self.rng.hex_id(), "kind": "kibana", "region": region}
+                    ]
+                }));
+            }
             tenant.organizations.push(json!({
                 "id": org_id,
                 "name": format!("Generated Org {:03}", o + 1),
@@ -443,15 +489,17 @@ impl<'a> Generator<'a> {
                 json!({"role_id": role, "organization_id": org_id, "all": false, "deployment_ids": ids})
             }
         };
-        let choice = self.rng.below(10);
+        // Mostly no role beyond membership, so that each deployment's direct and expanded grants stay
+        // near a tenth of the organization's members.
+        let choice = self.rng.below(40);
         let first = self.rng.below(deployments.len());
         let second = self.rng.below(deployments.len());
         Some(match choice {
             0 => json!({"organization": [{"role_id": "billing-admin", "organization_id": org_id}]}),
-            1..=4 => {
-                json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]})
-            }
-            5 | 6 => {
+            1 => json!({"deployment": [deployment_role("deployment-viewer", true, Vec::new())]}),
+            2 => json!({"deployment": [deployment_role("deployment-editor", true, Vec::new())]}),
+            3 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
+            4 => {
                 let mut ids: Vec<&String> = deployments.iter().skip(first).take(1).collect();
                 if second != first {
                     ids.extend(deployments.get(second));
@@ -461,9 +509,18 @@ impl<'a> Generator<'a> {
                     deployment_role("deployment-editor", false, ids)
                 ]})
             }
-            7 => json!({"deployment": [deployment_role("deployment-admin", true, Vec::new())]}),
-            8 => return None,
-            _ => json!({"organization": [], "deployment": []}),
+            5 | 6 if !deployments.is_empty() => json!({"deployment": [
+                deployment_role("deployment-viewer", false, deployments.iter().skip(first).take(1).collect())
+            ]}),
+            7 => json!({"project": {"elasticsearch": [
+                {"role_id": "elasticsearch-admin", "organization_id": org_id, "all": true}
+            ]}}),
+            // An assignment for another organization, which this one ignores.
+            8 => json!({"deployment": [
+                {"role_id": "deployment-admin", "organization_id": "1", "all": true}
+            ]}),
+            9 => json!({"organization": [], "deployment": []}),
+            _ => return None,
         })
     }
 
@@ -605,6 +662,45 @@ impl<'a> Generator<'a> {
     }
 }
 
+impl Generator<'_> {
+    /// User profiles: mostly Cloud SSO users, some of OIDC, LDAP and two SAML realms, one of a native
+    /// user, about 2% disabled.
+    fn profiles(&mut self) -> Vec<Value> {
+        let mut profiles = Vec::with_capacity(self.spec.profiles);
+        for k in 0..self.spec.profiles {
+            let realm = match self.rng.below(100) {
+                0 => "saml1",
+                1 => "saml2",
+                2..=9 => "ldap1",
+                10..=19 => "oidc1",
+                _ => "cloud-saml-kibana",
+            };
+            let (username, realm) = if k == 0 && self.spec.users > 0 {
+                (user_name(1), "default_native")
+            } else if realm == "cloud-saml-kibana" {
+                ((3_000_000_000u64 + k as u64).to_string(), realm)
+            } else {
+                (format!("{realm}.person{k:06}"), realm)
+            };
+            let roles = self.pick_roles(2);
+            profiles.push(json!({
+                "uid": format!("u_{k:06}_{}", self.rng.hex_id()),
+                "user": {
+                    "username": username,
+                    "realm_name": realm,
+                    "roles": roles,
+                    "email": format!("profile{k:06}@corp.example"),
+                    "full_name": format!("Profile {k:06}")
+                },
+                "enabled": !self.rng.one_in(50),
+                "data": {},
+                "labels": {}
+            }));
+        }
+        profiles
+    }
+}
+
 fn user_name(i: usize) -> String {
     format!("user{i:06}")
 }
@@ -692,7 +788,7 @@ mod tests {
         assert!(t.roles["logs_reader"]["description"].is_string());
         assert!(t.roles.contains_key("metrics_writer") && t.roles.contains_key("sre_admin"));
 
-        assert_eq!(t.role_mappings.len(), 15);
+        assert_eq!(t.role_mappings.len(), 16);
         for (name, m) in &t.role_mappings {
             assert!(m["enabled"].is_boolean(), "{name}");
             assert!(m["rules"].is_object(), "{name}");
@@ -718,6 +814,50 @@ mod tests {
             t.role_mappings["sso-read-only-operator-mapping"]["metadata"]["_read_only"],
             true
         );
+    }
+
+    #[test]
+    fn demo_deployments_and_profiles_cover_every_case() {
+        let t = Tenant::demo().expect("demo");
+        assert_eq!(t.deployments.len(), 4);
+        for d in &t.deployments {
+            let es = d["resources"]
+                .as_array()
+                .expect("resources")
+                .iter()
+                .find(|r| r["kind"] == "elasticsearch")
+                .expect("an Elasticsearch resource");
+            assert!(es["region"].is_string() && es["id"].is_string());
+        }
+        assert_eq!(t.profiles.len(), 11);
+        let realms: Vec<&str> = t
+            .profiles
+            .iter()
+            .filter_map(|p| p["user"]["realm_name"].as_str())
+            .collect();
+        for realm in [
+            "saml1",
+            "oidc1",
+            "ldap1",
+            "cloud-saml-kibana",
+            "default_native",
+        ] {
+            assert!(realms.contains(&realm), "{realm}");
+        }
+        assert_eq!(
+            t.profiles.iter().filter(|p| p["enabled"] == false).count(),
+            1
+        );
+        let native = t
+            .profiles
+            .iter()
+            .filter(|p| {
+                p["user"]["username"]
+                    .as_str()
+                    .is_some_and(|u| t.users.contains_key(u))
+            })
+            .count();
+        assert_eq!(native, 1, "one profile is a native user's");
     }
 
     #[test]
@@ -780,6 +920,28 @@ mod tests {
         assert_eq!(a.users.len(), 1_000 + 6);
         assert_eq!(a.roles.len(), 100 + 4);
         assert_eq!(a.role_mappings.len(), 50);
+        assert_eq!(a.deployments.len(), 3 * 2);
+        assert_eq!(a.profiles.len(), 500);
+        let deployment_ids: Vec<&str> = a
+            .deployments
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        let named: Vec<&str> = a
+            .members
+            .values()
+            .flatten()
+            .flat_map(|m| {
+                m["role_assignments"]["deployment"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .flat_map(|a| a["deployment_ids"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!named.is_empty());
+        assert!(named.iter().all(|id| deployment_ids.contains(id)));
         let disabled = a.users.values().filter(|u| u["enabled"] == false).count();
         assert!(
             (1..=40).contains(&disabled),
@@ -817,6 +979,8 @@ mod tests {
             roles: 0,
             role_mappings: 12,
             max_roles_per_user: 0,
+            deployments_per_org: 0,
+            profiles: 0,
         };
         let t = Tenant::generate(&spec);
         assert_eq!(t.users.len(), 6);

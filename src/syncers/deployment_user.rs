@@ -1,9 +1,9 @@
-//! `deploymentUser` resources: the deployment's native users (reserved ones too), plus every username a
-//! role mapping names literally that is not a native user (an external-realm user).
+//! `deploymentUser` resources: the deployment's native users (reserved ones too), the users of external
+//! realms who have a user profile, and every other username a role mapping names literally.
 
 use super::{first_non_blank, user_resource_type, user_trait};
 use crate::c1z::SyncRecords;
-use crate::deployment::User;
+use crate::deployment::{Profile, User};
 use crate::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
 };
@@ -68,6 +68,36 @@ pub fn external_resource(username: &str) -> Resource {
     )
 }
 
+/// The resource of an external-realm user known from their user profile.
+pub fn profile_resource(profile: &Profile) -> Resource {
+    let user = &profile.user;
+    let email = first_non_blank(&[user.email.as_deref()]);
+    let full_name = first_non_blank(&[user.full_name.as_deref()]);
+    let profile_struct = ProfileBuilder::new()
+        .string("username", &user.username)
+        .opt_string("full_name", full_name)
+        .opt_string("email", email)
+        .bool("enabled", profile.enabled)
+        .bool("reserved", false)
+        .string("realm", user.realm_name.as_deref().unwrap_or("external"))
+        .string("profile_uid", &profile.uid)
+        .strings("roles", user.roles.iter().map(String::as_str))
+        .build();
+    let status = if profile.enabled {
+        UserStatusValue::Enabled
+    } else {
+        UserStatusValue::Disabled
+    };
+    user_resource(
+        &user.username,
+        full_name.unwrap_or(&user.username),
+        email,
+        status,
+        AccountType::Human,
+        profile_struct,
+    )
+}
+
 fn user_resource(
     username: &str,
     display_name: &str,
@@ -85,17 +115,33 @@ fn user_resource(
     }
 }
 
-/// Every deployment user, sorted by username: `Some(user)` for native users, `None` for usernames that
-/// only a role mapping names.
-pub fn known_users(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&User>> {
-    let mut users: BTreeMap<&str, Option<&User>> = deployment
+/// How a deployment user is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KnownUser<'a> {
+    /// A native user (`GET /_security/user`).
+    Native(&'a User),
+    /// An external-realm user with a user profile.
+    Profile(&'a Profile),
+    /// A username only a role mapping names.
+    Named,
+}
+
+/// Every deployment user, sorted by username. A profile whose username is a native user's is that
+/// user; of several profiles with one username (different realms), the first by uid is kept.
+pub fn known_users(deployment: &DeploymentSnapshot) -> BTreeMap<&str, KnownUser<'_>> {
+    let mut users: BTreeMap<&str, KnownUser<'_>> = deployment
         .users
         .values()
-        .map(|u| (u.username.as_str(), Some(u)))
+        .map(|u| (u.username.as_str(), KnownUser::Native(u)))
         .collect();
+    for profile in &deployment.profiles {
+        users
+            .entry(profile.user.username.as_str())
+            .or_insert(KnownUser::Profile(profile));
+    }
     for mapping in deployment.role_mappings.values() {
         for username in mapping.rules.literal_usernames() {
-            users.entry(username).or_insert(None);
+            users.entry(username).or_insert(KnownUser::Named);
         }
     }
     users
@@ -107,8 +153,9 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
         known_users(deployment)
             .into_iter()
             .map(|(username, user)| match user {
-                Some(user) => native_resource(user),
-                None => external_resource(username),
+                KnownUser::Native(user) => native_resource(user),
+                KnownUser::Profile(profile) => profile_resource(profile),
+                KnownUser::Named => external_resource(username),
             }),
     );
 }

@@ -1,6 +1,7 @@
 //! Turns a [`Snapshot`] into Baton records: resource types, resources, entitlements and grants, in a
 //! fixed order of types (parents before children) and sorted within each type.
 
+pub mod deployment;
 pub mod deployment_user;
 pub mod organization;
 pub mod role;
@@ -21,6 +22,7 @@ pub const MEMBER: &str = "member";
 pub fn resource_types() -> Vec<ResourceType> {
     vec![
         organization::resource_type(),
+        deployment::resource_type(),
         user::resource_type(),
         role::resource_type(),
         deployment_user::resource_type(),
@@ -28,8 +30,16 @@ pub fn resource_types() -> Vec<ResourceType> {
     ]
 }
 
-/// All records of one sync. All five types are always present, also without a deployment.
+/// All records of one sync, with `GrantExpandable` grants expanded. All six types are always present,
+/// also without a deployment.
 pub fn records(snapshot: &Snapshot) -> SyncRecords {
+    let mut out = direct_records(snapshot);
+    crate::expand::expand(&mut out);
+    out
+}
+
+/// The records of one sync before expansion: direct grants, some carrying `GrantExpandable`.
+pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
     let mut out = SyncRecords {
         resource_types: resource_types(),
         resources: Vec::new(),
@@ -37,6 +47,7 @@ pub fn records(snapshot: &Snapshot) -> SyncRecords {
         grants: Vec::new(),
     };
     organization::sync(snapshot, &mut out);
+    deployment::sync(snapshot, &mut out);
     user::sync(snapshot, &mut out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
@@ -66,10 +77,21 @@ pub fn member_entitlement(
     description: String,
     grantable_to: Vec<ResourceType>,
 ) -> Entitlement {
+    assignment_entitlement(resource, MEMBER, display_name, description, grantable_to)
+}
+
+/// An assignment entitlement `slug` on `resource`, grantable to the given types.
+pub fn assignment_entitlement(
+    resource: &Resource,
+    slug: &str,
+    display_name: String,
+    description: String,
+    grantable_to: Vec<ResourceType>,
+) -> Entitlement {
     let id = resource
         .id
         .as_ref()
-        .map(|rid| entitlement_id(rid, MEMBER))
+        .map(|rid| entitlement_id(rid, slug))
         .unwrap_or_default();
     Entitlement {
         resource: Some(resource.clone()),
@@ -79,7 +101,7 @@ pub fn member_entitlement(
         grantable_to,
         annotations: Vec::new(),
         purpose: Purpose::Assignment as i32,
-        slug: MEMBER.to_owned(),
+        slug: slug.to_owned(),
     }
 }
 
@@ -190,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn all_five_types_exist_without_any_data() {
+    fn all_six_types_exist_without_any_data() {
         let records = records(&Snapshot::default());
         let ids: Vec<&str> = records
             .resource_types
@@ -201,6 +223,7 @@ mod tests {
             ids,
             [
                 "organization",
+                "deployment",
                 "user",
                 "role",
                 "deploymentUser",

@@ -1,15 +1,29 @@
 //! `organization` resources: one per Elastic Cloud organization, with a `member` entitlement granted to
-//! each of its members.
+//! each of its members, and the organization-wide cloud roles (`organization-admin`, `billing-admin`,
+//! `deployment-admin|editor|viewer` for all deployments) granted from the members' role assignments.
 
-use super::{grant, member_entitlement, user};
+use super::{assignment_entitlement, deployment, grant, member_entitlement, user};
 use crate::c1z::SyncRecords;
-use crate::cloud::Organization;
-use crate::proto::{any, ChildResourceType, Resource, ResourceId, ResourceType};
+use crate::cloud::{DeploymentRoleAssignment, Member, Organization, OrganizationRoleAssignment};
+use crate::proto::{any, ChildResourceType, Entitlement, Resource, ResourceId, ResourceType};
 use crate::snapshot::Snapshot;
 use std::collections::BTreeSet;
 
 /// Resource type id.
 pub const TYPE_ID: &str = "organization";
+
+/// The organization-scope cloud roles, with their display names.
+pub const ORGANIZATION_ROLES: [(&str, &str); 2] = [
+    ("organization-admin", "Organization owner"),
+    ("billing-admin", "Billing admin"),
+];
+
+/// The deployment-scope cloud roles, with the slug of the matching `deployment` entitlement.
+pub const DEPLOYMENT_ROLES: [(&str, &str); 3] = [
+    ("deployment-admin", "admin"),
+    ("deployment-editor", "editor"),
+    ("deployment-viewer", "viewer"),
+];
 
 /// The `organization` resource type.
 pub fn resource_type() -> ResourceType {
@@ -20,19 +34,101 @@ pub fn resource_type() -> ResourceType {
     }
 }
 
-/// The resource of one organization; its members are listed under it.
+/// The resource of one organization; its members and deployments are listed under it.
 pub fn resource(org: &Organization) -> Resource {
     Resource {
         id: Some(ResourceId::new(TYPE_ID, &org.id)),
         display_name: org.name.clone(),
-        annotations: vec![any(&ChildResourceType {
-            resource_type_id: user::TYPE_ID.to_owned(),
-        })],
+        annotations: vec![
+            any(&ChildResourceType {
+                resource_type_id: user::TYPE_ID.to_owned(),
+            }),
+            any(&ChildResourceType {
+                resource_type_id: deployment::TYPE_ID.to_owned(),
+            }),
+        ],
         ..Resource::default()
     }
 }
 
-/// Adds organizations, their `member` entitlements and one grant per member.
+/// The id of the organization role entitlement `slug` (e.g. `deployment-admin`) of `org_id`.
+pub fn role_entitlement_id(org_id: &str, slug: &str) -> String {
+    format!("{TYPE_ID}:{org_id}:{slug}")
+}
+
+/// The organization-scope assignments of a member that apply to `org_id` (an assignment without an
+/// organization id applies to the membership's organization).
+pub fn organization_assignments<'a>(
+    member: &'a Member,
+    org_id: &'a str,
+) -> impl Iterator<Item = &'a OrganizationRoleAssignment> + 'a {
+    member
+        .role_assignments
+        .iter()
+        .flat_map(|ra| ra.organization.iter())
+        .filter(move |a| {
+            a.organization_id
+                .as_deref()
+                .unwrap_or(&member.organization_id)
+                == org_id
+        })
+}
+
+/// The deployment-scope assignments of a member that apply to `org_id`.
+pub fn deployment_assignments<'a>(
+    member: &'a Member,
+    org_id: &'a str,
+) -> impl Iterator<Item = &'a DeploymentRoleAssignment> + 'a {
+    member
+        .role_assignments
+        .iter()
+        .flat_map(|ra| ra.deployment.iter())
+        .filter(move |a| {
+            a.organization_id
+                .as_deref()
+                .unwrap_or(&member.organization_id)
+                == org_id
+        })
+}
+
+/// The organization role entitlements, in a fixed order.
+fn role_entitlements(resource: &Resource, org: &Organization) -> Vec<Entitlement> {
+    let mut out = Vec::with_capacity(5);
+    for (slug, name) in ORGANIZATION_ROLES {
+        out.push(assignment_entitlement(
+            resource,
+            slug,
+            name.to_owned(),
+            format!("{name} of the {} Elastic Cloud organization", org.name),
+            vec![user::resource_type()],
+        ));
+    }
+    for (slug, kind) in DEPLOYMENT_ROLES {
+        let title = capitalized(kind);
+        out.push(assignment_entitlement(
+            resource,
+            slug,
+            format!("Deployment {kind} (all deployments)"),
+            format!(
+                "{title} of every deployment of the {} Elastic Cloud organization, including future ones",
+                org.name
+            ),
+            vec![user::resource_type()],
+        ));
+    }
+    out
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Adds organizations, their entitlements, one `member` grant per member and one grant per
+/// organization-wide role assignment.
 pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
     for org in &snapshot.organizations {
         let resource = resource(org);
@@ -42,19 +138,39 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
             format!("Member of the {} Elastic Cloud organization", org.name),
             vec![user::resource_type()],
         );
-        let members: BTreeSet<&str> = snapshot
+        let members = snapshot
             .members
             .get(&org.id)
-            .into_iter()
-            .flatten()
-            .map(|m| m.user_id.as_str())
-            .collect();
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let member_ids: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
         out.grants.extend(
-            members
+            member_ids
                 .into_iter()
                 .map(|user_id| grant(&entitlement, ResourceId::new(user::TYPE_ID, user_id))),
         );
+        let roles = role_entitlements(&resource, org);
+        let mut holders: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for member in members {
+            for a in organization_assignments(member, &org.id) {
+                holders.insert((a.role_id.as_str(), member.user_id.as_str()));
+            }
+            for a in deployment_assignments(member, &org.id) {
+                if a.all == Some(true) {
+                    holders.insert((a.role_id.as_str(), member.user_id.as_str()));
+                }
+            }
+        }
+        for role in &roles {
+            out.grants.extend(
+                holders
+                    .range((role.slug.as_str(), "")..)
+                    .take_while(|(slug, _)| *slug == role.slug)
+                    .map(|(_, user_id)| grant(role, ResourceId::new(user::TYPE_ID, user_id))),
+            );
+        }
         out.resources.push(resource);
         out.entitlements.push(entitlement);
+        out.entitlements.extend(roles);
     }
 }

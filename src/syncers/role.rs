@@ -1,7 +1,10 @@
-//! `role` resources: deployment roles, both those the API returns and those only referred to by a user or
-//! a role mapping, with a `member` entitlement granted to each native user holding the role.
+//! `role` resources: deployment roles, both those the API returns and those only referred to by a user, a
+//! user profile or a role mapping, with a `member` entitlement granted to each native user holding the
+//! role and to each external user whose profile records it (role mappings' grants are added by the
+//! `roleMapping` syncer).
 
-use super::{deployment_user, grant, member_entitlement};
+use super::deployment_user::{self, KnownUser};
+use super::{grant, member_entitlement, role_mapping};
 use crate::c1z::SyncRecords;
 use crate::deployment::Role;
 use crate::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
@@ -43,7 +46,8 @@ pub fn resource(name: &str, role: Option<&Role>) -> Resource {
     }
 }
 
-/// Every role name known to the deployment: returned by the API, or named by a user or a mapping.
+/// Every role name known to the deployment: returned by the API, or named by a user, a profile or a
+/// mapping.
 pub fn known_roles(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&Role>> {
     let mut roles: BTreeMap<&str, Option<&Role>> = deployment
         .roles
@@ -54,6 +58,7 @@ pub fn known_roles(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&Ro
         .users
         .values()
         .flat_map(|u| u.roles.iter())
+        .chain(deployment.profiles.iter().flat_map(|p| p.user.roles.iter()))
         .chain(
             deployment
                 .role_mappings
@@ -66,15 +71,17 @@ pub fn known_roles(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&Ro
     roles
 }
 
-/// Adds roles, their `member` entitlements and one grant per native user holding each role.
+/// Adds roles, their `member` entitlements and one grant per user holding each role directly.
 pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
     let mut holders: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for user in deployment.users.values() {
-        for role in &user.roles {
-            holders
-                .entry(role.as_str())
-                .or_default()
-                .insert(user.username.as_str());
+    for (username, user) in deployment_user::known_users(deployment) {
+        let roles = match user {
+            KnownUser::Native(user) => &user.roles,
+            KnownUser::Profile(profile) => &profile.user.roles,
+            KnownUser::Named => continue,
+        };
+        for role in roles {
+            holders.entry(role.as_str()).or_default().insert(username);
         }
     }
     for (name, role) in known_roles(deployment) {
@@ -83,7 +90,10 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
             &resource,
             format!("{name} Role member"),
             format!("Holds the {name} role on the deployment"),
-            vec![deployment_user::resource_type()],
+            vec![
+                deployment_user::resource_type(),
+                role_mapping::resource_type(),
+            ],
         );
         out.grants
             .extend(holders.get(name).into_iter().flatten().map(|username| {

@@ -1,11 +1,25 @@
-//! `roleMapping` resources: one per role mapping, with a `member` entitlement granted to each username
-//! that an enabled mapping's rules name literally.
+//! `roleMapping` resources: one per role mapping, with a `member` entitlement, and, for enabled mappings,
+//! the grants that say who a mapping covers and which roles it gives.
+//!
+//! Members: a native user the rules name literally keeps a grant (native users are never evaluated);
+//! every external user (profile users and usernames a mapping names) is evaluated against the rules in
+//! three-valued logic (`rules::CompiledRule`). True makes a member; unknown makes a member only when a
+//! `username` condition names the user, and that grant carries `GrantMetadata` listing the conditions
+//! assumed; false gives nothing. Roles: each role of the mapping's `roles` gets a grant of its `member`
+//! entitlement to the mapping, expandable from the mapping's `member` entitlement. Mappings with
+//! `role_templates` compute their roles at login and expand to nothing.
 
-use super::{deployment_user, grant, member_entitlement};
+use super::deployment_user::{self, KnownUser};
+use super::{entitlement_id, grant, member_entitlement, role, MEMBER};
 use crate::c1z::SyncRecords;
 use crate::deployment::RoleMapping;
-use crate::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait};
+use crate::proto::{
+    any, Entitlement, GrantExpandable, GrantMetadata, ProfileBuilder, Resource, ResourceId,
+    ResourceType, RoleTrait,
+};
+use crate::rules::{CompiledRule, Membership, Subject};
 use crate::snapshot::DeploymentSnapshot;
+use std::collections::BTreeSet;
 
 /// Resource type id.
 pub const TYPE_ID: &str = "roleMapping";
@@ -21,15 +35,20 @@ pub fn resource_type() -> ResourceType {
 
 /// The resource of one mapping; its profile shows a reviewer what the mapping does.
 pub fn resource(name: &str, mapping: &RoleMapping) -> Resource {
+    let templated = !mapping.role_templates.is_empty();
     let mut profile = ProfileBuilder::new()
         .string("name", name)
         .bool("enabled", mapping.enabled)
         .bool("read_only", mapping.read_only())
         .strings("roles", mapping.roles.iter().map(String::as_str))
-        .string("rules", &mapping.rules.to_json());
-    if !mapping.role_templates.is_empty() {
+        .string("rules", &mapping.rules.to_json())
+        .bool("expands_to_roles", !templated && !mapping.roles.is_empty());
+    if templated {
         let templates = serde_json::to_string(&mapping.role_templates).unwrap_or_default();
-        profile = profile.string("role_templates", &templates);
+        profile = profile.string("role_templates", &templates).string(
+            "role_expansion",
+            "none: role templates compute the roles at login, so no role grants are derived",
+        );
     }
     Resource {
         id: Some(ResourceId::new(TYPE_ID, name)),
@@ -41,8 +60,27 @@ pub fn resource(name: &str, mapping: &RoleMapping) -> Resource {
     }
 }
 
-/// Adds mappings, their `member` entitlements, and one grant per literal username of an enabled mapping.
+/// The users the rules are evaluated against: every external user, with what is known of them.
+fn external_subjects(deployment: &DeploymentSnapshot) -> Vec<Subject<'_>> {
+    deployment_user::known_users(deployment)
+        .into_iter()
+        .filter_map(|(username, user)| match user {
+            KnownUser::Native(_) => None,
+            KnownUser::Profile(p) => Some(Subject {
+                username,
+                realm: p.user.realm_name.as_deref(),
+            }),
+            KnownUser::Named => Some(Subject {
+                username,
+                realm: None,
+            }),
+        })
+        .collect()
+}
+
+/// Adds mappings, their `member` entitlements, member grants and role grants.
 pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
+    let externals = external_subjects(deployment);
     for (name, mapping) in &deployment.role_mappings {
         let resource = resource(name, mapping);
         let entitlement = member_entitlement(
@@ -52,15 +90,86 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
             vec![deployment_user::resource_type()],
         );
         if mapping.enabled {
-            out.grants.extend(
-                mapping
-                    .rules
-                    .literal_usernames()
-                    .into_iter()
-                    .map(|u| grant(&entitlement, ResourceId::new(deployment_user::TYPE_ID, u))),
-            );
+            member_grants(name, mapping, deployment, &externals, &entitlement, out);
+            role_grants(mapping, deployment, &resource, out);
         }
         out.resources.push(resource);
         out.entitlements.push(entitlement);
+    }
+}
+
+fn member_grants(
+    name: &str,
+    mapping: &RoleMapping,
+    deployment: &DeploymentSnapshot,
+    externals: &[Subject<'_>],
+    entitlement: &Entitlement,
+    out: &mut SyncRecords,
+) {
+    let principal = |u: &str| ResourceId::new(deployment_user::TYPE_ID, u);
+    let mut members: Vec<(&str, Option<Vec<String>>)> = mapping
+        .rules
+        .literal_usernames()
+        .into_iter()
+        .filter(|u| deployment.users.contains_key(*u))
+        .map(|u| (u, None))
+        .collect();
+    let rule = CompiledRule::compile(&mapping.rules);
+    for subject in externals {
+        match rule.membership(subject) {
+            Membership::Member => members.push((subject.username, None)),
+            Membership::Conditional { assumed } => members.push((subject.username, Some(assumed))),
+            Membership::No => {}
+        }
+    }
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    for (username, assumed) in members {
+        let mut g = grant(entitlement, principal(username));
+        if let Some(assumed) = assumed {
+            let metadata = ProfileBuilder::new()
+                .string("role_mapping", name)
+                .string(
+                    "evaluation",
+                    "conditional: the rules could not be fully checked; a username condition matches",
+                )
+                .strings("assumed_conditions", assumed.iter().map(String::as_str))
+                .build();
+            g.annotations.push(any(&GrantMetadata {
+                metadata: Some(metadata),
+            }));
+        }
+        out.grants.push(g);
+    }
+}
+
+fn role_grants(
+    mapping: &RoleMapping,
+    deployment: &DeploymentSnapshot,
+    mapping_resource: &Resource,
+    out: &mut SyncRecords,
+) {
+    let Some(mapping_id) = mapping_resource.id.clone() else {
+        return;
+    };
+    let source = entitlement_id(&mapping_id, MEMBER);
+    let roles: BTreeSet<&str> = mapping.roles.iter().map(String::as_str).collect();
+    for role_name in roles {
+        let role_resource = role::resource(role_name, deployment.roles.get(role_name));
+        let role_entitlement = Entitlement {
+            id: role_resource
+                .id
+                .as_ref()
+                .map(|rid| entitlement_id(rid, MEMBER))
+                .unwrap_or_default(),
+            resource: Some(role_resource),
+            ..Entitlement::default()
+        };
+        let mut g = grant(&role_entitlement, mapping_id.clone());
+        g.annotations.push(any(&GrantExpandable {
+            entitlement_ids: vec![source.clone()],
+            shallow: false,
+            resource_type_ids: Vec::new(),
+        }));
+        out.grants.push(g);
     }
 }

@@ -1,0 +1,166 @@
+//! `deployment` resources: Elastic Cloud deployments, children of their organization, with `admin`,
+//! `editor` and `viewer` entitlements. Members assigned a deployment role for the deployment by id get a
+//! direct grant; the organization-wide roles (and Organization owners, for `admin`) reach every
+//! deployment through a `GrantExpandable` grant to the organization, which expansion turns into one grant
+//! per holder.
+//!
+//! The deployment list does not say which organization a deployment belongs to: it is the organization
+//! of the assignments that name it by id (the lowest organization id if several do), else the first
+//! organization synced; a deployment named only by assignments of organizations outside the sync is left
+//! out.
+
+use super::{assignment_entitlement, grant, organization, user};
+use crate::c1z::SyncRecords;
+use crate::cloud::Deployment;
+use crate::proto::{
+    any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType, Trait,
+};
+use crate::snapshot::Snapshot;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Resource type id.
+pub const TYPE_ID: &str = "deployment";
+
+/// The `deployment` resource type.
+pub fn resource_type() -> ResourceType {
+    ResourceType {
+        id: TYPE_ID.to_owned(),
+        display_name: "Deployment".to_owned(),
+        traits: vec![Trait::App as i32],
+        ..ResourceType::default()
+    }
+}
+
+/// The resource of one deployment, under its organization.
+pub fn resource(deployment: &Deployment, org_id: &str) -> Resource {
+    let es = deployment.elasticsearch();
+    let profile = ProfileBuilder::new()
+        .string("id", &deployment.id)
+        .string("name", &deployment.name)
+        .opt_string("region", deployment.region())
+        .opt_string("elasticsearch_resource_id", es.map(|r| r.id.as_str()))
+        .opt_string("cloud_id", es.and_then(|r| r.cloud_id.as_deref()))
+        .string("organization_id", org_id)
+        .build();
+    Resource {
+        id: Some(ResourceId::new(TYPE_ID, &deployment.id)),
+        parent_resource_id: Some(ResourceId::new(organization::TYPE_ID, org_id)),
+        display_name: deployment.name.clone(),
+        annotations: vec![any(&AppTrait {
+            profile: Some(profile),
+        })],
+        ..Resource::default()
+    }
+}
+
+/// The organization of each deployment in the sync (see the module documentation).
+pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
+    let synced: BTreeSet<&str> = snapshot
+        .organizations
+        .iter()
+        .map(|o| o.id.as_str())
+        .collect();
+    let mut named: BTreeMap<&str, &str> = BTreeMap::new();
+    for member in snapshot.members.values().flatten() {
+        for a in member
+            .role_assignments
+            .iter()
+            .flat_map(|ra| ra.deployment.iter())
+        {
+            let org = a
+                .organization_id
+                .as_deref()
+                .unwrap_or(&member.organization_id);
+            for id in &a.deployment_ids {
+                let entry = named.entry(id.as_str()).or_insert(org);
+                if org < *entry {
+                    *entry = org;
+                }
+            }
+        }
+    }
+    let first = synced.first().copied();
+    snapshot
+        .deployments
+        .iter()
+        .filter_map(|d| {
+            let org = named.get(d.id.as_str()).copied().or(first)?;
+            synced.contains(org).then_some((d.id.as_str(), org))
+        })
+        .collect()
+}
+
+/// Adds deployments, their entitlements, direct grants from assignments naming them, and the
+/// expandable grants to their organization.
+pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
+    let owners = owners(snapshot);
+    // (deployment id, slug) -> user ids assigned that role on that deployment by id.
+    let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for org in &snapshot.organizations {
+        for member in snapshot.members.get(&org.id).into_iter().flatten() {
+            for a in organization::deployment_assignments(member, &org.id) {
+                if a.all == Some(true) {
+                    continue;
+                }
+                let Some((_, slug)) = organization::DEPLOYMENT_ROLES
+                    .iter()
+                    .find(|(role, _)| *role == a.role_id)
+                else {
+                    continue;
+                };
+                for id in &a.deployment_ids {
+                    if owners.get(id.as_str()) == Some(&org.id.as_str()) {
+                        direct
+                            .entry((id.as_str(), slug))
+                            .or_default()
+                            .insert(member.user_id.as_str());
+                    }
+                }
+            }
+        }
+    }
+    for deployment in &snapshot.deployments {
+        let Some(org_id) = owners.get(deployment.id.as_str()).copied() else {
+            continue;
+        };
+        let resource = resource(deployment, org_id);
+        let org_principal = ResourceId::new(organization::TYPE_ID, org_id);
+        for (role, slug) in organization::DEPLOYMENT_ROLES {
+            let title = match slug {
+                "admin" => "Admin",
+                "editor" => "Editor",
+                _ => "Viewer",
+            };
+            let entitlement = assignment_entitlement(
+                &resource,
+                slug,
+                title.to_owned(),
+                format!("{title} of the {} deployment", deployment.name),
+                vec![user::resource_type(), organization::resource_type()],
+            );
+            out.grants.extend(
+                direct
+                    .get(&(deployment.id.as_str(), slug))
+                    .into_iter()
+                    .flatten()
+                    .map(|u| grant(&entitlement, ResourceId::new(user::TYPE_ID, u))),
+            );
+            let mut sources = vec![organization::role_entitlement_id(org_id, role)];
+            if slug == "admin" {
+                sources.push(organization::role_entitlement_id(
+                    org_id,
+                    "organization-admin",
+                ));
+            }
+            let mut via_org = grant(&entitlement, org_principal.clone());
+            via_org.annotations.push(any(&GrantExpandable {
+                entitlement_ids: sources,
+                shallow: false,
+                resource_type_ids: Vec::new(),
+            }));
+            out.grants.push(via_org);
+            out.entitlements.push(entitlement);
+        }
+        out.resources.push(resource);
+    }
+}

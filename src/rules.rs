@@ -162,7 +162,10 @@ pub enum Truth {
     True,
 }
 
-impl Truth {
+impl std::ops::Not for Truth {
+    type Output = Truth;
+
+    /// Negation: unknown stays unknown.
     fn not(self) -> Truth {
         match self {
             Truth::False => Truth::True,
@@ -263,6 +266,13 @@ impl Matcher {
             _ => Truth::False,
         }
     }
+}
+
+/// Whether one rule value matches a known string the way Elasticsearch compares it: literals exactly,
+/// `*`/`?` wildcards and `/regex/` values over the whole string. `Unknown` for a pattern this crate
+/// cannot evaluate; numbers, booleans and null never match a string.
+pub fn value_matches(value: &FieldValue, text: &str) -> Truth {
+    Matcher::compile(value).test(text)
 }
 
 /// A wildcard as a whole-string Rust regex: `*` any run, `?` one character, `\` escapes the next one.
@@ -461,7 +471,7 @@ impl Node {
                 }
                 result
             }
-            Node::Except(inner) => inner.truth(subject).not(),
+            Node::Except(inner) => !inner.truth(subject),
             Node::Field {
                 field, matchers, ..
             } => field_truth(*field, matchers, subject),

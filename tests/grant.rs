@@ -666,6 +666,17 @@ fn every_error_case_exits_1_with_its_message_and_changes_nothing() {
             ],
             &["the wildcard `dev-*`"],
         ),
+        (
+            &[
+                "revoke",
+                "roleMapping:svc-regex:member",
+                "deploymentUser:svc-etl-01",
+            ],
+            &[
+                "still be matched",
+                "the regular expression `/svc-[a-z]+-[0-9]{2}/` at rules",
+            ],
+        ),
     ];
     for (args, expected) in cases {
         fake.clear_requests();

@@ -4,33 +4,17 @@
 //! Only literal usernames in two places are ever edited: a top-level `username` field rule, and a
 //! `username` field rule directly inside a top-level `any`. Everything else in the tree is kept as read.
 
-use crate::rules::{classify, FieldRule, FieldValue, FieldValues, Pattern, Rule, USERNAME_FIELD};
-
-/// A three-valued truth: what a rule says about one user when only the username is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Truth {
-    Yes,
-    No,
-    /// Depends on something other than the username (groups, realm, DN, metadata, ...).
-    Unknown,
-}
-
-impl Truth {
-    fn not(self) -> Truth {
-        match self {
-            Truth::Yes => Truth::No,
-            Truth::No => Truth::Yes,
-            Truth::Unknown => Truth::Unknown,
-        }
-    }
-}
+use crate::rules::{
+    classify, value_matches, FieldRule, FieldValue, FieldValues, Pattern, Rule, Truth,
+    USERNAME_FIELD,
+};
 
 /// Which username values count as matching during an evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Only literal values decide; wildcards and regular expressions are unknown.
     Literals,
-    /// Wildcards are evaluated too; regular expressions are unknown. Literals in the places a revoke
+    /// Wildcards and regular expressions are evaluated too. Literals in the places a revoke
     /// edits are counted as already removed.
     AfterRevoke,
 }
@@ -80,79 +64,35 @@ impl Position {
     }
 }
 
-/// Glob match of a `*` wildcard: `*` any run, `?` one character, `\` escapes the next one.
-pub fn wildcard_matches(pattern: &str, text: &str) -> bool {
-    #[derive(Clone, Copy)]
-    enum Token {
-        Any,
-        One,
-        Char(char),
-    }
-    let mut tokens = Vec::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        tokens.push(match c {
-            '*' => Token::Any,
-            '?' => Token::One,
-            '\\' => Token::Char(chars.next().unwrap_or('\\')),
-            other => Token::Char(other),
-        });
-    }
-    let text: Vec<char> = text.chars().collect();
-    // Classic two-pointer glob with backtracking to the last `*`.
-    let (mut t, mut p) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match tokens.get(p) {
-            Some(Token::Any) => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(Token::One) => {
-                p += 1;
-                t += 1;
-            }
-            Some(Token::Char(c)) if *c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    tokens[p..].iter().all(|tok| matches!(tok, Token::Any))
-}
-
 fn value_truth(value: &FieldValue, username: &str, mode: Mode, editable: bool) -> (Truth, String) {
     match value {
         FieldValue::String(s) => match classify(s) {
             Pattern::Literal(l) => {
                 let removed = editable && mode == Mode::AfterRevoke;
                 let truth = if l == username && !removed {
-                    Truth::Yes
+                    Truth::True
                 } else {
-                    Truth::No
+                    Truth::False
                 };
                 (truth, format!("the username `{l}`"))
             }
             Pattern::Wildcard(w) => {
                 let truth = match mode {
                     Mode::Literals => Truth::Unknown,
-                    Mode::AfterRevoke if wildcard_matches(w, username) => Truth::Yes,
-                    Mode::AfterRevoke => Truth::No,
+                    Mode::AfterRevoke => value_matches(value, username),
                 };
                 (truth, format!("the wildcard `{w}`"))
             }
-            Pattern::Regex(r) => (Truth::Unknown, format!("the regular expression `{r}`")),
+            Pattern::Regex(r) => {
+                let truth = match mode {
+                    Mode::Literals => Truth::Unknown,
+                    Mode::AfterRevoke => value_matches(value, username),
+                };
+                (truth, format!("the regular expression `{r}`"))
+            }
         },
         // A username is always a string: numbers, booleans and null never match it.
-        other => (Truth::No, format!("the value {}", json_of(other))),
+        other => (Truth::False, format!("the value {}", json_of(other))),
     }
 }
 
@@ -162,17 +102,17 @@ fn json_of(value: &FieldValue) -> String {
 
 fn either(a: Truth, b: Truth) -> Truth {
     match (a, b) {
-        (Truth::Yes, _) | (_, Truth::Yes) => Truth::Yes,
+        (Truth::True, _) | (_, Truth::True) => Truth::True,
         (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
-        _ => Truth::No,
+        _ => Truth::False,
     }
 }
 
 fn both(a: Truth, b: Truth) -> Truth {
     match (a, b) {
-        (Truth::No, _) | (_, Truth::No) => Truth::No,
+        (Truth::False, _) | (_, Truth::False) => Truth::False,
         (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
-        _ => Truth::Yes,
+        _ => Truth::True,
     }
 }
 
@@ -193,10 +133,10 @@ fn field_truth(
         });
         return Truth::Unknown;
     }
-    let mut result = Truth::No;
+    let mut result = Truth::False;
     for value in field.values.as_slice() {
         let (truth, what) = value_truth(value, username, mode, position.editable);
-        if truth != Truth::No {
+        if truth != Truth::False {
             out.push(Finding {
                 path: path.to_owned(),
                 what,
@@ -218,18 +158,21 @@ fn evaluate(
     out: &mut Vec<Finding>,
 ) -> Truth {
     match rule {
-        Rule::Any(rules) => rules.iter().enumerate().fold(Truth::No, |acc, (i, inner)| {
-            let inner_position = position.nested(false, position.top);
-            let path = format!("{path}.any[{i}]");
-            either(
-                acc,
-                evaluate(inner, username, mode, &path, inner_position, out),
-            )
-        }),
+        Rule::Any(rules) => rules
+            .iter()
+            .enumerate()
+            .fold(Truth::False, |acc, (i, inner)| {
+                let inner_position = position.nested(false, position.top);
+                let path = format!("{path}.any[{i}]");
+                either(
+                    acc,
+                    evaluate(inner, username, mode, &path, inner_position, out),
+                )
+            }),
         Rule::All(rules) => rules
             .iter()
             .enumerate()
-            .fold(Truth::Yes, |acc, (i, inner)| {
+            .fold(Truth::True, |acc, (i, inner)| {
                 let inner_position = position.nested(false, false);
                 let path = format!("{path}.all[{i}]");
                 both(
@@ -239,7 +182,7 @@ fn evaluate(
             }),
         Rule::Except(inner) => {
             let path = format!("{path}.except");
-            evaluate(
+            !evaluate(
                 inner,
                 username,
                 mode,
@@ -247,7 +190,6 @@ fn evaluate(
                 position.nested(true, false),
                 out,
             )
-            .not()
         }
         Rule::Field(field) => field_truth(field, username, mode, path, position, out),
     }
@@ -262,7 +204,7 @@ pub fn matched_by_literal(rules: &Rule, username: &str) -> bool {
         "rules",
         Position::TOP,
         &mut Vec::new(),
-    ) == Truth::Yes
+    ) == Truth::True
 }
 
 /// The rules after a grant, or `None` when a literal already matches `username` (nothing to change).
@@ -392,9 +334,9 @@ pub fn revoke(rules: &Rule, username: &str) -> RevokePlan {
             .collect::<Vec<_>>()
     };
     let (still_matched_by, may_match_by) = match overall {
-        Truth::Yes => (positive(&[Truth::Yes]), Vec::new()),
-        Truth::Unknown => (Vec::new(), positive(&[Truth::Yes, Truth::Unknown])),
-        Truth::No => (Vec::new(), Vec::new()),
+        Truth::True => (positive(&[Truth::True]), Vec::new()),
+        Truth::Unknown => (Vec::new(), positive(&[Truth::True, Truth::Unknown])),
+        Truth::False => (Vec::new(), Vec::new()),
     };
     RevokePlan {
         rules: edited,
@@ -415,6 +357,10 @@ mod tests {
 
     fn granted(json: &str, user: &str) -> Option<String> {
         grant(&rule(json), user).map(|r| r.to_json())
+    }
+
+    fn wildcard_matches(pattern: &str, text: &str) -> bool {
+        value_matches(&FieldValue::String(pattern.to_owned()), text) == Truth::True
     }
 
     #[test]
@@ -660,13 +606,27 @@ mod tests {
     }
 
     #[test]
-    fn revoke_reports_conditions_that_may_still_match() {
+    fn revoke_reports_regular_expressions_that_still_match() {
         let plan = revoked(r#"{"field":{"username":"/qa-.*/"}}"#, "qa-joe");
+        assert!(!plan.removed);
+        assert_eq!(
+            plan.still_matched_by,
+            ["the regular expression `/qa-.*/` at rules"]
+        );
+        let plan = revoked(r#"{"field":{"username":"/qa-.*/"}}"#, "dev-joe");
+        assert!(plan.still_matched_by.is_empty());
+        assert!(plan.may_match_by.is_empty());
+        // A Lucene operator the matcher cannot evaluate leaves the question open.
+        let plan = revoked(r#"{"field":{"username":"/qa-.*&~(qa-x)/"}}"#, "qa-joe");
         assert!(plan.still_matched_by.is_empty());
         assert_eq!(
             plan.may_match_by,
-            ["the regular expression `/qa-.*/` at rules"]
+            ["the regular expression `/qa-.*&~(qa-x)/` at rules"]
         );
+    }
+
+    #[test]
+    fn revoke_reports_conditions_that_may_still_match() {
         let complex = r#"{"all":[{"any":[{"field":{"dn":"*,ou=admin,dc=acme,dc=com"}},{"field":{"username":["es-admin","es-system"]}}]},{"field":{"groups":"cn=people,dc=acme,dc=com"}},{"except":{"field":{"metadata.terminated_date":null}}}]}"#;
         let plan = revoked(complex, "es-admin");
         assert!(!plan.removed);

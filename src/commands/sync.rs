@@ -64,6 +64,9 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         &mut LogProgress,
     )?;
     let records = syncers::records(&snapshot);
+    // Only the records are written: free the snapshot first, and hand the records over so the writer
+    // frees them as it inserts them.
+    drop(snapshot);
     let resources_by_type = records
         .resource_types
         .iter()
@@ -76,7 +79,7 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
             (rt.id.clone(), count)
         })
         .collect();
-    let report = c1z::write_sync(&config.file, &records, started_at, &config.write)
+    let report = c1z::write_sync_owned(&config.file, records, started_at, &config.write)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     let outcome = SyncOutcome {
         report,

@@ -17,8 +17,10 @@ use std::fs::{self, File, Permissions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// SQLite page cache of the working database, in KiB.
-const WRITER_CACHE_KIB: i64 = 256 * 1024;
+/// SQLite page cache of the working database, in KiB. The file is private and unjournaled, so pages that
+/// do not fit stay in the OS page cache: a larger cache measured no faster (see BENCHMARKS.md) and only
+/// held more memory while the indexes are rebuilt.
+const WRITER_CACHE_KIB: i64 = 2 * 1024;
 /// Fewest new rows for which a table's secondary indexes are rebuilt after the insert instead of being
 /// maintained row by row.
 const DEFER_INDEX_MIN_ROWS: usize = 20_000;

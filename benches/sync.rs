@@ -1,9 +1,11 @@
 //! Sync benchmark: generates tenants of named sizes in the loopback fake, runs the real release binary
 //! against each, and prints one table row per size.
 //!
-//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N]`, where SIZE is `demo`, `small`,
-//! `medium`, `large` or `xl` (default: `demo medium large`). `--latency-ms` delays every response of the
-//! fake by N ms so the cost of round trips shows. The fake's own serving time is reported separately.
+//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N] [--wrap CMD]`, where SIZE is `demo`,
+//! `small`, `medium`, `large` or `xl` (default: `demo medium large`). `--latency-ms` delays every response
+//! of the fake by N ms so the cost of round trips shows. `--runs` runs each size N times and shows the
+//! fastest run. `--wrap` runs the binary under CMD (split on spaces), e.g. `"heaptrack -o /tmp/xl"`. The
+//! fake's own serving time is reported separately.
 
 use baton_elastic::c1z::reader::{C1zFile, DecodeLimits};
 use baton_elastic::fake::{FakeElastic, Fault, FaultAction, Tenant, TenantSpec};

@@ -1501,7 +1501,8 @@ mod tests {
         let fx = Fixture::new();
         let records = sample_records();
         let a = fx.write(&records);
-        let b = fx.write(&records);
+        // The same rows, handed over by value.
+        let b = write_sync_owned(&fx.target(), records, clock::now(), &fx.options()).unwrap();
         let db = decode_file(&fx.target());
         for table in [
             "v1_resource_types",

@@ -1,9 +1,11 @@
 //! Sync benchmark: generates tenants of named sizes in the loopback fake, runs the real release binary
 //! against each, and prints one table row per size.
 //!
-//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N]`, where SIZE is `demo`, `small`,
-//! `medium`, `large` or `xl` (default: `demo medium large`). `--latency-ms` delays every response of the
-//! fake by N ms so the cost of round trips shows. The fake's own serving time is reported separately.
+//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N] [--wrap CMD]`, where SIZE is `demo`,
+//! `small`, `medium`, `large` or `xl` (default: `demo medium large`). `--latency-ms` delays every response
+//! of the fake by N ms so the cost of round trips shows. `--runs` runs each size N times and shows the
+//! fastest run. `--wrap` runs the binary under CMD (split on spaces), e.g. `"heaptrack -o /tmp/xl"`. The
+//! fake's own serving time is reported separately.
 
 use baton_elastic::c1z::reader::{C1zFile, DecodeLimits};
 use baton_elastic::fake::{FakeElastic, Fault, FaultAction, Tenant, TenantSpec};
@@ -15,12 +17,15 @@ struct Options {
     sizes: Vec<String>,
     latency: Duration,
     runs: usize,
+    /// A command (split on spaces) the binary runs under, such as a profiler.
+    wrap: Vec<String>,
 }
 
 fn parse_options() -> Options {
     let mut sizes = Vec::new();
     let mut latency = Duration::ZERO;
     let mut runs = 1;
+    let mut wrap = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -29,6 +34,12 @@ fn parse_options() -> Options {
                 latency = Duration::from_millis(ms);
             }
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            "--wrap" => {
+                wrap = args
+                    .next()
+                    .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default();
+            }
             "--bench" => {}
             other if other.starts_with('-') => {}
             size => sizes.push(size.to_owned()),
@@ -41,6 +52,7 @@ fn parse_options() -> Options {
         sizes,
         latency,
         runs: runs.max(1),
+        wrap,
     }
 }
 
@@ -105,7 +117,7 @@ fn count_rows(path: &Path) -> (u64, u64) {
     (rows, grants)
 }
 
-fn run_once(tenant: &Tenant, latency: Duration) -> Row {
+fn run_once(tenant: &Tenant, latency: Duration, wrap: &[String]) -> Row {
     let fake = FakeElastic::start(tenant.clone()).expect("fake starts");
     if !latency.is_zero() {
         fake.inject(Fault {
@@ -119,7 +131,16 @@ fn run_once(tenant: &Tenant, latency: Duration) -> Row {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.c1z");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-elastic"))
+    let binary = env!("CARGO_BIN_EXE_baton-elastic");
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
         .args([
             "--cloud-url",
             &fake.url(),
@@ -164,7 +185,7 @@ fn run_once(tenant: &Tenant, latency: Duration) -> Row {
 fn main() {
     let options = parse_options();
     println!(
-        "latency per request: {} ms; runs per size: {} (median by wall time)",
+        "latency per request: {} ms; runs per size: {} (the fastest run is shown)",
         options.latency.as_millis(),
         options.runs
     );
@@ -178,10 +199,10 @@ fn main() {
             continue;
         };
         let mut rows: Vec<Row> = (0..options.runs)
-            .map(|_| run_once(&tenant, options.latency))
+            .map(|_| run_once(&tenant, options.latency, &options.wrap))
             .collect();
         rows.sort_by_key(|r| r.wall);
-        let r = &rows[rows.len() / 2];
+        let r = &rows[0];
         let mb = |b: u64| b as f64 / 1e6;
         println!(
             "| {size} | {:.3} | {} | {:.2} | {:.3} | {:.1} | {} | {:.0} | {:.3} | {:.1} |",

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub use reader::{
     C1zFile, DecodeLimits, EntitlementRow, GrantRow, ResourceRow, ResourceTypeRow, SyncRun,
 };
-pub use writer::write_sync;
+pub use writer::{write_sync, write_sync_owned};
 
 /// The first bytes of a v1 (SQLite) `.c1z`.
 pub const MAGIC_V1: &[u8; 5] = b"C1ZF\0";

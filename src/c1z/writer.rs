@@ -17,8 +17,10 @@ use std::fs::{self, File, Permissions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-/// SQLite page cache of the working database, in KiB.
-const WRITER_CACHE_KIB: i64 = 256 * 1024;
+/// SQLite page cache of the working database, in KiB. The file is private and unjournaled, so pages that
+/// do not fit stay in the OS page cache: a larger cache measured no faster (see BENCHMARKS.md) and only
+/// held more memory while the indexes are rebuilt.
+const WRITER_CACHE_KIB: i64 = 2 * 1024;
 /// Fewest new rows for which a table's secondary indexes are rebuilt after the insert instead of being
 /// maintained row by row.
 const DEFER_INDEX_MIN_ROWS: usize = 20_000;
@@ -69,14 +71,25 @@ const UPSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id
      principal_resource_id = excluded.principal_resource_id, data = excluded.data";
 
 /// Adds `records` as a new finished full sync to the c1z at `target` (created if missing or empty) and
-/// replaces the file atomically.
+/// replaces the file atomically. Works on a copy of the records; [`write_sync_owned`] needs less memory.
 pub fn write_sync(
     target: &Path,
     records: &SyncRecords,
     started_at: DateTime<Local>,
     options: &WriteOptions,
 ) -> anyhow::Result<WriteReport> {
-    validate(records)?;
+    write_sync_owned(target, records.clone(), started_at, options)
+}
+
+/// [`write_sync`] that takes the records by value and frees them table by table as they are inserted,
+/// so they are gone before the indexes are rebuilt and the file is compressed.
+pub fn write_sync_owned(
+    target: &Path,
+    records: SyncRecords,
+    started_at: DateTime<Local>,
+    options: &WriteOptions,
+) -> anyhow::Result<WriteReport> {
+    validate(&records)?;
     let work = working_dir(options)?;
     let _work_guard = crate::interrupt::register(work.path());
     let db = work.path().join("db");
@@ -233,7 +246,7 @@ fn store_sync(
     conn: &mut Connection,
     sync_id: &str,
     started_at: &DateTime<Local>,
-    records: &SyncRecords,
+    records: SyncRecords,
     options: &WriteOptions,
 ) -> anyhow::Result<Vec<String>> {
     let tx = conn.transaction()?;
@@ -242,7 +255,7 @@ fn store_sync(
         params![sync_id, clock::sqlite_time(started_at)],
     )
     .context("insert into v1_sync_runs")?;
-    let deferred = drop_deferrable_indexes(&tx, records)?;
+    let deferred = drop_deferrable_indexes(&tx, &records)?;
     let removed = if options.skip_cleanup {
         Vec::new()
     } else {
@@ -262,11 +275,8 @@ fn store_sync(
     Ok(removed)
 }
 
-fn insert_records(
-    tx: &Transaction<'_>,
-    sync_id: &str,
-    records: &SyncRecords,
-) -> anyhow::Result<()> {
+/// Inserts the records, dropping each one once its row is written.
+fn insert_records(tx: &Transaction<'_>, sync_id: &str, records: SyncRecords) -> anyhow::Result<()> {
     let mut rows = RowWriter {
         tx,
         sync_id,
@@ -274,10 +284,16 @@ fn insert_records(
         data: Vec::new(),
         key: String::new(),
     };
-    rows.resource_types(&records.resource_types)?;
-    rows.resources(&records.resources)?;
-    rows.entitlements(&records.entitlements)?;
-    rows.grants(&records.grants)
+    let SyncRecords {
+        resource_types,
+        resources,
+        entitlements,
+        grants,
+    } = records;
+    rows.resource_types(resource_types)?;
+    rows.resources(resources)?;
+    rows.entitlements(entitlements)?;
+    rows.grants(grants)
 }
 
 /// Drops the secondary indexes of the tables that get many new rows relative to their size. Returns
@@ -324,9 +340,9 @@ impl RowWriter<'_> {
         message.encode(&mut self.data).context("encode protobuf")
     }
 
-    fn resource_types(&mut self, resource_types: &[ResourceType]) -> anyhow::Result<()> {
+    fn resource_types(&mut self, resource_types: Vec<ResourceType>) -> anyhow::Result<()> {
         let mut stmt = self.tx.prepare_cached(UPSERT_RESOURCE_TYPE)?;
-        for (index, resource_type) in resource_types.iter().enumerate() {
+        for (index, ref resource_type) in resource_types.into_iter().enumerate() {
             let id = resource_type_id(index, resource_type)?;
             self.encode(resource_type)?;
             stmt.execute(params![id, self.data, self.sync_id, self.discovered_at])
@@ -335,9 +351,9 @@ impl RowWriter<'_> {
         Ok(())
     }
 
-    fn resources(&mut self, resources: &[Resource]) -> anyhow::Result<()> {
+    fn resources(&mut self, resources: Vec<Resource>) -> anyhow::Result<()> {
         let mut stmt = self.tx.prepare_cached(UPSERT_RESOURCE)?;
-        for (index, resource) in resources.iter().enumerate() {
+        for (index, ref resource) in resources.into_iter().enumerate() {
             let keys = resource_keys(index, resource)?;
             self.encode(resource)?;
             self.key.clear();
@@ -358,9 +374,9 @@ impl RowWriter<'_> {
         Ok(())
     }
 
-    fn entitlements(&mut self, entitlements: &[Entitlement]) -> anyhow::Result<()> {
+    fn entitlements(&mut self, entitlements: Vec<Entitlement>) -> anyhow::Result<()> {
         let mut stmt = self.tx.prepare_cached(UPSERT_ENTITLEMENT)?;
-        for (index, entitlement) in entitlements.iter().enumerate() {
+        for (index, ref entitlement) in entitlements.into_iter().enumerate() {
             let resource = entitlement_keys(index, entitlement)?;
             self.encode(entitlement)?;
             stmt.execute(params![
@@ -376,9 +392,9 @@ impl RowWriter<'_> {
         Ok(())
     }
 
-    fn grants(&mut self, grants: &[Grant]) -> anyhow::Result<()> {
+    fn grants(&mut self, grants: Vec<Grant>) -> anyhow::Result<()> {
         let mut stmt = self.tx.prepare_cached(UPSERT_GRANT)?;
-        for (index, grant) in grants.iter().enumerate() {
+        for (index, ref grant) in grants.into_iter().enumerate() {
             let keys = grant_keys(index, grant)?;
             self.encode(grant)?;
             stmt.execute(params![
@@ -1485,7 +1501,8 @@ mod tests {
         let fx = Fixture::new();
         let records = sample_records();
         let a = fx.write(&records);
-        let b = fx.write(&records);
+        // The same rows, handed over by value.
+        let b = write_sync_owned(&fx.target(), records, clock::now(), &fx.options()).unwrap();
         let db = decode_file(&fx.target());
         for table in [
             "v1_resource_types",
@@ -1595,7 +1612,14 @@ mod tests {
         let mut conn = open_private_db(&db, &fx.target(), WRITER_CACHE_KIB).unwrap();
         let start = std::time::Instant::now();
         let sync_id = Ksuid::new(clock::now()).unwrap().to_string();
-        store_sync(&mut conn, &sync_id, &clock::now(), &records, &fx.options()).unwrap();
+        store_sync(
+            &mut conn,
+            &sync_id,
+            &clock::now(),
+            records.clone(),
+            &fx.options(),
+        )
+        .unwrap();
         let insert = start.elapsed();
         println!(
             "store_sync (one transaction, index rebuild included) of {rows} rows: {:.2?}, {:.0} rows/s; db {} MiB",

@@ -70,6 +70,9 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         progress.as_mut(),
     )?;
     let records = syncers::records(&snapshot);
+    // Only the records are written: free the snapshot first, and hand the records over so the writer
+    // frees them as it inserts them.
+    drop(snapshot);
     let resources_by_type = records
         .resource_types
         .iter()
@@ -83,7 +86,7 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         })
         .collect();
     progress.step("writing the file");
-    let report = c1z::write_sync(&config.file, &records, started_at, &config.write)
+    let report = c1z::write_sync_owned(&config.file, records, started_at, &config.write)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     drop(progress);
     let outcome = SyncOutcome {

@@ -1,5 +1,6 @@
-//! Logs and progress of a sync run by the real binary with stderr on a pipe: logs only on stderr (json by
+//! Logs and progress of a sync run by the real binary. With stderr on a pipe: logs only on stderr (json by
 //! default, one object per line), command output only on stdout, and no progress drawing or ANSI codes.
+//! On a terminal (a pseudo-terminal made by `script`): console logs and the progress lines.
 
 mod cli_support;
 mod common;
@@ -151,4 +152,52 @@ fn progress_is_not_drawn_and_no_ansi_codes_when_stderr_is_not_a_terminal() {
             }
         }
     }
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal() {
+    let (_dir, file) = temp_target();
+    let command = format!(
+        "{} sync --demo -f {}",
+        env!("CARGO_BIN_EXE_baton-elastic"),
+        file.display()
+    );
+    // `script` (util-linux) runs the command on a pseudo-terminal and copies what it draws to stdout.
+    let mut script = std::process::Command::new("script");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BATON_") {
+            script.env_remove(key);
+        }
+    }
+    let out = script
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("`script` from util-linux runs the binary on a pseudo-terminal");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("\u{1b}[2K"),
+        "progress lines are redrawn: {screen}"
+    );
+    for step in ["reading Elastic", "writing the file"] {
+        assert!(screen.contains(step), "{step}: {screen}");
+    }
+    // One line per list, with its count and elapsed time.
+    assert!(
+        screen.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words
+                .windows(4)
+                .any(|w| w == ["organizations", "3", "0.0", "s"])
+        }),
+        "{screen}"
+    );
+    // Console logs, not json, on a terminal; the summary still ends the run.
+    assert!(screen.contains(" INFO  sync started"), "{screen}");
+    assert!(!screen.contains(r#""level""#), "{screen}");
+    assert!(screen.contains("  grants"), "{screen}");
 }

@@ -926,32 +926,32 @@ fn go_style_flags_and_variables_grant_and_revoke() {
 
     // The same through BATON_* variables, endpoint and key included.
     let (_, key) = demo_keys();
-    let out = binary()
-        .env("BATON_DEPLOYMENT_ENDPOINT", fake.url())
-        .env("BATON_DEPLOYMENT_API_KEY", &key)
-        .env("BATON_LOG_FORMAT", "json")
-        .env("BATON_GRANT_ENTITLEMENT", "role:metrics_writer:member")
-        .env("BATON_GRANT_PRINCIPAL_TYPE", "deploymentUser")
-        .env("BATON_GRANT_PRINCIPAL", "carol")
-        .output()
-        .expect("runs");
+    let out = output(
+        binary()
+            .env("BATON_DEPLOYMENT_ENDPOINT", fake.url())
+            .env("BATON_DEPLOYMENT_API_KEY", &key)
+            .env("BATON_LOG_FORMAT", "json")
+            .env("BATON_GRANT_ENTITLEMENT", "role:metrics_writer:member")
+            .env("BATON_GRANT_PRINCIPAL_TYPE", "deploymentUser")
+            .env("BATON_GRANT_PRINCIPAL", "carol"),
+    );
     expect_outcome(
         &out,
         "granted",
         "role:metrics_writer:member",
         "deploymentUser:carol",
     );
-    let out = binary()
-        .env("BATON_DEPLOYMENT_ENDPOINT", fake.url())
-        .env("BATON_DEPLOYMENT_API_KEY", &key)
-        .env("BATON_LOG_FORMAT", "json")
-        .env(
-            "BATON_REVOKE_GRANT",
-            "role:metrics_writer:member:deploymentUser:carol",
-        )
-        .arg("--dry-run")
-        .output()
-        .expect("runs");
+    let out = output(
+        binary()
+            .env("BATON_DEPLOYMENT_ENDPOINT", fake.url())
+            .env("BATON_DEPLOYMENT_API_KEY", &key)
+            .env("BATON_LOG_FORMAT", "json")
+            .env(
+                "BATON_REVOKE_GRANT",
+                "role:metrics_writer:member:deploymentUser:carol",
+            )
+            .arg("--dry-run"),
+    );
     assert_eq!(outcome(&out)["outcome"], "would_revoke");
     assert!(
         stdout(&out).starts_with("PUT /_security/user/carol\n"),

@@ -96,10 +96,7 @@ fn logs_default_to_json_when_stderr_is_not_a_terminal_and_respect_the_level() {
     // Without BATON_LOG_LEVEL (the shared test runner sets it to debug).
     let fake = demo_fake();
     let (_dir, file) = temp_target();
-    let out = cli_support::binary()
-        .args(sync_args(&fake, &file))
-        .output()
-        .expect("runs");
+    let out = common::output(cli_support::binary().args(sync_args(&fake, &file)));
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     let lines = json_lines(&stderr);

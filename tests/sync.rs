@@ -799,11 +799,7 @@ fn keep_sync_count_comes_from_the_environment() {
     let (_dir, path) = temp_target();
     let args = sync_args(&fake, &path);
     for _ in 0..2 {
-        let out = binary()
-            .args(&args)
-            .env("BATON_KEEP_SYNC_COUNT", "1")
-            .output()
-            .expect("runs");
+        let out = output(binary().args(&args).env("BATON_KEEP_SYNC_COUNT", "1"));
         assert!(out.status.success());
     }
     assert_eq!(open(&path).sync_runs().expect("runs").len(), 1);
@@ -935,7 +931,7 @@ fn usage_errors_exit_with_2_and_one_line() {
         ),
     ];
     for (args, needle) in cases {
-        let out = binary().args(args).output().expect("runs");
+        let out = output(binary().args(args));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -947,12 +943,12 @@ fn usage_errors_exit_with_2_and_one_line() {
 #[test]
 fn deployment_flags_from_the_environment_must_also_come_together() {
     let (_dir, path) = temp_target();
-    let out = binary()
-        .args(["-f", &path.display().to_string()])
-        .env("BATON_API_KEY", "k")
-        .env("BATON_DEPLOYMENT_ENDPOINT", "https://es.example")
-        .output()
-        .expect("runs");
+    let out = output(
+        binary()
+            .args(["-f", &path.display().to_string()])
+            .env("BATON_API_KEY", "k")
+            .env("BATON_DEPLOYMENT_ENDPOINT", "https://es.example"),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--deployment-api-key"));
 }
@@ -1031,10 +1027,7 @@ fn json_logs_are_one_object_per_line_on_stderr() {
 #[test]
 fn the_demo_command_needs_no_account() {
     let (_dir, path) = temp_target();
-    let out = binary()
-        .args(["sync", "--demo", "-f", &path.display().to_string()])
-        .output()
-        .expect("runs");
+    let out = output(binary().args(["sync", "--demo", "-f", &path.display().to_string()]));
     assert!(
         out.status.success(),
         "{}",
@@ -1049,13 +1042,13 @@ fn the_demo_command_needs_no_account() {
 
 #[test]
 fn version_and_help_go_to_stdout() {
-    let out = binary().arg("-v").output().expect("runs");
+    let out = output(binary().arg("-v"));
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("baton-elastic version {}", env!("CARGO_PKG_VERSION"))
     );
-    let out = binary().arg("--help").output().expect("runs");
+    let out = output(binary().arg("--help"));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--deployment-endpoint"));
 }

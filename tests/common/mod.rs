@@ -95,6 +95,27 @@ pub fn assert_no_keys(out: &Output, args: &[String]) {
     }
 }
 
+/// Runs a command built from [`binary`] and fails the test if any key it was given (by flag or by a
+/// `BATON_*` key variable) or a demo key appears in its output.
+pub fn output(command: &mut Command) -> Output {
+    let mut given: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for (name, value) in command.get_envs() {
+        if let (Some(value), true) = (
+            value,
+            name == "BATON_API_KEY" || name == "BATON_DEPLOYMENT_API_KEY",
+        ) {
+            given.push("--api-key".to_owned());
+            given.push(value.to_string_lossy().into_owned());
+        }
+    }
+    let out = command.output().expect("binary runs");
+    assert_no_keys(&out, &given);
+    out
+}
+
 /// Runs the binary and asserts success.
 pub fn run_ok(args: &[String]) -> Output {
     let out = run(args);

@@ -371,6 +371,26 @@ fn persistently_truncated_json_names_the_endpoint() {
 }
 
 #[test]
+fn a_response_announced_over_the_size_limit_is_refused_without_reading_or_retrying() {
+    let fake = demo_fake();
+    assert_fails_cleanly(
+        &fake,
+        vec![Fault::announce_length("/_security/user", 2 << 30)],
+        &no_change,
+        &[
+            "Elasticsearch API GET /_security/user:",
+            "larger than the size limit (1024 MiB)",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        requests_to(&fake, "/_security/user").len(),
+        1,
+        "not retried"
+    );
+}
+
+#[test]
 fn a_persistent_stall_times_out_within_bounded_time() {
     let fake = demo_fake();
     assert_fails_cleanly(

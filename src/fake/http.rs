@@ -69,6 +69,8 @@ pub(crate) enum Action {
     /// Announce the full `Content-Length`, send only the first half of the
     /// body, then close the connection.
     Truncate(Response),
+    /// Announce this `Content-Length` (larger than the body), send the body, then close the connection.
+    Announce(Response, u64),
     /// Close the connection without answering.
     Drop,
 }
@@ -217,7 +219,7 @@ fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
                     headers: vec![("Content-Type".to_string(), "text/plain".to_string())],
                     body: why.as_bytes().to_vec(),
                 };
-                let _ = write_response(reader.get_ref(), &response, true, None);
+                let _ = write_response(reader.get_ref(), &response, true, None, None);
                 let _ = reader.get_ref().shutdown(Shutdown::Both);
                 return;
             }
@@ -233,11 +235,15 @@ fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
         let stream = reader.get_ref();
         let keep_going = match &reply.action {
             Action::Send(response) => {
-                write_response(stream, response, !keep_alive, None).is_ok() && keep_alive
+                write_response(stream, response, !keep_alive, None, None).is_ok() && keep_alive
             }
             Action::Truncate(response) => {
                 let half = response.body.len() / 2;
-                let _ = write_response(stream, response, true, Some(half));
+                let _ = write_response(stream, response, true, Some(half), None);
+                false
+            }
+            Action::Announce(response, length) => {
+                let _ = write_response(stream, response, true, None, Some(*length));
                 false
             }
             Action::Drop => false,
@@ -413,12 +419,14 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Write the status line, headers and (all or `limit` bytes of) the body.
+/// Write the status line, headers and (all or `limit` bytes of) the body; `Content-Length` is the body's
+/// length unless `announced` says otherwise.
 fn write_response(
     mut stream: &TcpStream,
     response: &Response,
     close: bool,
     limit: Option<usize>,
+    announced: Option<u64>,
 ) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
@@ -431,7 +439,8 @@ fn write_response(
         head.push_str(value);
         head.push_str("\r\n");
     }
-    head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    let length = announced.unwrap_or(response.body.len() as u64);
+    head.push_str(&format!("Content-Length: {length}\r\n"));
     head.push_str(if close {
         "Connection: close\r\n"
     } else {

@@ -100,6 +100,9 @@ pub enum FaultAction {
     /// Process normally and pad the (valid JSON) body with trailing
     /// whitespace to at least this many bytes.
     Oversized(usize),
+    /// Process normally, but announce this `Content-Length` (far more than is
+    /// sent) and close the connection after the body.
+    AnnounceLength(u64),
     /// Answer a write as if it was applied, but keep the tenant unchanged, as
     /// when another client overwrites the object at once.
     LostWrite,
@@ -178,6 +181,11 @@ impl Fault {
     /// Pad the body to at least `bytes` bytes.
     pub fn oversized(path_prefix: &str, bytes: usize) -> Fault {
         Fault::new(path_prefix, FaultAction::Oversized(bytes))
+    }
+
+    /// Announce a `Content-Length` of `bytes` without sending that much.
+    pub fn announce_length(path_prefix: &str, bytes: u64) -> Fault {
+        Fault::new(path_prefix, FaultAction::AnnounceLength(bytes))
     }
 
     /// Answer writes normally but do not apply them.
@@ -380,6 +388,9 @@ impl http::Handler for Shared {
                 };
                 Action::Send(self.finish(family, routed))
             }
+            Some(FaultAction::AnnounceLength(length)) => {
+                Action::Announce(self.finish(family, self.route(request, &target)), length)
+            }
             Some(FaultAction::Oversized(size)) => {
                 let mut routed = self.route(request, &target);
                 if routed.body.len() < size {
@@ -391,6 +402,7 @@ impl http::Handler for Shared {
         let (status, sent) = match &action {
             Action::Send(response) => (response.status, response.body.len()),
             Action::Truncate(response) => (response.status, response.body.len() / 2),
+            Action::Announce(response, _) => (response.status, response.body.len()),
             Action::Drop => (0, 0),
         };
         self.bytes_served.fetch_add(sent as u64, Ordering::Relaxed);

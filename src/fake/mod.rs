@@ -76,15 +76,11 @@ pub struct Fault {
 pub enum FaultAction {
     /// Answer with this status and an error body in the API's own shape
     /// (Cloud `BasicFailedReply` + `x-cloud-error-codes`, or the
-    /// Elasticsearch error envelope); adds `Retry-After` when given. The
-    /// request is not processed (writes are not applied).
+    /// Elasticsearch error envelope), with these headers replacing the usual
+    /// ones of the same name (`Retry-After`, the `x-ratelimit-*` headers of a
+    /// spent Cloud window). The request is not processed (writes are not
+    /// applied).
     Status {
-        status: u16,
-        retry_after: Option<String>,
-    },
-    /// Like `Status`, with these response headers replacing the usual ones of
-    /// the same name (e.g. the `x-ratelimit-*` headers of a spent Cloud window).
-    StatusWithHeaders {
         status: u16,
         headers: Vec<(String, String)>,
     },
@@ -124,31 +120,19 @@ impl Fault {
 
     /// Answer `status` with an API-shaped error body.
     pub fn status(path_prefix: &str, status: u16) -> Fault {
-        Fault::new(
-            path_prefix,
-            FaultAction::Status {
-                status,
-                retry_after: None,
-            },
-        )
+        Fault::status_with_headers(path_prefix, status, &[])
     }
 
     /// Answer 429 with a `Retry-After` header.
     pub fn rate_limited(path_prefix: &str, retry_after: &str) -> Fault {
-        Fault::new(
-            path_prefix,
-            FaultAction::Status {
-                status: 429,
-                retry_after: Some(retry_after.to_string()),
-            },
-        )
+        Fault::status_with_headers(path_prefix, 429, &[("Retry-After", retry_after)])
     }
 
     /// Answer `status` with an API-shaped error body and these headers.
     pub fn status_with_headers(path_prefix: &str, status: u16, headers: &[(&str, &str)]) -> Fault {
         Fault::new(
             path_prefix,
-            FaultAction::StatusWithHeaders {
+            FaultAction::Status {
                 status,
                 headers: headers
                     .iter()
@@ -318,7 +302,7 @@ impl http::Handler for Shared {
                 delay = Some(d);
                 Action::Send(self.finish(family, self.route(request, &target)))
             }
-            Some(FaultAction::StatusWithHeaders { status, headers }) => {
+            Some(FaultAction::Status { status, headers }) => {
                 let routed = {
                     let tenant = lock(&self.tenant);
                     routes::fault_response(
@@ -339,27 +323,6 @@ impl http::Handler for Shared {
                     response.headers.push((name, value));
                 }
                 Action::Send(response)
-            }
-            Some(FaultAction::Status {
-                status,
-                retry_after,
-            }) => {
-                let mut routed = {
-                    let tenant = lock(&self.tenant);
-                    routes::fault_response(
-                        &tenant,
-                        family,
-                        status,
-                        &request.method,
-                        &request.target,
-                        &target,
-                        request.header("authorization"),
-                    )
-                };
-                if let Some(value) = retry_after {
-                    routed.headers.push(("Retry-After".to_string(), value));
-                }
-                Action::Send(self.finish(family, routed))
             }
             Some(FaultAction::Malformed) => {
                 let routed = Routed {

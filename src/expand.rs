@@ -4,13 +4,14 @@
 //! an existing grant gains the source instead (and first itself, `{D: direct}`, when it had no sources).
 //!
 //! Edges are processed sources first (topological order), so expanded grants feed later edges; a chain
-//! deeper than [`MAX_DEPTH`] is cut and edges on a cycle are expanded once, each with a warning. Grants
-//! are indexed by entitlement id once; nothing is scanned per edge.
+//! deeper than [`MAX_DEPTH`] is cut and edges on a cycle are expanded once, each with a warning. The
+//! grants live in a [`GrantStore`]: [`RecordsStore`] indexes records in memory, the `.c1z` writer
+//! queries its database. Each edge reads the holders of its source from the store when it runs.
 
 use crate::c1z::SyncRecords;
 use crate::logging;
 use crate::proto::{
-    find_annotation, Grant, GrantExpandable, GrantSource, GrantSources, Resource, ResourceId,
+    find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, ResourceId,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +32,32 @@ pub struct ExpansionReport {
     pub updated: usize,
 }
 
-/// One `S -> D` edge, from the expandable grant at `grant`.
+/// The entitlements and grants of one sync, as expansion reads and changes them.
+pub trait GrantStore {
+    /// The entitlement with this id (the last one stored under it).
+    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>>;
+    /// Every grant of the entitlement, in the order they were stored.
+    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>>;
+    /// The grant of the entitlement to the principal (the last one stored).
+    fn grant_of(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+    ) -> anyhow::Result<Option<Grant>>;
+    /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
+    fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
+}
+
+/// Whether the grant carries a `GrantExpandable` annotation.
+pub fn is_expandable(grant: &Grant) -> bool {
+    !grant.annotations.is_empty()
+        && matches!(
+            find_annotation::<GrantExpandable>(&grant.annotations),
+            Ok(Some(_))
+        )
+}
+
+/// One `S -> D` edge.
 #[derive(Debug)]
 struct Edge {
     source: String,
@@ -40,95 +66,25 @@ struct Edge {
     resource_type_ids: Vec<String>,
 }
 
-/// A grant being expanded into: an existing one (index in `records.grants`) or a new one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Slot {
-    Existing(usize),
-    New(usize),
-}
-
-/// A grant expansion creates.
-#[derive(Debug)]
-struct NewGrant {
-    id: String,
-    entitlement: usize,
-    principal: Resource,
-    sources: BTreeMap<String, GrantSource>,
-}
-
-/// Expands every `GrantExpandable` grant of `records` in place.
-pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
+/// Expands the edges of the `expandable` grants (those carrying `GrantExpandable`, in the order they
+/// were produced) into `store`.
+pub fn expand(store: &mut dyn GrantStore, expandable: &[Grant]) -> anyhow::Result<ExpansionReport> {
     let mut report = ExpansionReport::default();
-    let entitlements: BTreeMap<&str, usize> = records
-        .entitlements
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id.as_str(), i))
-        .collect();
-    let edges = collect_edges(
-        &records.grants,
-        &records.entitlements,
-        &entitlements,
-        &mut report,
-    );
+    let edges = collect_edges(store, expandable, &mut report)?;
     if edges.is_empty() {
-        return report;
+        return Ok(report);
     }
     let order = order_edges(&edges, &mut report);
-
-    let sources: BTreeSet<&str> = edges.iter().map(|e| e.source.as_str()).collect();
-    let targets: BTreeSet<&str> = edges.iter().map(|e| e.target.as_str()).collect();
-    // Holders of each source entitlement, and the grants on each target entitlement by grant id.
-    let mut holders: BTreeMap<&str, Vec<Slot>> = BTreeMap::new();
-    let mut on_target: BTreeMap<String, Slot> = BTreeMap::new();
-    for (i, g) in records.grants.iter().enumerate() {
-        let Some(eid) = g.entitlement.as_ref().map(|e| e.id.as_str()) else {
-            continue;
-        };
-        if let Some(s) = sources.get(eid) {
-            holders.entry(s).or_default().push(Slot::Existing(i));
-        }
-        if targets.contains(eid) {
-            if let Some(p) = principal_id(g) {
-                on_target.insert(grant_key(eid, p), Slot::Existing(i));
-            }
-        }
-    }
-
-    let mut touched: BTreeMap<usize, BTreeMap<String, GrantSource>> = BTreeMap::new();
-    let mut created: Vec<NewGrant> = Vec::new();
+    let mut created: BTreeSet<String> = BTreeSet::new();
+    let mut updated: BTreeSet<String> = BTreeSet::new();
     for index in order {
         let edge = &edges[index];
-        let Some(&target_index) = entitlements.get(edge.target.as_str()) else {
+        let Some(target) = store.entitlement(&edge.target)? else {
             continue;
         };
         report.edges += 1;
-        let from: Vec<Slot> = holders
-            .get(edge.source.as_str())
-            .cloned()
-            .unwrap_or_default();
-        for slot in from {
-            let (principal, direct) = match slot {
-                Slot::Existing(i) => {
-                    let g = &records.grants[i];
-                    // Whether the source grant is direct matters only to shallow edges.
-                    let direct = !edge.shallow || {
-                        let is_direct = |s: &BTreeMap<String, GrantSource>| {
-                            s.is_empty() || s.contains_key(&edge.source)
-                        };
-                        match touched.get(&i) {
-                            Some(sources) => is_direct(sources),
-                            None => is_direct(&stored_sources(g)),
-                        }
-                    };
-                    (g.principal.clone().unwrap_or_default(), direct)
-                }
-                Slot::New(n) => {
-                    let g = &created[n];
-                    (g.principal.clone(), g.sources.contains_key(&edge.source))
-                }
-            };
-            let Some(pid) = principal.id.as_ref() else {
+        for holder in store.grants_on(&edge.source)? {
+            let Some(pid) = principal_id(&holder) else {
                 continue;
             };
             if !edge.resource_type_ids.is_empty()
@@ -136,65 +92,55 @@ pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
             {
                 continue;
             }
-            if edge.shallow && !direct {
-                continue;
-            }
-            let key = grant_key(&edge.target, pid);
-            match on_target.get(&key).copied() {
-                Some(Slot::Existing(i)) => {
-                    let entry = touched.entry(i).or_insert_with(|| {
-                        report.updated += 1;
-                        stored_sources(&records.grants[i])
-                    });
-                    if entry.is_empty() {
-                        entry.insert(edge.target.clone(), GrantSource { is_direct: true });
-                    }
-                    entry
-                        .entry(edge.source.clone())
-                        .or_insert(GrantSource { is_direct: false });
+            if edge.shallow {
+                // A grant on an entitlement that is its own source changes while the edge runs.
+                let current = if edge.source == edge.target {
+                    store.grant_of(&edge.source, pid)?
+                } else {
+                    None
+                };
+                let sources = stored_sources(current.as_ref().unwrap_or(&holder));
+                if !sources.is_empty() && !sources.contains_key(&edge.source) {
+                    continue;
                 }
-                Some(Slot::New(n)) => {
-                    created[n]
-                        .sources
+            }
+            match store.grant_of(&edge.target, pid)? {
+                Some(mut existing) => {
+                    let mut sources = stored_sources(&existing);
+                    if !created.contains(&existing.id) {
+                        updated.insert(existing.id.clone());
+                    }
+                    if sources.is_empty() {
+                        sources.insert(edge.target.clone(), GrantSource { is_direct: true });
+                    }
+                    sources
                         .entry(edge.source.clone())
                         .or_insert(GrantSource { is_direct: false });
+                    let sources = Some(GrantSources::from_map(&sources));
+                    if existing.sources != sources {
+                        existing.sources = sources;
+                        store.put(existing)?;
+                    }
                 }
                 None => {
-                    let n = created.len();
-                    created.push(NewGrant {
-                        id: key.clone(),
-                        entitlement: target_index,
-                        principal: principal.clone(),
-                        sources: BTreeMap::from([(
+                    let id = grant_key(&edge.target, pid);
+                    created.insert(id.clone());
+                    store.put(Grant {
+                        entitlement: Some(target.clone()),
+                        principal: holder.principal.clone(),
+                        id,
+                        annotations: Vec::new(),
+                        sources: Some(GrantSources::from_map(&BTreeMap::from([(
                             edge.source.clone(),
                             GrantSource { is_direct: false },
-                        )]),
-                    });
-                    on_target.insert(key, Slot::New(n));
-                    if let Some(s) = sources.get(edge.target.as_str()) {
-                        holders.entry(s).or_default().push(Slot::New(n));
-                    }
+                        )]))),
+                    })?;
                 }
             }
         }
     }
-    drop(holders);
-    drop(on_target);
-    for (i, sources) in touched {
-        records.grants[i].sources = Some(GrantSources::from_map(&sources));
-    }
     report.created = created.len();
-    records.grants.reserve(created.len());
-    for g in created {
-        let entitlement = records.entitlements[g.entitlement].clone();
-        records.grants.push(Grant {
-            entitlement: Some(entitlement),
-            principal: Some(g.principal),
-            id: g.id,
-            annotations: Vec::new(),
-            sources: Some(GrantSources::from_map(&g.sources)),
-        });
-    }
+    report.updated = updated.len();
     logging::debug(
         "grants expanded",
         &[
@@ -203,7 +149,135 @@ pub fn expand(records: &mut SyncRecords) -> ExpansionReport {
             ("updated", Value::from(report.updated)),
         ],
     );
-    report
+    Ok(report)
+}
+
+/// Expands every `GrantExpandable` grant of `records` in place, through a [`RecordsStore`].
+pub fn expand_records(records: &mut SyncRecords) -> anyhow::Result<ExpansionReport> {
+    let expandable: Vec<Grant> = records
+        .grants
+        .iter()
+        .filter(|g| is_expandable(g))
+        .cloned()
+        .collect();
+    expand(&mut RecordsStore::new(records), &expandable)
+}
+
+/// A [`GrantStore`] over records in memory: new grants are appended, updated ones replaced in place.
+/// Indexed once by entitlement id, by entitlement and principal, and by grant id.
+pub struct RecordsStore<'a> {
+    records: &'a mut SyncRecords,
+    entitlements: BTreeMap<String, usize>,
+    by_entitlement: BTreeMap<String, Vec<usize>>,
+    by_principal: BTreeMap<(String, String, String), usize>,
+    by_id: BTreeMap<String, usize>,
+}
+
+impl<'a> RecordsStore<'a> {
+    /// Indexes `records`.
+    pub fn new(records: &'a mut SyncRecords) -> Self {
+        let entitlements = records
+            .entitlements
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.clone(), i))
+            .collect();
+        let mut store = RecordsStore {
+            records,
+            entitlements,
+            by_entitlement: BTreeMap::new(),
+            by_principal: BTreeMap::new(),
+            by_id: BTreeMap::new(),
+        };
+        for i in 0..store.records.grants.len() {
+            store.index(i);
+        }
+        store
+    }
+
+    fn index(&mut self, i: usize) {
+        let g = &self.records.grants[i];
+        self.by_id.insert(g.id.clone(), i);
+        let Some(eid) = g.entitlement.as_ref().map(|e| e.id.clone()) else {
+            return;
+        };
+        if let Some(p) = principal_id(g) {
+            self.by_principal.insert(
+                (eid.clone(), p.resource_type.clone(), p.resource.clone()),
+                i,
+            );
+        }
+        let on = self.by_entitlement.entry(eid).or_default();
+        if let Err(at) = on.binary_search(&i) {
+            on.insert(at, i);
+        }
+    }
+
+    fn unindex(&mut self, i: usize) {
+        let g = &self.records.grants[i];
+        let Some(eid) = g.entitlement.as_ref().map(|e| e.id.clone()) else {
+            return;
+        };
+        if let Some(p) = principal_id(g) {
+            let key = (eid.clone(), p.resource_type.clone(), p.resource.clone());
+            if self.by_principal.get(&key) == Some(&i) {
+                self.by_principal.remove(&key);
+            }
+        }
+        if let Some(on) = self.by_entitlement.get_mut(&eid) {
+            on.retain(|&j| j != i);
+        }
+    }
+}
+
+impl GrantStore for RecordsStore<'_> {
+    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
+        Ok(self
+            .entitlements
+            .get(id)
+            .map(|&i| self.records.entitlements[i].clone()))
+    }
+
+    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
+        Ok(self
+            .by_entitlement
+            .get(entitlement_id)
+            .into_iter()
+            .flatten()
+            .map(|&i| self.records.grants[i].clone())
+            .collect())
+    }
+
+    fn grant_of(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+    ) -> anyhow::Result<Option<Grant>> {
+        let key = (
+            entitlement_id.to_owned(),
+            principal.resource_type.clone(),
+            principal.resource.clone(),
+        );
+        Ok(self
+            .by_principal
+            .get(&key)
+            .map(|&i| self.records.grants[i].clone()))
+    }
+
+    fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
+        match self.by_id.get(&grant.id).copied() {
+            Some(i) => {
+                self.unindex(i);
+                self.records.grants[i] = grant;
+                self.index(i);
+            }
+            None => {
+                self.records.grants.push(grant);
+                self.index(self.records.grants.len() - 1);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn principal_id(g: &Grant) -> Option<&ResourceId> {
@@ -226,12 +300,13 @@ fn stored_sources(g: &Grant) -> BTreeMap<String, GrantSource> {
         .collect()
 }
 
+/// The edges of the expandable grants, each checked: the target entitlement exists and the source is
+/// an entitlement of the grant's principal.
 fn collect_edges(
+    store: &mut dyn GrantStore,
     grants: &[Grant],
-    entitlement_list: &[crate::proto::Entitlement],
-    entitlements: &BTreeMap<&str, usize>,
     report: &mut ExpansionReport,
-) -> Vec<Edge> {
+) -> anyhow::Result<Vec<Edge>> {
     let mut edges = Vec::new();
     for g in grants {
         if g.annotations.is_empty() {
@@ -244,17 +319,20 @@ fn collect_edges(
             continue;
         };
         let principal = principal_id(g);
+        let target_known = store.entitlement(&target)?.is_some();
         for source in expandable.entitlement_ids {
             if source.trim().is_empty() {
                 continue;
             }
-            let source_resource = entitlements
-                .get(source.as_str())
-                .and_then(|&i| entitlement_list[i].resource.as_ref())
-                .and_then(|r| r.id.as_ref());
-            let valid = entitlements.contains_key(target.as_str())
+            let source_resource = store
+                .entitlement(&source)?
+                .and_then(|e| e.resource)
+                .and_then(|r| r.id);
+            let valid = target_known
                 && source_resource.is_some()
-                && source_resource.map(|r| (&r.resource_type, &r.resource))
+                && source_resource
+                    .as_ref()
+                    .map(|r| (&r.resource_type, &r.resource))
                     == principal.map(|p| (&p.resource_type, &p.resource));
             if !valid {
                 report.dropped_edges += 1;
@@ -275,7 +353,7 @@ fn collect_edges(
             });
         }
     }
-    edges
+    Ok(edges)
 }
 
 /// Edge indices, sources before targets; edges deeper than [`MAX_DEPTH`] are dropped, edges on cycles
@@ -340,7 +418,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{any, Entitlement};
+    use crate::proto::{any, Resource};
 
     fn resource(kind: &str, id: &str) -> Resource {
         Resource {
@@ -424,7 +502,7 @@ mod tests {
             ],
             ..SyncRecords::default()
         };
-        let report = expand(&mut records);
+        let report = expand_records(&mut records).unwrap();
         // Created: b on g1, b on r, and g2 (a holder of g1 through its own grant) on r.
         assert_eq!((report.edges, report.created, report.updated), (2, 3, 1));
         let got = summary(&records);
@@ -478,7 +556,7 @@ mod tests {
             ],
             ..SyncRecords::default()
         };
-        expand(&mut records);
+        expand_records(&mut records).unwrap();
         let got = summary(&records);
         assert!(got.contains_key("role:r:member:user:a"));
         assert!(!got.contains_key("role:r:member:service:s"), "type filter");
@@ -509,7 +587,7 @@ mod tests {
             ],
             ..SyncRecords::default()
         };
-        let report = expand(&mut records);
+        let report = expand_records(&mut records).unwrap();
         assert_eq!(report.dropped_edges, 2);
         assert_eq!(report.edges, 2);
         let got = summary(&records);
@@ -535,7 +613,7 @@ mod tests {
             grants,
             ..SyncRecords::default()
         };
-        let report = expand(&mut records);
+        let report = expand_records(&mut records).unwrap();
         assert_eq!(report.edges, MAX_DEPTH);
         assert_eq!(report.dropped_edges, 2);
         let got = summary(&records);

@@ -1,8 +1,8 @@
 //! Baton's `.c1z` sync artifact, v1 (SQLite) format: shared types, the writer and the reader.
 //!
 //! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (see
-//! `shared/c1z-format.md`). [`write_sync`] adds one finished full sync to a file; [`C1zFile`] reads any v1
-//! file the way Baton's readers do.
+//! `shared/c1z-format.md`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
+//! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
 
 pub mod reader;
 pub mod schema;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub use reader::{
     C1zFile, DecodeLimits, EntitlementRow, GrantRow, ResourceRow, ResourceTypeRow, SyncRun,
 };
-pub use writer::{write_sync, write_sync_owned};
+pub use writer::{write_sync, write_sync_owned, SyncWriter};
 
 /// The first bytes of a v1 (SQLite) `.c1z`.
 pub const MAGIC_V1: &[u8; 5] = b"C1ZF\0";
@@ -29,6 +29,29 @@ pub struct SyncRecords {
     pub resources: Vec<proto::Resource>,
     pub entitlements: Vec<proto::Entitlement>,
     pub grants: Vec<proto::Grant>,
+}
+
+/// Receives the records of one sync as they are produced, in the order they are written. The resource
+/// types are fixed and given to the sink up front.
+pub trait RecordSink {
+    fn resource(&mut self, resource: proto::Resource);
+    fn entitlement(&mut self, entitlement: proto::Entitlement);
+    fn grant(&mut self, grant: proto::Grant);
+}
+
+/// Collects the records in memory.
+impl RecordSink for SyncRecords {
+    fn resource(&mut self, resource: proto::Resource) {
+        self.resources.push(resource);
+    }
+
+    fn entitlement(&mut self, entitlement: proto::Entitlement) {
+        self.entitlements.push(entitlement);
+    }
+
+    fn grant(&mut self, grant: proto::Grant) {
+        self.grants.push(grant);
+    }
 }
 
 /// How [`write_sync`] stores a sync.
@@ -84,6 +107,8 @@ pub struct WriteReport {
     pub resources: usize,
     pub entitlements: usize,
     pub grants: usize,
+    /// Resources stored for the new sync per resource type id, in the order of the resource types.
+    pub resources_by_type: Vec<(String, usize)>,
     /// Finished full syncs deleted by cleanup.
     pub removed_sync_ids: Vec<String>,
     /// Finished full syncs left in the file, newest first.

@@ -2,16 +2,20 @@
 //!
 //! The existing file (if any) is decompressed into a private working SQLite database, the sync is added in
 //! one transaction, older syncs are cleaned up, and the result is compressed into a temp file next to the
-//! target that atomically replaces it. On any error the target is left untouched.
+//! target that atomically replaces it. On any error the target is left untouched. [`SyncWriter`] takes
+//! the records one at a time as they are produced and expands the grants in the database, so no sync is
+//! ever held in memory; [`write_sync`] writes records already in memory through it.
 
 use super::reader::{decompress_c1z, open_private_db, DecodeLimits};
-use super::{schema, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
+use super::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use crate::clock::{self, Ksuid};
+use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
 use prost::Message;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, Permissions};
 use std::io::{self, BufReader, Write};
@@ -35,6 +39,12 @@ const DEFERRABLE_INDEXES: [(&str, &str); 7] = [
     ("v1_grants", "idx_grants_principal_id_v1"),
     ("v1_grants", "idx_grants_entitlement_id_principal_id_v1"),
     ("v1_grants", "idx_grants_entitlement_sync_grant_v1"),
+];
+/// The deferrable indexes grant expansion queries: the grants of an entitlement, and the grant of an
+/// entitlement to a principal.
+const EXPANSION_INDEXES: [&str; 2] = [
+    "idx_grants_entitlement_sync_grant_v1",
+    "idx_grants_entitlement_id_principal_id_v1",
 ];
 /// Largest zstd window: 8 MiB, what every Baton reader accepts (v0.1.14 caps at 32 MiB).
 const MAX_WINDOW_LOG: u32 = 23;
@@ -71,7 +81,8 @@ const UPSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id
      principal_resource_id = excluded.principal_resource_id, data = excluded.data";
 
 /// Adds `records` as a new finished full sync to the c1z at `target` (created if missing or empty) and
-/// replaces the file atomically. Works on a copy of the records; [`write_sync_owned`] needs less memory.
+/// replaces the file atomically. The records are written as given (not expanded). Works on a copy of
+/// the records; [`write_sync_owned`] needs less memory.
 pub fn write_sync(
     target: &Path,
     records: &SyncRecords,
@@ -81,8 +92,8 @@ pub fn write_sync(
     write_sync_owned(target, records.clone(), started_at, options)
 }
 
-/// [`write_sync`] that takes the records by value and frees them table by table as they are inserted,
-/// so they are gone before the indexes are rebuilt and the file is compressed.
+/// [`write_sync`] that takes the records by value and frees each one as its row is inserted, so they
+/// are gone before the indexes are rebuilt and the file is compressed.
 pub fn write_sync_owned(
     target: &Path,
     records: SyncRecords,
@@ -90,33 +101,453 @@ pub fn write_sync_owned(
     options: &WriteOptions,
 ) -> anyhow::Result<WriteReport> {
     validate(&records)?;
-    let work = working_dir(options)?;
-    let _work_guard = crate::interrupt::register(work.path());
-    let db = work.path().join("db");
-    load_target(target, &db)?;
-    let mut conn = open_private_db(&db, target, WRITER_CACHE_KIB)?;
-    let sync_id = Ksuid::new(started_at)?.to_string();
-    let removed_sync_ids = store_sync(&mut conn, &sync_id, &started_at, records, options)
-        .with_context(|| format!("write sync {sync_id} of {}", target.display()))?;
-    if !options.skip_cleanup {
-        vacuum_if_fragmented(&conn)?;
+    let SyncRecords {
+        resource_types,
+        resources,
+        entitlements,
+        grants,
+    } = records;
+    let expected = NewRows::Known([resources.len(), entitlements.len(), grants.len()]);
+    let mut writer = SyncWriter::start(target, &resource_types, started_at, options, expected)?;
+    writer.expand = false;
+    drop(resource_types);
+    for resource in resources {
+        writer.resource(resource);
     }
-    let counts = count_rows(&conn, &sync_id)?;
-    let kept_sync_ids = finished_full_syncs(&conn)?;
-    close(conn, &db)?;
-    fail_point("before_publish")?;
-    let bytes = publish(&db, target, options.zstd_level)?;
-    Ok(WriteReport {
+    for entitlement in entitlements {
+        writer.entitlement(entitlement);
+    }
+    for grant in grants {
+        writer.grant(grant);
+    }
+    writer.finish()
+}
+
+/// How many rows the new sync adds to resources, entitlements and grants, which decides whether their
+/// secondary indexes are dropped during the insert and rebuilt afterwards.
+#[derive(Debug, Clone, Copy)]
+enum NewRows {
+    /// Unknown while streaming: the indexes are always rebuilt, which costs about as much as the rows
+    /// already in the file (at most `keep_sync_count - 1` older syncs once cleanup has run).
+    Unknown,
+    Known([usize; 3]),
+}
+
+/// Writes one sync into a `.c1z` as its records arrive ([`RecordSink`]), row by row, in one
+/// transaction of a private working database; [`SyncWriter::finish`] expands the grants in the
+/// database, compresses it and replaces the target. Dropped without `finish`, it leaves the target
+/// untouched and removes its working files.
+///
+/// [`RecordSink`] cannot fail: the first error (an invalid record, a failed insert) is kept, later
+/// records are ignored, and `finish` returns it.
+pub struct SyncWriter {
+    /// Declared first so it closes (rolling the open transaction back) before the working dir goes.
+    conn: Connection,
+    db: PathBuf,
+    target: PathBuf,
+    options: WriteOptions,
+    sync_id: String,
+    discovered_at: String,
+    resource_type_ids: Vec<String>,
+    removed_sync_ids: Vec<String>,
+    /// Whether the deferrable indexes were dropped and must be rebuilt.
+    deferred: bool,
+    /// Whether `finish` expands the `GrantExpandable` grants.
+    expand: bool,
+    /// The `GrantExpandable` grants inserted so far, in order.
+    expandable: Vec<Grant>,
+    /// Resources, entitlements and grants received, for the messages naming an invalid one.
+    received: [usize; 3],
+    data: Vec<u8>,
+    key: String,
+    error: Option<anyhow::Error>,
+    _work_guard: crate::interrupt::TempGuard<'static>,
+    _work: tempfile::TempDir,
+}
+
+impl SyncWriter {
+    /// Starts a new full sync of `target` (created if missing or empty): loads the existing file into a
+    /// private working database, begins the transaction, adds the sync run, removes the syncs beyond
+    /// `keep_sync_count` and inserts the resource types. Nothing is published before [`Self::finish`].
+    pub fn create(
+        target: &Path,
+        resource_types: &[ResourceType],
+        started_at: DateTime<Local>,
+        options: &WriteOptions,
+    ) -> anyhow::Result<SyncWriter> {
+        SyncWriter::start(
+            target,
+            resource_types,
+            started_at,
+            options,
+            NewRows::Unknown,
+        )
+    }
+
+    fn start(
+        target: &Path,
+        resource_types: &[ResourceType],
+        started_at: DateTime<Local>,
+        options: &WriteOptions,
+        new_rows: NewRows,
+    ) -> anyhow::Result<SyncWriter> {
+        for (index, resource_type) in resource_types.iter().enumerate() {
+            resource_type_id(index, resource_type)?;
+        }
+        let work = working_dir(options)?;
+        let work_guard = crate::interrupt::register(work.path());
+        let db = work.path().join("db");
+        load_target(target, &db)?;
+        let conn = open_private_db(&db, target, WRITER_CACHE_KIB)?;
+        let sync_id = Ksuid::new(started_at)?.to_string();
+        let mut writer = SyncWriter {
+            conn,
+            db,
+            target: target.to_path_buf(),
+            options: options.clone(),
+            sync_id,
+            discovered_at: clock::sqlite_time(&clock::now()),
+            resource_type_ids: resource_types.iter().map(|t| t.id.clone()).collect(),
+            removed_sync_ids: Vec::new(),
+            deferred: false,
+            expand: true,
+            expandable: Vec::new(),
+            received: [0; 3],
+            data: Vec::new(),
+            key: String::new(),
+            error: None,
+            _work_guard: work_guard,
+            _work: work,
+        };
+        writer
+            .begin(&started_at, resource_types, new_rows)
+            .with_context(|| writer.describe())?;
+        Ok(writer)
+    }
+
+    fn describe(&self) -> String {
+        format!("write sync {} of {}", self.sync_id, self.target.display())
+    }
+
+    fn begin(
+        &mut self,
+        started_at: &DateTime<Local>,
+        resource_types: &[ResourceType],
+        new_rows: NewRows,
+    ) -> anyhow::Result<()> {
+        self.conn
+            .execute_batch("BEGIN")
+            .context("begin the transaction")?;
+        self.conn
+            .execute(
+                INSERT_SYNC_RUN,
+                params![self.sync_id, clock::sqlite_time(started_at)],
+            )
+            .context("insert into v1_sync_runs")?;
+        self.deferred = drop_deferrable_indexes(&self.conn, new_rows)?;
+        if !self.options.skip_cleanup {
+            self.removed_sync_ids = remove_old_syncs(&self.conn, self.options.keep_sync_count)?;
+        }
+        let mut stmt = self.conn.prepare_cached(UPSERT_RESOURCE_TYPE)?;
+        for resource_type in resource_types {
+            self.data.clear();
+            resource_type
+                .encode(&mut self.data)
+                .context("encode protobuf")?;
+            stmt.execute(params![
+                resource_type.id,
+                self.data,
+                self.sync_id,
+                self.discovered_at
+            ])
+            .with_context(|| format!("insert resource type {:?}", resource_type.id))?;
+        }
+        Ok(())
+    }
+
+    fn insert_resource(&mut self, index: usize, resource: &Resource) -> anyhow::Result<()> {
+        let keys = resource_keys(index, resource)?;
+        self.data.clear();
+        resource.encode(&mut self.data).context("encode protobuf")?;
+        self.key.clear();
+        self.key.push_str(&keys.id.resource_type);
+        self.key.push(':');
+        self.key.push_str(&keys.id.resource);
+        let mut stmt = self.conn.prepare_cached(UPSERT_RESOURCE)?;
+        stmt.execute(params![
+            keys.id.resource_type,
+            self.key,
+            keys.parent.map(|p| p.resource_type.as_str()),
+            keys.parent.map(|p| p.resource.as_str()),
+            self.data,
+            self.sync_id,
+            self.discovered_at
+        ])
+        .with_context(|| format!("insert resource {:?}", self.key))?;
+        Ok(())
+    }
+
+    fn insert_entitlement(
+        &mut self,
+        index: usize,
+        entitlement: &Entitlement,
+    ) -> anyhow::Result<()> {
+        let resource = entitlement_keys(index, entitlement)?;
+        self.data.clear();
+        entitlement
+            .encode(&mut self.data)
+            .context("encode protobuf")?;
+        let mut stmt = self.conn.prepare_cached(UPSERT_ENTITLEMENT)?;
+        stmt.execute(params![
+            resource.resource_type,
+            resource.resource,
+            entitlement.id,
+            self.data,
+            self.sync_id,
+            self.discovered_at
+        ])
+        .with_context(|| format!("insert entitlement {:?}", entitlement.id))?;
+        Ok(())
+    }
+
+    /// Keeps the first error; later records are ignored.
+    fn latch(&mut self, result: anyhow::Result<()>) {
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// Ends the sync: fails with the first record error, rebuilds the indexes, expands the grants,
+    /// finishes the sync run, commits, cleans up, and atomically replaces the target with the compressed
+    /// database.
+    pub fn finish(mut self) -> anyhow::Result<WriteReport> {
+        if let Some(e) = self.error.take() {
+            return Err(e.context(self.describe()));
+        }
+        self.complete().with_context(|| self.describe())?;
+        let SyncWriter {
+            conn,
+            db,
+            target,
+            options,
+            sync_id,
+            resource_type_ids,
+            removed_sync_ids,
+            _work_guard,
+            _work,
+            ..
+        } = self;
+        if !options.skip_cleanup {
+            vacuum_if_fragmented(&conn)?;
+        }
+        let counts = count_rows(&conn, &sync_id)?;
+        let resources_by_type = count_resources_by_type(&conn, &sync_id, &resource_type_ids)?;
+        let kept_sync_ids = finished_full_syncs(&conn)?;
+        close(conn, &db)?;
+        fail_point("before_publish")?;
+        let bytes = publish(&db, &target, options.zstd_level)?;
+        Ok(WriteReport {
+            sync_id,
+            path: target,
+            bytes,
+            resource_types: counts[0],
+            resources: counts[1],
+            entitlements: counts[2],
+            grants: counts[3],
+            resources_by_type,
+            removed_sync_ids,
+            kept_sync_ids,
+        })
+    }
+
+    fn complete(&mut self) -> anyhow::Result<()> {
+        if self.expand && !self.expandable.is_empty() {
+            if self.deferred {
+                // Only the lookups of expansion; the other indexes are built once, after the grants
+                // it adds (maintaining them through its inserts leaves split pages that compress
+                // worse; see BENCHMARKS.md).
+                for index in EXPANSION_INDEXES {
+                    create_index(&self.conn, index)?;
+                }
+            }
+            let expandable = std::mem::take(&mut self.expandable);
+            let mut store = DbGrantStore {
+                conn: &self.conn,
+                sync_id: &self.sync_id,
+                discovered_at: &self.discovered_at,
+                data: Vec::new(),
+            };
+            crate::expand::expand(&mut store, &expandable).context("expand the grants")?;
+        }
+        if self.deferred {
+            self.conn
+                .execute_batch(schema::DDL)
+                .context("rebuild the indexes")?;
+        }
+        self.conn
+            .execute(
+                END_SYNC_RUN,
+                params![clock::sqlite_time(&clock::now()), self.sync_id],
+            )
+            .context("finish the sync run")?;
+        self.conn
+            .execute_batch("COMMIT")
+            .context("commit the sync")?;
+        Ok(())
+    }
+}
+
+impl RecordSink for SyncWriter {
+    fn resource(&mut self, resource: Resource) {
+        if self.error.is_none() {
+            let index = self.received[0];
+            self.received[0] += 1;
+            let result = self.insert_resource(index, &resource);
+            self.latch(result);
+        }
+    }
+
+    fn entitlement(&mut self, entitlement: Entitlement) {
+        if self.error.is_none() {
+            let index = self.received[1];
+            self.received[1] += 1;
+            let result = self.insert_entitlement(index, &entitlement);
+            self.latch(result);
+        }
+    }
+
+    fn grant(&mut self, grant: Grant) {
+        if self.error.is_none() {
+            let index = self.received[2];
+            self.received[2] += 1;
+            let result = upsert_grant(
+                &self.conn,
+                &self.sync_id,
+                &self.discovered_at,
+                &mut self.data,
+                index,
+                &grant,
+            );
+            let keep = result.is_ok() && self.expand && crate::expand::is_expandable(&grant);
+            self.latch(result);
+            if keep {
+                self.expandable.push(grant);
+            }
+        }
+    }
+}
+
+/// Validates, encodes into `data` and upserts one grant of the sync (`index` names it in errors).
+fn upsert_grant(
+    conn: &Connection,
+    sync_id: &str,
+    discovered_at: &str,
+    data: &mut Vec<u8>,
+    index: usize,
+    grant: &Grant,
+) -> anyhow::Result<()> {
+    let keys = grant_keys(index, grant)?;
+    data.clear();
+    grant.encode(data).context("encode protobuf")?;
+    let mut stmt = conn.prepare_cached(UPSERT_GRANT)?;
+    stmt.execute(params![
+        keys.resource.resource_type,
+        keys.resource.resource,
+        keys.entitlement_id,
+        keys.principal.resource_type,
+        keys.principal.resource,
+        grant.id,
+        &data[..],
         sync_id,
-        path: target.to_path_buf(),
-        bytes,
-        resource_types: counts[0],
-        resources: counts[1],
-        entitlements: counts[2],
-        grants: counts[3],
-        removed_sync_ids,
-        kept_sync_ids,
-    })
+        discovered_at
+    ])
+    .with_context(|| format!("insert grant {:?}", grant.id))?;
+    Ok(())
+}
+
+/// The grants of the sync being written, as grant expansion reads and changes them: queries on the
+/// sync's rows (covered by the entitlement and principal indexes), upserts like the inserts.
+struct DbGrantStore<'a> {
+    conn: &'a Connection,
+    sync_id: &'a str,
+    discovered_at: &'a str,
+    data: Vec<u8>,
+}
+
+impl DbGrantStore<'_> {
+    fn grants(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> anyhow::Result<Vec<Grant>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut grants = Vec::new();
+        while let Some(row) = rows.next()? {
+            let data = row.get_ref(0)?.as_blob()?;
+            grants.push(Grant::decode(data).context("decode a stored grant")?);
+        }
+        Ok(grants)
+    }
+}
+
+impl GrantStore for DbGrantStore<'_> {
+    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
+        let mut stmt = self.conn.prepare_cached(
+            "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
+        )?;
+        let mut rows = stmt.query(params![id, self.sync_id])?;
+        match rows.next()? {
+            Some(row) => {
+                let data = row.get_ref(0)?.as_blob()?;
+                Ok(Some(Entitlement::decode(data).with_context(|| {
+                    format!("decode the stored entitlement {id:?}")
+                })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
+        self.grants(
+            "select data from v1_grants where entitlement_id = ?1 and sync_id = ?2 order by id",
+            &[&entitlement_id, &self.sync_id],
+        )
+        .with_context(|| format!("read the grants of {entitlement_id:?}"))
+    }
+
+    fn grant_of(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+    ) -> anyhow::Result<Option<Grant>> {
+        let grants = self
+            .grants(
+                "select data from v1_grants where entitlement_id = ?1 \
+                 and principal_resource_type_id = ?2 and principal_resource_id = ?3 and sync_id = ?4 \
+                 order by id desc limit 1",
+                &[
+                    &entitlement_id,
+                    &principal.resource_type,
+                    &principal.resource,
+                    &self.sync_id,
+                ],
+            )
+            .with_context(|| {
+                format!(
+                    "read the grant of {entitlement_id:?} to {}:{}",
+                    principal.resource_type, principal.resource
+                )
+            })?;
+        Ok(grants.into_iter().next())
+    }
+
+    fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
+        upsert_grant(
+            self.conn,
+            self.sync_id,
+            self.discovered_at,
+            &mut self.data,
+            0,
+            &grant,
+        )
+    }
 }
 
 fn working_dir(options: &WriteOptions) -> anyhow::Result<tempfile::TempDir> {
@@ -240,74 +671,25 @@ fn grant_keys(index: usize, grant: &Grant) -> anyhow::Result<GrantKeys<'_>> {
     })
 }
 
-/// Adds the sync in one transaction: its run row, the cleanup of older syncs, the rows and the end time.
-/// Returns the ids of the syncs removed by the cleanup.
-fn store_sync(
-    conn: &mut Connection,
-    sync_id: &str,
-    started_at: &DateTime<Local>,
-    records: SyncRecords,
-    options: &WriteOptions,
-) -> anyhow::Result<Vec<String>> {
-    let tx = conn.transaction()?;
-    tx.execute(
-        INSERT_SYNC_RUN,
-        params![sync_id, clock::sqlite_time(started_at)],
-    )
-    .context("insert into v1_sync_runs")?;
-    let deferred = drop_deferrable_indexes(&tx, &records)?;
-    let removed = if options.skip_cleanup {
-        Vec::new()
-    } else {
-        remove_old_syncs(&tx, options.keep_sync_count)?
-    };
-    insert_records(&tx, sync_id, records)?;
-    if deferred {
-        tx.execute_batch(schema::DDL)
-            .context("rebuild the indexes")?;
-    }
-    tx.execute(
-        END_SYNC_RUN,
-        params![clock::sqlite_time(&clock::now()), sync_id],
-    )
-    .context("finish the sync run")?;
-    tx.commit().context("commit the sync")?;
-    Ok(removed)
-}
-
-/// Inserts the records, dropping each one once its row is written.
-fn insert_records(tx: &Transaction<'_>, sync_id: &str, records: SyncRecords) -> anyhow::Result<()> {
-    let mut rows = RowWriter {
-        tx,
-        sync_id,
-        discovered_at: clock::sqlite_time(&clock::now()),
-        data: Vec::new(),
-        key: String::new(),
-    };
-    let SyncRecords {
-        resource_types,
-        resources,
-        entitlements,
-        grants,
-    } = records;
-    rows.resource_types(resource_types)?;
-    rows.resources(resources)?;
-    rows.entitlements(entitlements)?;
-    rows.grants(grants)
-}
-
 /// Drops the secondary indexes of the tables that get many new rows relative to their size. Returns
 /// whether any was dropped (the caller then recreates them).
-fn drop_deferrable_indexes(tx: &Transaction<'_>, records: &SyncRecords) -> anyhow::Result<bool> {
+fn drop_deferrable_indexes(conn: &Connection, new_rows: NewRows) -> anyhow::Result<bool> {
     let mut dropped = false;
     for (table, index) in DEFERRABLE_INDEXES {
-        let new_rows = match table {
-            "v1_resources" => records.resources.len(),
-            "v1_entitlements" => records.entitlements.len(),
-            _ => records.grants.len(),
+        let defer = match new_rows {
+            NewRows::Unknown => true,
+            NewRows::Known(counts) => {
+                let new_rows = match table {
+                    "v1_resources" => counts[0],
+                    "v1_entitlements" => counts[1],
+                    _ => counts[2],
+                };
+                new_rows >= DEFER_INDEX_MIN_ROWS
+                    && new_rows as u64 * 2 >= existing_rows(conn, table)?
+            }
         };
-        if new_rows >= DEFER_INDEX_MIN_ROWS && new_rows as u64 * 2 >= existing_rows(tx, table)? {
-            tx.execute_batch(&format!("drop index if exists {index}"))
+        if defer {
+            conn.execute_batch(&format!("drop index if exists {index}"))
                 .with_context(|| format!("drop index {index}"))?;
             dropped = true;
         }
@@ -316,8 +698,8 @@ fn drop_deferrable_indexes(tx: &Transaction<'_>, records: &SyncRecords) -> anyho
 }
 
 /// An upper bound of a table's row count, found without scanning it.
-fn existing_rows(tx: &Transaction<'_>, table: &str) -> anyhow::Result<u64> {
-    let max_id: Option<i64> = tx
+fn existing_rows(conn: &Connection, table: &str) -> anyhow::Result<u64> {
+    let max_id: Option<i64> = conn
         .query_row(&format!("select max(id) from {table}"), [], |row| {
             row.get(0)
         })
@@ -325,93 +707,14 @@ fn existing_rows(tx: &Transaction<'_>, table: &str) -> anyhow::Result<u64> {
     Ok(max_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0))
 }
 
-/// Inserts rows of one sync with cached prepared statements, reusing its buffers.
-struct RowWriter<'a> {
-    tx: &'a Transaction<'a>,
-    sync_id: &'a str,
-    discovered_at: String,
-    data: Vec<u8>,
-    key: String,
-}
-
-impl RowWriter<'_> {
-    fn encode(&mut self, message: &impl Message) -> anyhow::Result<()> {
-        self.data.clear();
-        message.encode(&mut self.data).context("encode protobuf")
-    }
-
-    fn resource_types(&mut self, resource_types: Vec<ResourceType>) -> anyhow::Result<()> {
-        let mut stmt = self.tx.prepare_cached(UPSERT_RESOURCE_TYPE)?;
-        for (index, ref resource_type) in resource_types.into_iter().enumerate() {
-            let id = resource_type_id(index, resource_type)?;
-            self.encode(resource_type)?;
-            stmt.execute(params![id, self.data, self.sync_id, self.discovered_at])
-                .with_context(|| format!("insert resource type {id:?}"))?;
-        }
-        Ok(())
-    }
-
-    fn resources(&mut self, resources: Vec<Resource>) -> anyhow::Result<()> {
-        let mut stmt = self.tx.prepare_cached(UPSERT_RESOURCE)?;
-        for (index, ref resource) in resources.into_iter().enumerate() {
-            let keys = resource_keys(index, resource)?;
-            self.encode(resource)?;
-            self.key.clear();
-            self.key.push_str(&keys.id.resource_type);
-            self.key.push(':');
-            self.key.push_str(&keys.id.resource);
-            stmt.execute(params![
-                keys.id.resource_type,
-                self.key,
-                keys.parent.map(|p| p.resource_type.as_str()),
-                keys.parent.map(|p| p.resource.as_str()),
-                self.data,
-                self.sync_id,
-                self.discovered_at
-            ])
-            .with_context(|| format!("insert resource {:?}", self.key))?;
-        }
-        Ok(())
-    }
-
-    fn entitlements(&mut self, entitlements: Vec<Entitlement>) -> anyhow::Result<()> {
-        let mut stmt = self.tx.prepare_cached(UPSERT_ENTITLEMENT)?;
-        for (index, ref entitlement) in entitlements.into_iter().enumerate() {
-            let resource = entitlement_keys(index, entitlement)?;
-            self.encode(entitlement)?;
-            stmt.execute(params![
-                resource.resource_type,
-                resource.resource,
-                entitlement.id,
-                self.data,
-                self.sync_id,
-                self.discovered_at
-            ])
-            .with_context(|| format!("insert entitlement {:?}", entitlement.id))?;
-        }
-        Ok(())
-    }
-
-    fn grants(&mut self, grants: Vec<Grant>) -> anyhow::Result<()> {
-        let mut stmt = self.tx.prepare_cached(UPSERT_GRANT)?;
-        for (index, ref grant) in grants.into_iter().enumerate() {
-            let keys = grant_keys(index, grant)?;
-            self.encode(grant)?;
-            stmt.execute(params![
-                keys.resource.resource_type,
-                keys.resource.resource,
-                keys.entitlement_id,
-                keys.principal.resource_type,
-                keys.principal.resource,
-                grant.id,
-                self.data,
-                self.sync_id,
-                self.discovered_at
-            ])
-            .with_context(|| format!("insert grant {:?}", grant.id))?;
-        }
-        Ok(())
-    }
+/// Creates one index of the schema with its own DDL statement.
+fn create_index(conn: &Connection, name: &str) -> anyhow::Result<()> {
+    let statement = schema::DDL
+        .split(';')
+        .find(|s| s.contains("create index") && s.contains(&format!(" {name} ")))
+        .with_context(|| format!("index {name} is not in the schema"))?;
+    conn.execute_batch(statement)
+        .with_context(|| format!("create index {name}"))
 }
 
 /// Rows stored for the sync in resource types, resources, entitlements and grants.
@@ -431,6 +734,29 @@ fn count_rows(conn: &Connection, sync_id: &str) -> anyhow::Result<[usize; 4]> {
         *count = usize::try_from(rows).unwrap_or(usize::MAX);
     }
     Ok(counts)
+}
+
+/// Resources stored for the sync per resource type, in the order of `type_ids`.
+fn count_resources_by_type(
+    conn: &Connection,
+    sync_id: &str,
+    type_ids: &[String],
+) -> anyhow::Result<Vec<(String, usize)>> {
+    let mut stmt = conn.prepare(
+        "select resource_type_id, count(*) from v1_resources where sync_id = ?1 \
+         group by resource_type_id",
+    )?;
+    let rows = stmt.query_map([sync_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let counts = rows
+        .collect::<Result<BTreeMap<String, i64>, _>>()
+        .context("count resources per type")?;
+    Ok(type_ids
+        .iter()
+        .map(|id| {
+            let count = counts.get(id).copied().unwrap_or(0);
+            (id.clone(), usize::try_from(count).unwrap_or(usize::MAX))
+        })
+        .collect())
 }
 
 /// Finished full syncs, newest first.
@@ -458,11 +784,11 @@ fn vacuum_if_fragmented(conn: &Connection) -> anyhow::Result<()> {
 
 /// Deletes the finished full syncs beyond the newest `keep_sync_count - 1`, making room for the sync
 /// being written (which is unfinished at this point and always kept). Returns the removed ids.
-fn remove_old_syncs(tx: &Transaction<'_>, keep_sync_count: usize) -> anyhow::Result<Vec<String>> {
-    let mut finished = finished_full_syncs(tx)?;
+fn remove_old_syncs(conn: &Connection, keep_sync_count: usize) -> anyhow::Result<Vec<String>> {
+    let mut finished = finished_full_syncs(conn)?;
     let removed = finished.split_off(finished.len().min(keep_sync_count.max(1) - 1));
     for table in schema::TABLES {
-        let mut stmt = tx.prepare(&format!("delete from {table} where sync_id = ?1"))?;
+        let mut stmt = conn.prepare(&format!("delete from {table} where sync_id = ?1"))?;
         for sync_id in &removed {
             stmt.execute([sync_id])
                 .with_context(|| format!("delete sync {sync_id} from {table}"))?;
@@ -1423,6 +1749,99 @@ mod tests {
         }
     }
 
+    /// A writer fed `records` one by one, as `sync` feeds it.
+    fn stream(fx: &Fixture, records: &SyncRecords) -> SyncWriter {
+        let mut writer = SyncWriter::create(
+            &fx.target(),
+            &records.resource_types,
+            clock::now(),
+            &fx.options(),
+        )
+        .unwrap();
+        for r in records.resources.clone() {
+            writer.resource(r);
+        }
+        for e in records.entitlements.clone() {
+            writer.entitlement(e);
+        }
+        for g in records.grants.clone() {
+            writer.grant(g);
+        }
+        writer
+    }
+
+    #[test]
+    fn c1z_sync_writer_latched_error_fails_finish_and_keeps_the_file() {
+        let fx = Fixture::new();
+        fx.write(&sample_records());
+        let before = fs::read(fx.target()).unwrap();
+        let mut invalid = sample_records();
+        invalid.grants[1].principal = None;
+        // A later invalid record does not replace the first error.
+        invalid.grants[2].entitlement = None;
+        let writer = stream(&fx, &invalid);
+        assert!(!listing(fx.work.path()).is_empty(), "working dir in use");
+        let message = format!("{:#}", writer.finish().unwrap_err());
+        assert!(
+            message.contains("the principal.id of grant \"group:g1:member:user:u2\" is missing"),
+            "{message}"
+        );
+        assert!(message.contains("write sync"), "{message}");
+        assert!(message.contains("sync.c1z"), "{message}");
+        assert!(!message.contains("has no entitlement"), "{message}");
+        assert_eq!(fs::read(fx.target()).unwrap(), before);
+        fx.assert_no_leftovers();
+    }
+
+    #[test]
+    fn c1z_sync_writer_dropped_unfinished_keeps_the_file() {
+        let fx = Fixture::new();
+        fx.write(&sample_records());
+        let before = fs::read(fx.target()).unwrap();
+        let writer = stream(&fx, &sample_records());
+        assert!(!listing(fx.work.path()).is_empty(), "working dir in use");
+        drop(writer);
+        assert_eq!(fs::read(fx.target()).unwrap(), before);
+        fx.assert_no_leftovers();
+
+        // Nothing is created for a new target either.
+        let fresh = Fixture::new();
+        drop(stream(&fresh, &sample_records()));
+        assert_eq!(fresh.listing(), Vec::<String>::new());
+        assert!(listing(fresh.work.path()).is_empty());
+    }
+
+    #[test]
+    fn c1z_sync_writer_expands_like_the_records_store() {
+        let fx = Fixture::new();
+        let mut expanded = sample_records();
+        let report = crate::expand::expand_records(&mut expanded).unwrap();
+        assert_eq!((report.created, report.updated), (1, 1));
+        let a = fx.write(&expanded);
+        let b = stream(&fx, &sample_records()).finish().unwrap();
+        assert_eq!(b.grants, 5);
+        let db = decode_file(&fx.target());
+        let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
+            let mut stmt = db
+                .conn
+                .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
+                .unwrap();
+            let rows = stmt
+                .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(blobs(&b.sync_id), blobs(&a.sync_id));
+        assert_eq!(
+            b.resources_by_type,
+            [
+                ("user".to_owned(), 2),
+                ("group".to_owned(), 1),
+                ("project".to_owned(), 1)
+            ]
+        );
+    }
+
     #[test]
     fn c1z_writer_validation_names_the_object() {
         let fx = Fixture::new();
@@ -1607,27 +2026,39 @@ mod tests {
             + records.entitlements.len()
             + records.grants.len();
 
-        let work = TempDir::new().unwrap();
-        let db = work.path().join("db");
-        let mut conn = open_private_db(&db, &fx.target(), WRITER_CACHE_KIB).unwrap();
         let start = std::time::Instant::now();
-        let sync_id = Ksuid::new(clock::now()).unwrap().to_string();
-        store_sync(
-            &mut conn,
-            &sync_id,
-            &clock::now(),
-            records.clone(),
+        let counts = [
+            records.resources.len(),
+            records.entitlements.len(),
+            records.grants.len(),
+        ];
+        let mut writer = SyncWriter::start(
+            &fx.target(),
+            &records.resource_types,
+            clock::now(),
             &fx.options(),
+            NewRows::Known(counts),
         )
         .unwrap();
+        writer.expand = false;
+        for r in records.resources.clone() {
+            writer.resource(r);
+        }
+        for e in records.entitlements.clone() {
+            writer.entitlement(e);
+        }
+        for g in records.grants.clone() {
+            writer.grant(g);
+        }
+        writer.complete().unwrap();
         let insert = start.elapsed();
         println!(
-            "store_sync (one transaction, index rebuild included) of {rows} rows: {:.2?}, {:.0} rows/s; db {} MiB",
+            "insert, index rebuild and commit of {rows} rows: {:.2?}, {:.0} rows/s; db {} MiB",
             insert,
             rows as f64 / insert.as_secs_f64(),
-            fs::metadata(&db).unwrap().len() >> 20
+            fs::metadata(&writer.db).unwrap().len() >> 20
         );
-        drop(conn);
+        drop(writer);
         for round in 1..=3 {
             let start = std::time::Instant::now();
             let report = fx.write(&records);

@@ -69,29 +69,13 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         config.organization_id.as_deref(),
         progress.as_mut(),
     )?;
-    let records = syncers::records(&snapshot);
-    // Only the records are written: free the snapshot first, and hand the records over so the writer
-    // frees them as it inserts them.
-    drop(snapshot);
-    let resources_by_type = records
-        .resource_types
-        .iter()
-        .map(|rt| {
-            let count = records
-                .resources
-                .iter()
-                .filter(|r| r.id.as_ref().is_some_and(|id| id.resource_type == rt.id))
-                .count();
-            (rt.id.clone(), count)
-        })
-        .collect();
     progress.step("writing the file");
-    let report = c1z::write_sync_owned(&config.file, records, started_at, &config.write)
+    let report = write(config, snapshot, started_at)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     drop(progress);
     let outcome = SyncOutcome {
+        resources_by_type: report.resources_by_type.clone(),
         report,
-        resources_by_type,
         requests: stats.requests(),
         bytes_downloaded: stats.bytes(),
         duration: timer.elapsed(),
@@ -113,6 +97,24 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         ],
     );
     Ok(outcome)
+}
+
+/// Streams the records of `snapshot` into a new sync of the file, then frees the snapshot before the
+/// grants are expanded and the file is compressed.
+fn write(
+    config: &SyncConfig,
+    snapshot: Snapshot,
+    started_at: chrono::DateTime<chrono::Local>,
+) -> anyhow::Result<WriteReport> {
+    let mut writer = c1z::SyncWriter::create(
+        &config.file,
+        &syncers::resource_types(),
+        started_at,
+        &config.write,
+    )?;
+    syncers::emit(&snapshot, &mut writer);
+    drop(snapshot);
+    writer.finish()
 }
 
 /// The `sync` subcommand (also what runs with no subcommand).

@@ -10,7 +10,7 @@
 //! out.
 
 use super::{assignment_entitlement, grant, organization, user};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::cloud::Deployment;
 use crate::proto::{
     any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType, Trait,
@@ -92,7 +92,7 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
 
 /// Adds deployments, their entitlements, direct grants from assignments naming them, and the
 /// expandable grants to their organization.
-pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
+pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     let owners = owners(snapshot);
     // (deployment id, slug) -> user ids assigned that role on that deployment by id.
     let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -138,13 +138,13 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
                 format!("{title} of the {} deployment", deployment.name),
                 vec![user::resource_type(), organization::resource_type()],
             );
-            out.grants.extend(
-                direct
-                    .get(&(deployment.id.as_str(), slug))
-                    .into_iter()
-                    .flatten()
-                    .map(|u| grant(&entitlement, ResourceId::new(user::TYPE_ID, u))),
-            );
+            for u in direct
+                .get(&(deployment.id.as_str(), slug))
+                .into_iter()
+                .flatten()
+            {
+                out.grant(grant(&entitlement, ResourceId::new(user::TYPE_ID, u)));
+            }
             let mut sources = vec![organization::role_entitlement_id(org_id, role)];
             if slug == "admin" {
                 sources.push(organization::role_entitlement_id(
@@ -158,9 +158,9 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
                 shallow: false,
                 resource_type_ids: Vec::new(),
             }));
-            out.grants.push(via_org);
-            out.entitlements.push(entitlement);
+            out.grant(via_org);
+            out.entitlement(entitlement);
         }
-        out.resources.push(resource);
+        out.resource(resource);
     }
 }

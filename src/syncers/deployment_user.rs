@@ -2,7 +2,7 @@
 //! realms who have a user profile, and every other username a role mapping names literally.
 
 use super::{first_non_blank, user_resource_type, user_trait};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::deployment::{Profile, User};
 use crate::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
@@ -148,14 +148,12 @@ pub fn known_users(deployment: &DeploymentSnapshot) -> BTreeMap<&str, KnownUser<
 }
 
 /// Adds one resource per deployment user.
-pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
-    out.resources.extend(
-        known_users(deployment)
-            .into_iter()
-            .map(|(username, user)| match user {
-                KnownUser::Native(user) => native_resource(user),
-                KnownUser::Profile(profile) => profile_resource(profile),
-                KnownUser::Named => external_resource(username),
-            }),
-    );
+pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
+    for (username, user) in known_users(deployment) {
+        out.resource(match user {
+            KnownUser::Native(user) => native_resource(user),
+            KnownUser::Profile(profile) => profile_resource(profile),
+            KnownUser::Named => external_resource(username),
+        });
+    }
 }

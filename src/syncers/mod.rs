@@ -8,7 +8,7 @@ pub mod role;
 pub mod role_mapping;
 pub mod user;
 
-use crate::c1z::SyncRecords;
+use crate::c1z::{RecordSink, SyncRecords};
 use crate::proto::{
     any, AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType,
     SkipEntitlementsAndGrants, Struct, Trait, UserStatus, UserStatusValue, UserTrait,
@@ -30,11 +30,17 @@ pub fn resource_types() -> Vec<ResourceType> {
     ]
 }
 
-/// All records of one sync, with `GrantExpandable` grants expanded. All six types are always present,
-/// also without a deployment.
+/// All records of one sync, with `GrantExpandable` grants expanded in memory. All six types are always
+/// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> SyncRecords {
     let mut out = direct_records(snapshot);
-    crate::expand::expand(&mut out);
+    // The in-memory store cannot fail; an error here would be a bug, reported rather than hidden.
+    if let Err(e) = crate::expand::expand_records(&mut out) {
+        crate::logging::warn(
+            "grant expansion failed",
+            &[("error", serde_json::Value::from(format!("{e:#}")))],
+        );
+    }
     out
 }
 
@@ -46,15 +52,22 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
         entitlements: Vec::new(),
         grants: Vec::new(),
     };
-    organization::sync(snapshot, &mut out);
-    deployment::sync(snapshot, &mut out);
-    user::sync(snapshot, &mut out);
+    emit(snapshot, &mut out);
+    out
+}
+
+/// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
+/// written: organizations, deployments, users, roles, deployment users, role mappings. The resource
+/// types are [`resource_types`]; expansion is left to the sink's owner.
+pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+    organization::sync(snapshot, out);
+    deployment::sync(snapshot, out);
+    user::sync(snapshot, out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
-    role::sync(deployment, &mut out);
-    deployment_user::sync(deployment, &mut out);
-    role_mapping::sync(deployment, &mut out);
-    out
+    role::sync(deployment, out);
+    deployment_user::sync(deployment, out);
+    role_mapping::sync(deployment, out);
 }
 
 /// `<type>:<resource>:<slug>`, Baton's entitlement id.

@@ -3,7 +3,7 @@
 //! `deployment-admin|editor|viewer` for all deployments) granted from the members' role assignments.
 
 use super::{assignment_entitlement, deployment, grant, member_entitlement, user};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::cloud::{DeploymentRoleAssignment, Member, Organization, OrganizationRoleAssignment};
 use crate::proto::{any, ChildResourceType, Entitlement, Resource, ResourceId, ResourceType};
 use crate::snapshot::Snapshot;
@@ -129,7 +129,7 @@ fn capitalized(word: &str) -> String {
 
 /// Adds organizations, their entitlements, one `member` grant per member and one grant per
 /// organization-wide role assignment.
-pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
+pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     for org in &snapshot.organizations {
         let resource = resource(org);
         let entitlement = member_entitlement(
@@ -144,11 +144,9 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let member_ids: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
-        out.grants.extend(
-            member_ids
-                .into_iter()
-                .map(|user_id| grant(&entitlement, ResourceId::new(user::TYPE_ID, user_id))),
-        );
+        for user_id in member_ids {
+            out.grant(grant(&entitlement, ResourceId::new(user::TYPE_ID, user_id)));
+        }
         let roles = role_entitlements(&resource, org);
         let mut holders: BTreeSet<(&str, &str)> = BTreeSet::new();
         for member in members {
@@ -162,15 +160,17 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
             }
         }
         for role in &roles {
-            out.grants.extend(
-                holders
-                    .range((role.slug.as_str(), "")..)
-                    .take_while(|(slug, _)| *slug == role.slug)
-                    .map(|(_, user_id)| grant(role, ResourceId::new(user::TYPE_ID, user_id))),
-            );
+            for (_, user_id) in holders
+                .range((role.slug.as_str(), "")..)
+                .take_while(|(slug, _)| *slug == role.slug)
+            {
+                out.grant(grant(role, ResourceId::new(user::TYPE_ID, user_id)));
+            }
         }
-        out.resources.push(resource);
-        out.entitlements.push(entitlement);
-        out.entitlements.extend(roles);
+        out.resource(resource);
+        out.entitlement(entitlement);
+        for role in roles {
+            out.entitlement(role);
+        }
     }
 }

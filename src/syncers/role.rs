@@ -5,7 +5,7 @@
 
 use super::deployment_user::{self, KnownUser};
 use super::{grant, member_entitlement, role_mapping};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::deployment::Role;
 use crate::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
 use crate::snapshot::DeploymentSnapshot;
@@ -72,7 +72,7 @@ pub fn known_roles(deployment: &DeploymentSnapshot) -> BTreeMap<&str, Option<&Ro
 }
 
 /// Adds roles, their `member` entitlements and one grant per user holding each role directly.
-pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
+pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
     let mut holders: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (username, user) in deployment_user::known_users(deployment) {
         let roles = match user {
@@ -95,14 +95,13 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
                 role_mapping::resource_type(),
             ],
         );
-        out.grants
-            .extend(holders.get(name).into_iter().flatten().map(|username| {
-                grant(
-                    &entitlement,
-                    ResourceId::new(deployment_user::TYPE_ID, username),
-                )
-            }));
-        out.resources.push(resource);
-        out.entitlements.push(entitlement);
+        for username in holders.get(name).into_iter().flatten() {
+            out.grant(grant(
+                &entitlement,
+                ResourceId::new(deployment_user::TYPE_ID, username),
+            ));
+        }
+        out.resource(resource);
+        out.entitlement(entitlement);
     }
 }

@@ -11,7 +11,7 @@
 
 use super::deployment_user::{self, KnownUser};
 use super::{entitlement_id, grant, member_entitlement, role, MEMBER};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::deployment::RoleMapping;
 use crate::proto::{
     any, Entitlement, GrantExpandable, GrantMetadata, ProfileBuilder, Resource, ResourceId,
@@ -79,7 +79,7 @@ fn external_subjects(deployment: &DeploymentSnapshot) -> Vec<Subject<'_>> {
 }
 
 /// Adds mappings, their `member` entitlements, member grants and role grants.
-pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
+pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
     let externals = external_subjects(deployment);
     for (name, mapping) in &deployment.role_mappings {
         let resource = resource(name, mapping);
@@ -93,8 +93,8 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut SyncRecords) {
             member_grants(name, mapping, deployment, &externals, &entitlement, out);
             role_grants(mapping, deployment, &resource, out);
         }
-        out.resources.push(resource);
-        out.entitlements.push(entitlement);
+        out.resource(resource);
+        out.entitlement(entitlement);
     }
 }
 
@@ -104,7 +104,7 @@ fn member_grants(
     deployment: &DeploymentSnapshot,
     externals: &[Subject<'_>],
     entitlement: &Entitlement,
-    out: &mut SyncRecords,
+    out: &mut dyn RecordSink,
 ) {
     let principal = |u: &str| ResourceId::new(deployment_user::TYPE_ID, u);
     let mut members: Vec<(&str, Option<Vec<String>>)> = mapping
@@ -138,7 +138,7 @@ fn member_grants(
                 metadata: Some(metadata),
             }));
         }
-        out.grants.push(g);
+        out.grant(g);
     }
 }
 
@@ -146,7 +146,7 @@ fn role_grants(
     mapping: &RoleMapping,
     deployment: &DeploymentSnapshot,
     mapping_resource: &Resource,
-    out: &mut SyncRecords,
+    out: &mut dyn RecordSink,
 ) {
     let Some(mapping_id) = mapping_resource.id.clone() else {
         return;
@@ -170,6 +170,6 @@ fn role_grants(
             shallow: false,
             resource_type_ids: Vec::new(),
         }));
-        out.grants.push(g);
+        out.grant(g);
     }
 }

@@ -2,7 +2,7 @@
 //! their organizations by id.
 
 use super::{first_non_blank, organization, user_resource_type, user_trait};
-use crate::c1z::SyncRecords;
+use crate::c1z::RecordSink;
 use crate::cloud::Member;
 use crate::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, UserStatusValue,
@@ -52,7 +52,7 @@ pub fn resource(member: &Member, organization_ids: &[&str]) -> Resource {
 }
 
 /// Adds one resource per distinct account.
-pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
+pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     let mut accounts: BTreeMap<&str, (&Member, Vec<&str>)> = BTreeMap::new();
     for org in &snapshot.organizations {
         for member in snapshot.members.get(&org.id).into_iter().flatten() {
@@ -64,9 +64,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut SyncRecords) {
             }
         }
     }
-    out.resources.extend(
-        accounts
-            .values()
-            .map(|(member, org_ids)| resource(member, org_ids)),
-    );
+    for (member, org_ids) in accounts.values() {
+        out.resource(resource(member, org_ids));
+    }
 }

@@ -74,7 +74,7 @@ fn demo_tenant_expanded_in_the_database_gives_the_rows_expanded_in_memory() {
     let dir = tempfile::tempdir().unwrap();
 
     let in_memory = dir.path().join("memory.c1z");
-    let records = syncers::records(&snapshot);
+    let records = syncers::records(&snapshot).expect("expands");
     let memory_report = write_sync(&in_memory, &records, clock::now(), &options).unwrap();
 
     let streamed = dir.path().join("streamed.c1z");

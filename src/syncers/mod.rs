@@ -14,6 +14,7 @@ use crate::proto::{
     SkipEntitlementsAndGrants, Struct, Trait, UserStatus, UserStatusValue, UserTrait,
 };
 use crate::snapshot::{DeploymentSnapshot, Snapshot};
+use anyhow::Context;
 
 /// The slug of every membership entitlement.
 pub const MEMBER: &str = "member";
@@ -32,16 +33,10 @@ pub fn resource_types() -> Vec<ResourceType> {
 
 /// All records of one sync, with `GrantExpandable` grants expanded in memory. All six types are always
 /// present, also without a deployment.
-pub fn records(snapshot: &Snapshot) -> SyncRecords {
+pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
-    // The in-memory store cannot fail; an error here would be a bug, reported rather than hidden.
-    if let Err(e) = crate::expand::expand_records(&mut out) {
-        crate::logging::warn(
-            "grant expansion failed",
-            &[("error", serde_json::Value::from(format!("{e:#}")))],
-        );
-    }
-    out
+    crate::expand::expand_records(&mut out).context("expand grants in memory")?;
+    Ok(out)
 }
 
 /// The records of one sync before expansion: direct grants, some carrying `GrantExpandable`.
@@ -226,7 +221,7 @@ mod tests {
 
     #[test]
     fn all_six_types_exist_without_any_data() {
-        let records = records(&Snapshot::default());
+        let records = records(&Snapshot::default()).expect("expands");
         let ids: Vec<&str> = records
             .resource_types
             .iter()

@@ -669,6 +669,19 @@ fn every_error_case_exits_1_with_its_message_and_changes_nothing() {
         (
             &[
                 "revoke",
+                "roleMapping:terminated-complex:member",
+                "deploymentUser:es-admin",
+            ],
+            &[
+                "would still be named",
+                "the username `es-admin` at rules.all[0].any[1]",
+                "groups",
+                "nothing was changed",
+            ],
+        ),
+        (
+            &[
+                "revoke",
                 "roleMapping:svc-regex:member",
                 "deploymentUser:svc-etl-01",
             ],

@@ -494,6 +494,13 @@ fn mapping_membership(
                     plan.still_matched_by.join(" and ")
                 );
             }
+            if !plan.still_named_by.is_empty() {
+                bail!(
+                    "`{username}` would still be named by the role mapping `{name}` through {} (a conditional member: the mapping also depends on {}), which revoke does not change; nothing was changed",
+                    plan.still_named_by.join(" and "),
+                    if plan.may_match_by.is_empty() { "conditions only the identity provider can check".to_owned() } else { plan.may_match_by.join(" and ") }
+                );
+            }
             if !plan.may_match_by.is_empty() {
                 logging::warn(
                     &format!(

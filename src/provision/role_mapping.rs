@@ -263,8 +263,13 @@ pub struct RevokePlan {
     /// Rules that definitely still match the user afterwards (wildcards, literals elsewhere); when not
     /// empty, the revoke cannot be done by editing usernames.
     pub still_matched_by: Vec<String>,
+    /// Username conditions that still name the user afterwards (a literal or pattern where revoke does not
+    /// edit, e.g. inside an `all`), in rules that also depend on attributes only the identity provider
+    /// knows: the user is a conditional member, as the sync reports them; when not empty, the revoke
+    /// cannot be done by editing usernames.
+    pub still_named_by: Vec<String>,
     /// Conditions that may still match the user afterwards, depending on attributes other than the
-    /// username (groups, realm, DN, metadata, regular expressions).
+    /// username (groups, realm, DN, metadata, patterns that cannot be evaluated).
     pub may_match_by: Vec<String>,
 }
 
@@ -333,16 +338,21 @@ pub fn revoke(rules: &Rule, username: &str) -> RevokePlan {
             .map(Finding::describe)
             .collect::<Vec<_>>()
     };
-    let (still_matched_by, may_match_by) = match overall {
-        Truth::True => (positive(&[Truth::True]), Vec::new()),
-        Truth::Unknown => (Vec::new(), positive(&[Truth::True, Truth::Unknown])),
-        Truth::False => (Vec::new(), Vec::new()),
+    let (still_matched_by, still_named_by, may_match_by) = match overall {
+        Truth::True => (positive(&[Truth::True]), Vec::new(), Vec::new()),
+        Truth::Unknown => (
+            Vec::new(),
+            positive(&[Truth::True]),
+            positive(&[Truth::Unknown]),
+        ),
+        Truth::False => (Vec::new(), Vec::new(), Vec::new()),
     };
     RevokePlan {
         rules: edited,
         removed,
         matches_nobody,
         still_matched_by,
+        still_named_by,
         may_match_by,
     }
 }
@@ -631,13 +641,15 @@ mod tests {
         let plan = revoked(complex, "es-admin");
         assert!(!plan.removed);
         assert!(plan.still_matched_by.is_empty());
-        assert!(
-            plan.may_match_by
-                .iter()
-                .any(|m| m.contains("the username `es-admin` at rules.all[0].any[1]")),
-            "{:?}",
-            plan.may_match_by
+        // Named inside an `all` that also needs a group: a conditional member revoke cannot remove.
+        assert_eq!(
+            plan.still_named_by,
+            ["the username `es-admin` at rules.all[0].any[1]"]
         );
+        assert!(plan.may_match_by.iter().any(|m| m.contains("groups")));
+        // Someone the rules do not name at all is only possibly matched.
+        let plan = revoked(complex, "zoe");
+        assert!(plan.still_named_by.is_empty());
         assert!(plan.may_match_by.iter().any(|m| m.contains("groups")));
         // Negated conditions are not reported as matching.
         assert!(!plan

@@ -1,12 +1,15 @@
 //! The `c1.connector.v2` protobuf messages that a `.c1z` file stores, declared by hand for prost.
 //!
-//! Only the fields this connector writes or needs to read are declared; readers of other versions skip
-//! unknown fields. Field numbers follow the Baton connector protocol. Maps are written as sorted repeated
-//! entries so that the same input always gives the same bytes.
+//! These are the one declaration of each message, used both to write records and to read them back (the
+//! `inspect` renderer in [`crate::protojson`] decodes with them). Every field of the protocol that a reader
+//! shows is declared, also those this connector never sets: proto3 leaves zero and empty fields out, so an
+//! unset field costs no bytes and the writer's output does not depend on them. Field numbers follow the Baton
+//! connector protocol. Maps are written as sorted repeated entries so that the same input always gives the
+//! same bytes.
 
 use anyhow::Context;
 use prost::Message;
-pub use prost_types::{value::Kind, Any, ListValue, Struct, Value};
+pub use prost_types::{value::Kind, Any, ListValue, Struct, Timestamp, Value};
 use std::collections::BTreeMap;
 
 /// Prefix of every annotation's `Any.type_url`.
@@ -36,6 +39,8 @@ pub struct ResourceType {
     pub annotations: Vec<Any>,
     #[prost(string, tag = "5")]
     pub description: String,
+    #[prost(bool, tag = "6")]
+    pub sourced_externally: bool,
 }
 
 /// `c1.connector.v2.ResourceId`.
@@ -60,6 +65,33 @@ impl ResourceId {
     }
 }
 
+/// `c1.connector.v2.ExternalId`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExternalId {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(string, tag = "2")]
+    pub link: String,
+    #[prost(string, tag = "3")]
+    pub description: String,
+}
+
+/// `c1.connector.v2.AssetRef`: an icon or logo stored in the file's assets.
+#[derive(Clone, PartialEq, Message)]
+pub struct AssetRef {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+/// `c1.connector.v2.Resource.Status`; `status` is a `RESOURCE_STATUS_` value.
+#[derive(Clone, PartialEq, Message)]
+pub struct ResourceStatus {
+    #[prost(int32, tag = "1")]
+    pub status: i32,
+    #[prost(string, tag = "2")]
+    pub details: String,
+}
+
 /// `c1.connector.v2.Resource`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Resource {
@@ -75,6 +107,19 @@ pub struct Resource {
     pub description: String,
     #[prost(bool, tag = "6")]
     pub baton_resource: bool,
+    #[prost(message, optional, tag = "7")]
+    pub external_id: Option<ExternalId>,
+    /// A `CREATION_SOURCE_` value.
+    #[prost(int32, tag = "8")]
+    pub creation_source: i32,
+    #[prost(message, optional, tag = "9")]
+    pub profile: Option<Struct>,
+    #[prost(message, optional, tag = "10")]
+    pub icon: Option<AssetRef>,
+    #[prost(message, optional, tag = "11")]
+    pub status: Option<ResourceStatus>,
+    #[prost(message, optional, tag = "12")]
+    pub created_at: Option<Timestamp>,
 }
 
 /// What an entitlement is for.
@@ -145,6 +190,15 @@ impl GrantSources {
                 .collect(),
         }
     }
+
+    /// The sources as the protocol's map: entries sorted by key, the last of equal keys kept, and a missing
+    /// value read as an empty source.
+    pub fn to_map(&self) -> BTreeMap<String, GrantSource> {
+        self.sources
+            .iter()
+            .map(|entry| (entry.key.clone(), entry.value.clone().unwrap_or_default()))
+            .collect()
+    }
 }
 
 /// One entry of the `GrantSources.sources` map.
@@ -167,6 +221,15 @@ pub struct GrantSource {
 pub trait Annotation: Message + Default {
     /// Fully qualified protobuf name, e.g. `c1.connector.v2.UserTrait`.
     const TYPE_NAME: &'static str;
+}
+
+/// Declares a `c1.connector.v2` message of the same name as an [`Annotation`].
+macro_rules! annotation {
+    ($message:ident) => {
+        impl Annotation for $message {
+            const TYPE_NAME: &'static str = concat!("c1.connector.v2.", stringify!($message));
+        }
+    };
 }
 
 /// Packs an annotation into an `Any` with the conventional type URL.
@@ -249,17 +312,69 @@ pub struct UserTrait {
     pub status: Option<UserStatus>,
     #[prost(message, optional, tag = "3")]
     pub profile: Option<Struct>,
+    #[prost(message, optional, tag = "4")]
+    pub icon: Option<AssetRef>,
     #[prost(enumeration = "AccountType", tag = "5")]
     pub account_type: i32,
     #[prost(string, tag = "6")]
     pub login: String,
     #[prost(string, repeated, tag = "7")]
     pub login_aliases: Vec<String>,
+    #[prost(message, optional, tag = "8")]
+    pub created_at: Option<Timestamp>,
+    #[prost(message, optional, tag = "9")]
+    pub last_login: Option<Timestamp>,
+    #[prost(message, optional, tag = "10")]
+    pub mfa_status: Option<MfaStatus>,
+    #[prost(message, optional, tag = "11")]
+    pub sso_status: Option<SsoStatus>,
+    #[prost(message, optional, tag = "12")]
+    pub structured_name: Option<StructuredName>,
+    #[prost(string, repeated, tag = "13")]
+    pub employee_ids: Vec<String>,
 }
 
-impl Annotation for UserTrait {
-    const TYPE_NAME: &'static str = "c1.connector.v2.UserTrait";
+annotation!(UserTrait);
+
+/// `c1.connector.v2.UserTrait.MFAStatus`.
+#[derive(Clone, PartialEq, Message)]
+pub struct MfaStatus {
+    #[prost(bool, tag = "1")]
+    pub mfa_enabled: bool,
 }
+
+/// `c1.connector.v2.UserTrait.SSOStatus`.
+#[derive(Clone, PartialEq, Message)]
+pub struct SsoStatus {
+    #[prost(bool, tag = "1")]
+    pub sso_enabled: bool,
+}
+
+/// `c1.connector.v2.UserTrait.StructuredName`.
+#[derive(Clone, PartialEq, Message)]
+pub struct StructuredName {
+    #[prost(string, tag = "1")]
+    pub given_name: String,
+    #[prost(string, tag = "2")]
+    pub family_name: String,
+    #[prost(string, repeated, tag = "3")]
+    pub middle_names: Vec<String>,
+    #[prost(string, tag = "4")]
+    pub prefix: String,
+    #[prost(string, tag = "5")]
+    pub suffix: String,
+}
+
+/// `c1.connector.v2.GroupTrait`.
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupTrait {
+    #[prost(message, optional, tag = "1")]
+    pub icon: Option<AssetRef>,
+    #[prost(message, optional, tag = "2")]
+    pub profile: Option<Struct>,
+}
+
+annotation!(GroupTrait);
 
 /// `c1.connector.v2.RoleTrait`.
 #[derive(Clone, PartialEq, Message)]
@@ -268,9 +383,7 @@ pub struct RoleTrait {
     pub profile: Option<Struct>,
 }
 
-impl Annotation for RoleTrait {
-    const TYPE_NAME: &'static str = "c1.connector.v2.RoleTrait";
-}
+annotation!(RoleTrait);
 
 /// `c1.connector.v2.ChildResourceType`: the syncer lists this type under the annotated resource.
 #[derive(Clone, PartialEq, Message)]
@@ -279,28 +392,42 @@ pub struct ChildResourceType {
     pub resource_type_id: String,
 }
 
-impl Annotation for ChildResourceType {
-    const TYPE_NAME: &'static str = "c1.connector.v2.ChildResourceType";
-}
+annotation!(ChildResourceType);
 
 /// `c1.connector.v2.SkipEntitlementsAndGrants`: the type has no entitlements or grants of its own.
 #[derive(Clone, PartialEq, Message)]
 pub struct SkipEntitlementsAndGrants {}
 
-impl Annotation for SkipEntitlementsAndGrants {
-    const TYPE_NAME: &'static str = "c1.connector.v2.SkipEntitlementsAndGrants";
-}
+annotation!(SkipEntitlementsAndGrants);
 
-/// `c1.connector.v2.AppTrait`: marks an application resource; only the profile is declared.
+/// `c1.connector.v2.SkipEntitlements`: the resource has no entitlements of its own.
+#[derive(Clone, PartialEq, Message)]
+pub struct SkipEntitlements {}
+
+annotation!(SkipEntitlements);
+
+/// `c1.connector.v2.SkipGrants`: the resource has no grants of its own.
+#[derive(Clone, PartialEq, Message)]
+pub struct SkipGrants {}
+
+annotation!(SkipGrants);
+
+/// `c1.connector.v2.AppTrait`: marks an application resource; `flags` hold `APP_FLAG_` values.
 #[derive(Clone, PartialEq, Message)]
 pub struct AppTrait {
+    #[prost(string, tag = "1")]
+    pub help_url: String,
+    #[prost(message, optional, tag = "2")]
+    pub icon: Option<AssetRef>,
+    #[prost(message, optional, tag = "3")]
+    pub logo: Option<AssetRef>,
     #[prost(message, optional, tag = "4")]
     pub profile: Option<Struct>,
+    #[prost(int32, repeated, tag = "5")]
+    pub flags: Vec<i32>,
 }
 
-impl Annotation for AppTrait {
-    const TYPE_NAME: &'static str = "c1.connector.v2.AppTrait";
-}
+annotation!(AppTrait);
 
 /// `c1.connector.v2.GrantExpandable`: holders of the listed entitlements also hold the grant's one.
 #[derive(Clone, PartialEq, Message)]
@@ -313,9 +440,7 @@ pub struct GrantExpandable {
     pub resource_type_ids: Vec<String>,
 }
 
-impl Annotation for GrantExpandable {
-    const TYPE_NAME: &'static str = "c1.connector.v2.GrantExpandable";
-}
+annotation!(GrantExpandable);
 
 /// `c1.connector.v2.GrantMetadata`: free-form facts about a grant.
 #[derive(Clone, PartialEq, Message)]
@@ -324,9 +449,67 @@ pub struct GrantMetadata {
     pub metadata: Option<Struct>,
 }
 
-impl Annotation for GrantMetadata {
-    const TYPE_NAME: &'static str = "c1.connector.v2.GrantMetadata";
+annotation!(GrantMetadata);
+
+/// `c1.connector.v2.GrantImmutable`: the grant is managed elsewhere.
+#[derive(Clone, PartialEq, Message)]
+pub struct GrantImmutable {
+    #[prost(string, tag = "1")]
+    pub source_id: String,
+    #[prost(message, optional, tag = "2")]
+    pub metadata: Option<Struct>,
 }
+
+annotation!(GrantImmutable);
+
+/// `c1.connector.v2.EntitlementImmutable`: the entitlement is managed elsewhere.
+#[derive(Clone, PartialEq, Message)]
+pub struct EntitlementImmutable {
+    #[prost(string, tag = "1")]
+    pub source_id: String,
+    #[prost(message, optional, tag = "2")]
+    pub metadata: Option<Struct>,
+}
+
+annotation!(EntitlementImmutable);
+
+/// `c1.connector.v2.V1Identifier`: the id an older version of a connector gave the object.
+#[derive(Clone, PartialEq, Message)]
+pub struct V1Identifier {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+annotation!(V1Identifier);
+
+/// `c1.connector.v2.RawId`: the object's id in the source system.
+#[derive(Clone, PartialEq, Message)]
+pub struct RawId {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+annotation!(RawId);
+
+/// `c1.connector.v2.ExternalLink`: where the object is shown in the source system.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExternalLink {
+    #[prost(string, tag = "1")]
+    pub url: String,
+}
+
+annotation!(ExternalLink);
+
+/// `c1.connector.v2.ETag`.
+#[derive(Clone, PartialEq, Message)]
+pub struct ETag {
+    #[prost(string, tag = "1")]
+    pub value: String,
+    #[prost(string, tag = "2")]
+    pub entitlement_id: String,
+}
+
+annotation!(ETag);
 
 /// Builds a `google.protobuf.Struct` for a profile. Keys are kept sorted; numbers are doubles as in
 /// Baton's Go writer, so ids belong in strings.
@@ -479,6 +662,38 @@ mod tests {
             hex(b"project:project-0000099:access")
         );
         assert_eq!(hex(&grant.encode_to_vec()), expected);
+    }
+
+    #[test]
+    fn grant_sources_read_as_a_map_sorted_last_entry_wins() {
+        let entry = |key: &str, value: Option<GrantSource>| GrantSourceEntry {
+            key: key.to_owned(),
+            value,
+        };
+        let sources = GrantSources {
+            sources: vec![
+                entry("b", Some(GrantSource { is_direct: true })),
+                entry("a", None),
+                entry("b", Some(GrantSource { is_direct: false })),
+            ],
+        };
+        let map = sources.to_map();
+        let read: Vec<(&str, bool)> = map.iter().map(|(k, v)| (k.as_str(), v.is_direct)).collect();
+        assert_eq!(read, [("a", false), ("b", false)]);
+    }
+
+    #[test]
+    fn fields_left_at_their_defaults_add_no_bytes() {
+        let user = UserTrait {
+            login: "ann".into(),
+            ..Default::default()
+        };
+        assert_eq!(hex(&user.encode_to_vec()), format!("3203{}", hex(b"ann")));
+        let app = AppTrait {
+            profile: Some(Struct::default()),
+            ..Default::default()
+        };
+        assert_eq!(hex(&app.encode_to_vec()), "2200");
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! field order, enums by name, zero and empty fields left out, timestamps in RFC 3339, `Struct` profiles as
 //! plain objects, and annotations as objects with `@type` first.
 //!
-//! The [`full`] messages declare every field of the protocol (also those this connector never writes), so
-//! that files written by newer Go SDKs show all they hold. The output is compact and deterministic, which
+//! It decodes with the messages of [`crate::proto`], which declare every field a reader shows (also those
+//! this connector never writes), so that files written by newer Go SDKs show all they hold. The output is compact and deterministic, which
 //! also makes it the canonical form `inspect diff` compares.
 
+use crate::proto::{
+    self, Annotation, AppTrait, ChildResourceType, ETag, EntitlementImmutable, ExternalLink,
+    GrantExpandable, GrantImmutable, GrantMetadata, GroupTrait, RawId, RoleTrait, SkipEntitlements,
+    SkipEntitlementsAndGrants, SkipGrants, UserTrait, V1Identifier,
+};
 use chrono::DateTime;
-use prost::Message;
 use prost_types::{value::Kind, Any, Struct, Timestamp, Value};
 
 /// A JSON value whose objects keep the order their keys were added in.
@@ -311,148 +315,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The Baton messages with every field of the protocol, for reading and rendering.
-pub mod full {
-    use prost_types::{Any, Struct, Timestamp};
-    use std::collections::BTreeMap;
-
-    /// `c1.connector.v2.ResourceType`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ResourceType {
-        #[prost(string, tag = "1")]
-        pub id: String,
-        #[prost(string, tag = "2")]
-        pub display_name: String,
-        #[prost(int32, repeated, tag = "3")]
-        pub traits: Vec<i32>,
-        #[prost(message, repeated, tag = "4")]
-        pub annotations: Vec<Any>,
-        #[prost(string, tag = "5")]
-        pub description: String,
-        #[prost(bool, tag = "6")]
-        pub sourced_externally: bool,
-    }
-
-    /// `c1.connector.v2.ResourceId`.
-    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, prost::Message)]
-    pub struct ResourceId {
-        #[prost(string, tag = "1")]
-        pub resource_type: String,
-        #[prost(string, tag = "2")]
-        pub resource: String,
-        #[prost(bool, tag = "3")]
-        pub baton_resource: bool,
-    }
-
-    /// `c1.connector.v2.ExternalId`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ExternalId {
-        #[prost(string, tag = "1")]
-        pub id: String,
-        #[prost(string, tag = "2")]
-        pub link: String,
-        #[prost(string, tag = "3")]
-        pub description: String,
-    }
-
-    /// `c1.connector.v2.AssetRef`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct AssetRef {
-        #[prost(string, tag = "1")]
-        pub id: String,
-    }
-
-    /// `c1.connector.v2.Resource.Status` (and the `UserTrait.Status` of the same shape).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Status {
-        #[prost(int32, tag = "1")]
-        pub status: i32,
-        #[prost(string, tag = "2")]
-        pub details: String,
-    }
-
-    /// `c1.connector.v2.Resource`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Resource {
-        #[prost(message, optional, tag = "1")]
-        pub id: Option<ResourceId>,
-        #[prost(message, optional, tag = "2")]
-        pub parent_resource_id: Option<ResourceId>,
-        #[prost(string, tag = "3")]
-        pub display_name: String,
-        #[prost(message, repeated, tag = "4")]
-        pub annotations: Vec<Any>,
-        #[prost(string, tag = "5")]
-        pub description: String,
-        #[prost(bool, tag = "6")]
-        pub baton_resource: bool,
-        #[prost(message, optional, tag = "7")]
-        pub external_id: Option<ExternalId>,
-        #[prost(int32, tag = "8")]
-        pub creation_source: i32,
-        #[prost(message, optional, tag = "9")]
-        pub profile: Option<Struct>,
-        #[prost(message, optional, tag = "10")]
-        pub icon: Option<AssetRef>,
-        #[prost(message, optional, tag = "11")]
-        pub status: Option<Status>,
-        #[prost(message, optional, tag = "12")]
-        pub created_at: Option<Timestamp>,
-    }
-
-    /// `c1.connector.v2.Entitlement`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Entitlement {
-        #[prost(message, optional, tag = "1")]
-        pub resource: Option<Resource>,
-        #[prost(string, tag = "2")]
-        pub id: String,
-        #[prost(string, tag = "3")]
-        pub display_name: String,
-        #[prost(string, tag = "4")]
-        pub description: String,
-        #[prost(message, repeated, tag = "5")]
-        pub grantable_to: Vec<ResourceType>,
-        #[prost(message, repeated, tag = "6")]
-        pub annotations: Vec<Any>,
-        #[prost(int32, tag = "7")]
-        pub purpose: i32,
-        #[prost(string, tag = "8")]
-        pub slug: String,
-    }
-
-    /// `c1.connector.v2.GrantSource`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GrantSource {
-        #[prost(bool, tag = "1")]
-        pub is_direct: bool,
-    }
-
-    /// `c1.connector.v2.GrantSources`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GrantSources {
-        #[prost(btree_map = "string, message", tag = "1")]
-        pub sources: BTreeMap<String, GrantSource>,
-    }
-
-    /// `c1.connector.v2.Grant`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Grant {
-        #[prost(message, optional, tag = "1")]
-        pub entitlement: Option<Entitlement>,
-        #[prost(message, optional, tag = "2")]
-        pub principal: Option<Resource>,
-        #[prost(string, tag = "3")]
-        pub id: String,
-        #[prost(message, repeated, tag = "4")]
-        pub annotations: Vec<Any>,
-        #[prost(message, optional, tag = "5")]
-        pub sources: Option<GrantSources>,
-    }
-}
-
 /// `ResourceType` as protojson.
-pub fn resource_type(rt: &full::ResourceType) -> Json {
+pub fn resource_type(rt: &proto::ResourceType) -> Json {
     Obj::new()
         .str("id", &rt.id)
         .str("displayName", &rt.display_name)
@@ -467,7 +331,7 @@ pub fn resource_type(rt: &full::ResourceType) -> Json {
 }
 
 /// `ResourceId` as protojson.
-pub fn resource_id(id: &full::ResourceId) -> Json {
+pub fn resource_id(id: &proto::ResourceId) -> Json {
     Obj::new()
         .str("resourceType", &id.resource_type)
         .str("resource", &id.resource)
@@ -475,19 +339,19 @@ pub fn resource_id(id: &full::ResourceId) -> Json {
         .build()
 }
 
-fn status(s: &full::Status, names: &[&str]) -> Json {
+fn status(value: i32, details: &str, names: &[&str]) -> Json {
     Obj::new()
-        .enumeration("status", s.status, names)
-        .str("details", &s.details)
+        .enumeration("status", value, names)
+        .str("details", details)
         .build()
 }
 
-fn asset(a: &Option<full::AssetRef>) -> Option<Json> {
+fn asset(a: &Option<proto::AssetRef>) -> Option<Json> {
     a.as_ref().map(|a| Obj::new().str("id", &a.id).build())
 }
 
 /// `Resource` as protojson.
-pub fn resource(r: &full::Resource) -> Json {
+pub fn resource(r: &proto::Resource) -> Json {
     Obj::new()
         .msg("id", r.id.as_ref().map(resource_id))
         .msg(
@@ -513,14 +377,16 @@ pub fn resource(r: &full::Resource) -> Json {
         .msg("icon", asset(&r.icon))
         .msg(
             "status",
-            r.status.as_ref().map(|s| status(s, RESOURCE_STATUSES)),
+            r.status
+                .as_ref()
+                .map(|s| status(s.status, &s.details, RESOURCE_STATUSES)),
         )
         .msg("createdAt", timestamp(&r.created_at))
         .build()
 }
 
 /// `Entitlement` as protojson.
-pub fn entitlement(e: &full::Entitlement) -> Json {
+pub fn entitlement(e: &proto::Entitlement) -> Json {
     Obj::new()
         .msg("resource", e.resource.as_ref().map(resource))
         .str("id", &e.id)
@@ -537,7 +403,7 @@ pub fn entitlement(e: &full::Entitlement) -> Json {
 }
 
 /// `Grant` as protojson.
-pub fn grant(g: &full::Grant) -> Json {
+pub fn grant(g: &proto::Grant) -> Json {
     Obj::new()
         .msg("entitlement", g.entitlement.as_ref().map(entitlement))
         .msg("principal", g.principal.as_ref().map(resource))
@@ -546,10 +412,11 @@ pub fn grant(g: &full::Grant) -> Json {
         .msg(
             "sources",
             g.sources.as_ref().map(|s| {
+                let sources = s.to_map();
                 let map = Json::Obj(
-                    s.sources
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Obj::new().bool("isDirect", v.is_direct).build()))
+                    sources
+                        .into_iter()
+                        .map(|(k, v)| (k, Obj::new().bool("isDirect", v.is_direct).build()))
                         .collect(),
                 );
                 if s.sources.is_empty() {
@@ -580,8 +447,8 @@ pub fn annotation(any: &Any) -> Json {
     }
 }
 
-fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, prost::DecodeError> {
-    M::decode(bytes)
+fn decode<A: Annotation>(bytes: &[u8]) -> Result<A, prost::DecodeError> {
+    A::decode(bytes)
 }
 
 /// Renders a known annotation type; `None` for an unknown type, an error when its bytes do not decode.
@@ -591,15 +458,16 @@ fn known_annotation(
     head: Obj,
 ) -> Option<Result<Json, prost::DecodeError>> {
     let json = match name {
-        "c1.connector.v2.UserTrait" => decode::<ann::UserTrait>(bytes).map(|m| m.render(head)),
-        "c1.connector.v2.GroupTrait" => decode::<ann::GroupTrait>(bytes).map(|m| {
+        UserTrait::TYPE_NAME => decode::<UserTrait>(bytes).map(|m| user_trait(&m, head)),
+        GroupTrait::TYPE_NAME => decode::<GroupTrait>(bytes).map(|m| {
             head.msg("icon", asset(&m.icon))
                 .msg("profile", profile(&m.profile))
                 .build()
         }),
-        "c1.connector.v2.RoleTrait" => decode::<ann::ProfileOnly>(bytes)
-            .map(|m| head.msg("profile", profile(&m.profile)).build()),
-        "c1.connector.v2.AppTrait" => decode::<ann::AppTrait>(bytes).map(|m| {
+        RoleTrait::TYPE_NAME => {
+            decode::<RoleTrait>(bytes).map(|m| head.msg("profile", profile(&m.profile)).build())
+        }
+        AppTrait::TYPE_NAME => decode::<AppTrait>(bytes).map(|m| {
             head.str("helpUrl", &m.help_url)
                 .msg("icon", asset(&m.icon))
                 .msg("logo", asset(&m.logo))
@@ -610,34 +478,34 @@ fn known_annotation(
                 )
                 .build()
         }),
-        "c1.connector.v2.ChildResourceType" => {
-            decode::<ann::OneString>(bytes).map(|m| head.str("resourceTypeId", &m.value).build())
+        ChildResourceType::TYPE_NAME => decode::<ChildResourceType>(bytes)
+            .map(|m| head.str("resourceTypeId", &m.resource_type_id).build()),
+        SkipEntitlementsAndGrants::TYPE_NAME => {
+            decode::<SkipEntitlementsAndGrants>(bytes).map(|_| head.build())
         }
-        "c1.connector.v2.SkipEntitlementsAndGrants"
-        | "c1.connector.v2.SkipEntitlements"
-        | "c1.connector.v2.SkipGrants" => decode::<ann::Empty>(bytes).map(|_| head.build()),
-        "c1.connector.v2.GrantExpandable" => decode::<ann::GrantExpandable>(bytes).map(|m| {
+        SkipEntitlements::TYPE_NAME => decode::<SkipEntitlements>(bytes).map(|_| head.build()),
+        SkipGrants::TYPE_NAME => decode::<SkipGrants>(bytes).map(|_| head.build()),
+        GrantExpandable::TYPE_NAME => decode::<GrantExpandable>(bytes).map(|m| {
             head.strs("entitlementIds", &m.entitlement_ids)
                 .bool("shallow", m.shallow)
                 .strs("resourceTypeIds", &m.resource_type_ids)
                 .build()
         }),
-        "c1.connector.v2.GrantMetadata" => decode::<ann::ProfileOnly>(bytes)
-            .map(|m| head.msg("metadata", profile(&m.profile)).build()),
-        "c1.connector.v2.GrantImmutable" | "c1.connector.v2.EntitlementImmutable" => {
-            decode::<ann::Immutable>(bytes).map(|m| {
-                head.str("sourceId", &m.source_id)
-                    .msg("metadata", profile(&m.metadata))
-                    .build()
-            })
+        GrantMetadata::TYPE_NAME => decode::<GrantMetadata>(bytes)
+            .map(|m| head.msg("metadata", profile(&m.metadata)).build()),
+        GrantImmutable::TYPE_NAME => {
+            decode::<GrantImmutable>(bytes).map(|m| immutable(head, &m.source_id, &m.metadata))
         }
-        "c1.connector.v2.V1Identifier" | "c1.connector.v2.RawId" => {
-            decode::<ann::OneString>(bytes).map(|m| head.str("id", &m.value).build())
+        EntitlementImmutable::TYPE_NAME => decode::<EntitlementImmutable>(bytes)
+            .map(|m| immutable(head, &m.source_id, &m.metadata)),
+        V1Identifier::TYPE_NAME => {
+            decode::<V1Identifier>(bytes).map(|m| head.str("id", &m.id).build())
         }
-        "c1.connector.v2.ExternalLink" => {
-            decode::<ann::OneString>(bytes).map(|m| head.str("url", &m.value).build())
+        RawId::TYPE_NAME => decode::<RawId>(bytes).map(|m| head.str("id", &m.id).build()),
+        ExternalLink::TYPE_NAME => {
+            decode::<ExternalLink>(bytes).map(|m| head.str("url", &m.url).build())
         }
-        "c1.connector.v2.ETag" => decode::<ann::ETag>(bytes).map(|m| {
+        ETag::TYPE_NAME => decode::<ETag>(bytes).map(|m| {
             head.str("value", &m.value)
                 .str("entitlementId", &m.entitlement_id)
                 .build()
@@ -647,196 +515,75 @@ fn known_annotation(
     Some(json)
 }
 
-/// Annotation messages, declared for decoding only.
-mod ann {
-    use super::full::{AssetRef, Status};
-    use super::{asset, profile, status, timestamp, Json, Obj, ACCOUNT_TYPES, USER_STATUSES};
-    use prost_types::{Struct, Timestamp};
+/// `GrantImmutable` or `EntitlementImmutable` (the same fields), after `head`.
+fn immutable(head: Obj, source_id: &str, metadata: &Option<Struct>) -> Json {
+    head.str("sourceId", source_id)
+        .msg("metadata", profile(metadata))
+        .build()
+}
 
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Empty {}
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OneString {
-        #[prost(string, tag = "1")]
-        pub value: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ProfileOnly {
-        #[prost(message, optional, tag = "1")]
-        pub profile: Option<Struct>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GroupTrait {
-        #[prost(message, optional, tag = "1")]
-        pub icon: Option<AssetRef>,
-        #[prost(message, optional, tag = "2")]
-        pub profile: Option<Struct>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct AppTrait {
-        #[prost(string, tag = "1")]
-        pub help_url: String,
-        #[prost(message, optional, tag = "2")]
-        pub icon: Option<AssetRef>,
-        #[prost(message, optional, tag = "3")]
-        pub logo: Option<AssetRef>,
-        #[prost(message, optional, tag = "4")]
-        pub profile: Option<Struct>,
-        #[prost(int32, repeated, tag = "5")]
-        pub flags: Vec<i32>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GrantExpandable {
-        #[prost(string, repeated, tag = "1")]
-        pub entitlement_ids: Vec<String>,
-        #[prost(bool, tag = "2")]
-        pub shallow: bool,
-        #[prost(string, repeated, tag = "3")]
-        pub resource_type_ids: Vec<String>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Immutable {
-        #[prost(string, tag = "1")]
-        pub source_id: String,
-        #[prost(message, optional, tag = "2")]
-        pub metadata: Option<Struct>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ETag {
-        #[prost(string, tag = "1")]
-        pub value: String,
-        #[prost(string, tag = "2")]
-        pub entitlement_id: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Email {
-        #[prost(string, tag = "1")]
-        pub address: String,
-        #[prost(bool, tag = "2")]
-        pub is_primary: bool,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Flag {
-        #[prost(bool, tag = "1")]
-        pub enabled: bool,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct StructuredName {
-        #[prost(string, tag = "1")]
-        pub given_name: String,
-        #[prost(string, tag = "2")]
-        pub family_name: String,
-        #[prost(string, repeated, tag = "3")]
-        pub middle_names: Vec<String>,
-        #[prost(string, tag = "4")]
-        pub prefix: String,
-        #[prost(string, tag = "5")]
-        pub suffix: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct UserTrait {
-        #[prost(message, repeated, tag = "1")]
-        pub emails: Vec<Email>,
-        #[prost(message, optional, tag = "2")]
-        pub status: Option<Status>,
-        #[prost(message, optional, tag = "3")]
-        pub profile: Option<Struct>,
-        #[prost(message, optional, tag = "4")]
-        pub icon: Option<AssetRef>,
-        #[prost(int32, tag = "5")]
-        pub account_type: i32,
-        #[prost(string, tag = "6")]
-        pub login: String,
-        #[prost(string, repeated, tag = "7")]
-        pub login_aliases: Vec<String>,
-        #[prost(message, optional, tag = "8")]
-        pub created_at: Option<Timestamp>,
-        #[prost(message, optional, tag = "9")]
-        pub last_login: Option<Timestamp>,
-        #[prost(message, optional, tag = "10")]
-        pub mfa_status: Option<Flag>,
-        #[prost(message, optional, tag = "11")]
-        pub sso_status: Option<Flag>,
-        #[prost(message, optional, tag = "12")]
-        pub structured_name: Option<StructuredName>,
-        #[prost(string, repeated, tag = "13")]
-        pub employee_ids: Vec<String>,
-    }
-
-    impl UserTrait {
-        pub fn render(&self, head: Obj) -> Json {
-            head.list(
-                "emails",
-                self.emails
-                    .iter()
-                    .map(|e| {
-                        Obj::new()
-                            .str("address", &e.address)
-                            .bool("isPrimary", e.is_primary)
-                            .build()
-                    })
-                    .collect(),
-            )
-            .msg(
-                "status",
-                self.status.as_ref().map(|s| status(s, USER_STATUSES)),
-            )
-            .msg("profile", profile(&self.profile))
-            .msg("icon", asset(&self.icon))
-            .enumeration("accountType", self.account_type, ACCOUNT_TYPES)
-            .str("login", &self.login)
-            .strs("loginAliases", &self.login_aliases)
-            .msg("createdAt", timestamp(&self.created_at))
-            .msg("lastLogin", timestamp(&self.last_login))
-            .msg(
-                "mfaStatus",
-                self.mfa_status
-                    .as_ref()
-                    .map(|f| Obj::new().bool("mfaEnabled", f.enabled).build()),
-            )
-            .msg(
-                "ssoStatus",
-                self.sso_status
-                    .as_ref()
-                    .map(|f| Obj::new().bool("ssoEnabled", f.enabled).build()),
-            )
-            .msg(
-                "structuredName",
-                self.structured_name.as_ref().map(|n| {
-                    Obj::new()
-                        .str("givenName", &n.given_name)
-                        .str("familyName", &n.family_name)
-                        .strs("middleNames", &n.middle_names)
-                        .str("prefix", &n.prefix)
-                        .str("suffix", &n.suffix)
-                        .build()
-                }),
-            )
-            .strs("employeeIds", &self.employee_ids)
-            .build()
-        }
-    }
+/// `UserTrait` as protojson, after `head`.
+fn user_trait(m: &proto::UserTrait, head: Obj) -> Json {
+    head.list(
+        "emails",
+        m.emails
+            .iter()
+            .map(|e| {
+                Obj::new()
+                    .str("address", &e.address)
+                    .bool("isPrimary", e.is_primary)
+                    .build()
+            })
+            .collect(),
+    )
+    .msg(
+        "status",
+        m.status
+            .as_ref()
+            .map(|s| status(s.status, &s.details, USER_STATUSES)),
+    )
+    .msg("profile", profile(&m.profile))
+    .msg("icon", asset(&m.icon))
+    .enumeration("accountType", m.account_type, ACCOUNT_TYPES)
+    .str("login", &m.login)
+    .strs("loginAliases", &m.login_aliases)
+    .msg("createdAt", timestamp(&m.created_at))
+    .msg("lastLogin", timestamp(&m.last_login))
+    .msg(
+        "mfaStatus",
+        m.mfa_status
+            .as_ref()
+            .map(|f| Obj::new().bool("mfaEnabled", f.mfa_enabled).build()),
+    )
+    .msg(
+        "ssoStatus",
+        m.sso_status
+            .as_ref()
+            .map(|f| Obj::new().bool("ssoEnabled", f.sso_enabled).build()),
+    )
+    .msg(
+        "structuredName",
+        m.structured_name.as_ref().map(|n| {
+            Obj::new()
+                .str("givenName", &n.given_name)
+                .str("familyName", &n.family_name)
+                .strs("middleNames", &n.middle_names)
+                .str("prefix", &n.prefix)
+                .str("suffix", &n.suffix)
+                .build()
+        }),
+    )
+    .strs("employeeIds", &m.employee_ids)
+    .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto;
     use prost::Message;
 
-    fn decode_resource(r: &proto::Resource) -> full::Resource {
-        full::Resource::decode(r.encode_to_vec().as_slice()).unwrap()
+    fn decode_resource(r: &proto::Resource) -> proto::Resource {
+        proto::Resource::decode(r.encode_to_vec().as_slice()).unwrap()
     }
 
     #[test]
@@ -861,7 +608,7 @@ mod tests {
                 ),
                 account_type: proto::AccountType::Human as i32,
                 login: "ann".into(),
-                login_aliases: vec![],
+                ..Default::default()
             })],
             ..Default::default()
         };
@@ -889,6 +636,47 @@ mod tests {
         assert_eq!(
             annotation(&broken).to_text(),
             r#"{"@type":"type.googleapis.com/c1.connector.v2.RoleTrait","value":"Cv8="}"#
+        );
+    }
+
+    #[test]
+    fn protojson_annotations_are_matched_by_message_name() {
+        let rendered: Vec<String> = [
+            proto::any(&proto::SkipGrants {}),
+            proto::any(&proto::RawId { id: "r1".into() }),
+            proto::any(&proto::EntitlementImmutable {
+                source_id: "s1".into(),
+                metadata: None,
+            }),
+        ]
+        .iter()
+        .map(|a| annotation(a).to_text())
+        .collect();
+        assert_eq!(
+            rendered,
+            [
+                r#"{"@type":"type.googleapis.com/c1.connector.v2.SkipGrants"}"#,
+                r#"{"@type":"type.googleapis.com/c1.connector.v2.RawId","id":"r1"}"#,
+                r#"{"@type":"type.googleapis.com/c1.connector.v2.EntitlementImmutable","sourceId":"s1"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn protojson_grant_sources_are_sorted_by_key() {
+        let entry = |key: &str| proto::GrantSourceEntry {
+            key: key.into(),
+            value: Some(proto::GrantSource { is_direct: true }),
+        };
+        let g = proto::Grant {
+            sources: Some(proto::GrantSources {
+                sources: vec![entry("b"), entry("a")],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            grant(&g).to_text(),
+            r#"{"sources":{"sources":{"a":{"isDirect":true},"b":{"isDirect":true}}}}"#
         );
     }
 
@@ -932,7 +720,7 @@ mod tests {
 
     #[test]
     fn protojson_enums_unknown_values_are_numbers() {
-        let rt = full::ResourceType {
+        let rt = proto::ResourceType {
             id: "t".into(),
             traits: vec![0, 1, 99],
             ..Default::default()

@@ -3,10 +3,8 @@
 
 use crate::output;
 use crate::proto::ResourceType;
-use crate::protojson::{self, full, Json, Obj};
+use crate::protojson::{self, Json, Obj};
 use crate::syncers;
-use anyhow::Context;
-use prost::Message;
 
 /// The resource types whose entitlements `grant` and `revoke` change.
 pub const PROVISIONED_TYPES: [&str; 2] = [syncers::role::TYPE_ID, syncers::role_mapping::TYPE_ID];
@@ -15,15 +13,13 @@ pub const PROVISIONED_TYPES: [&str; 2] = [syncers::role::TYPE_ID, syncers::role_
 pub fn document(types: &[ResourceType]) -> anyhow::Result<String> {
     let mut items = Vec::new();
     for rt in types {
-        let rt_full = full::ResourceType::decode(rt.encode_to_vec().as_slice())
-            .with_context(|| format!("resource type {}", rt.id))?;
         let mut capabilities = vec![Json::Str("CAPABILITY_SYNC".into())];
         if PROVISIONED_TYPES.contains(&rt.id.as_str()) {
             capabilities.push(Json::Str("CAPABILITY_PROVISION".into()));
         }
         items.push(
             Obj::new()
-                .field("resourceType", protojson::resource_type(&rt_full))
+                .field("resourceType", protojson::resource_type(rt))
                 .list("capabilities", capabilities)
                 .build(),
         );

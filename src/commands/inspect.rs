@@ -10,7 +10,8 @@ use crate::c1z::reader::{C1zFile, DecodeLimits, SyncRun, Table as DbTable};
 use crate::cli::{GlobalArgs, InspectArgs, InspectView, OutputFormat};
 use crate::config::UsageError;
 use crate::output::{self, Table};
-use crate::protojson::{self, full, Json, Obj};
+use crate::proto;
+use crate::protojson::{self, Json, Obj};
 use anyhow::{bail, Context};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -122,10 +123,10 @@ fn decode_all<M: Message + Default>(
 
 /// The records of one sync (or of every sync), decoded with every protocol field.
 struct Data {
-    types: Vec<full::ResourceType>,
-    resources: Vec<full::Resource>,
-    entitlements: Vec<full::Entitlement>,
-    grants: Vec<full::Grant>,
+    types: Vec<proto::ResourceType>,
+    resources: Vec<proto::Resource>,
+    entitlements: Vec<proto::Entitlement>,
+    grants: Vec<proto::Grant>,
 }
 
 type ResourceKey = (String, String);
@@ -153,11 +154,11 @@ impl Data {
         })
     }
 
-    fn type_index(&self) -> BTreeMap<&str, &full::ResourceType> {
+    fn type_index(&self) -> BTreeMap<&str, &proto::ResourceType> {
         self.types.iter().map(|t| (t.id.as_str(), t)).collect()
     }
 
-    fn resource_index(&self) -> BTreeMap<ResourceKey, &full::Resource> {
+    fn resource_index(&self) -> BTreeMap<ResourceKey, &proto::Resource> {
         self.resources
             .iter()
             .filter_map(|r| r.id.as_ref().map(|id| (key(id), r)))
@@ -165,11 +166,11 @@ impl Data {
     }
 }
 
-fn key(id: &full::ResourceId) -> ResourceKey {
+fn key(id: &proto::ResourceId) -> ResourceKey {
     (id.resource_type.clone(), id.resource.clone())
 }
 
-fn type_of(r: &full::Resource) -> &str {
+fn type_of(r: &proto::Resource) -> &str {
     r.id.as_ref().map_or("", |id| id.resource_type.as_str())
 }
 
@@ -318,7 +319,7 @@ struct GrantFilter<'a> {
 fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
     let types = data.type_index();
     let by_id = data.resource_index();
-    let entitlements: BTreeMap<&str, &full::Entitlement> = data
+    let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
         .iter()
         .map(|e| (e.id.as_str(), e))
@@ -554,7 +555,7 @@ fn diff(file: &C1zFile) -> anyhow::Result<View> {
         [_] => bail!("cannot diff single sync run (the file has one finished full sync)"),
         [new, old, ..] => (new.sync_id.as_str(), old.sync_id.as_str()),
     };
-    let resource_id = |r: &full::Resource| {
+    let resource_id = |r: &proto::Resource| {
         r.id.as_ref().map_or(String::new(), |id| {
             format!("{}:{}", id.resource_type, id.resource)
         })
@@ -588,14 +589,14 @@ fn diff(file: &C1zFile) -> anyhow::Result<View> {
                     file,
                     DbTable::Entitlements,
                     old,
-                    |e: &full::Entitlement| e.id.clone(),
+                    |e: &proto::Entitlement| e.id.clone(),
                     protojson::entitlement,
                 )?,
                 rendered(
                     file,
                     DbTable::Entitlements,
                     new,
-                    |e: &full::Entitlement| e.id.clone(),
+                    |e: &proto::Entitlement| e.id.clone(),
                     protojson::entitlement,
                 )?,
             ),
@@ -608,14 +609,14 @@ fn diff(file: &C1zFile) -> anyhow::Result<View> {
                     file,
                     DbTable::Grants,
                     old,
-                    |g: &full::Grant| g.id.clone(),
+                    |g: &proto::Grant| g.id.clone(),
                     protojson::grant,
                 )?,
                 rendered(
                     file,
                     DbTable::Grants,
                     new,
-                    |g: &full::Grant| g.id.clone(),
+                    |g: &proto::Grant| g.id.clone(),
                     protojson::grant,
                 )?,
             ),

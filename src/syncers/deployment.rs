@@ -48,6 +48,7 @@ pub fn resource(deployment: &Deployment, org_id: &str) -> Resource {
         display_name: deployment.name.clone(),
         annotations: vec![any(&AppTrait {
             profile: Some(profile),
+            ..AppTrait::default()
         })],
         ..Resource::default()
     }

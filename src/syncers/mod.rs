@@ -167,7 +167,7 @@ pub fn user_trait(
         profile: Some(profile),
         account_type: account_type as i32,
         login: login.to_owned(),
-        login_aliases: Vec::new(),
+        ..UserTrait::default()
     }
 }
 

@@ -1479,3 +1479,36 @@ fn a_partial_profile_list_is_reported() {
     // 9,989 extra ones; plus 13 native users and 9 users only mappings name.
     assert_eq!(users, 13 + 9 + 10 + 9_989);
 }
+
+#[test]
+fn an_explicit_sync_refuses_dry_run_and_ignores_grant_variables_with_a_warning() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let mut args = vec!["--dry-run".to_owned(), "sync".to_owned()];
+    args.extend(sync_args(&fake, &path));
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run belongs to grant and revoke"));
+    assert!(!path.exists());
+
+    let mut args = vec!["sync".to_owned()];
+    args.extend(sync_args(&fake, &path));
+    let out = output(
+        binary()
+            .args(&args)
+            .env("BATON_GRANT_ENTITLEMENT", "role:superuser:member"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("are ignored by `sync`"));
+    assert!(path.exists());
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.method == "GET" || r.path.ends_with("/_suggest")),
+        "a sync only reads"
+    );
+}

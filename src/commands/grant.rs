@@ -116,7 +116,8 @@ pub fn parse_grant_id(id: &str) -> anyhow::Result<(Target, String)> {
     })
 }
 
-fn go_flags_given(global: &GlobalArgs) -> bool {
+/// Whether any of the Go connector's grant or revoke flags (or their variables) is set.
+pub fn go_flags_given(global: &GlobalArgs) -> bool {
     [
         &global.grant_entitlement,
         &global.grant_principal_type,

@@ -119,6 +119,19 @@ fn write(
 
 /// The `sync` subcommand (also what runs with no subcommand).
 pub fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<()> {
+    if global.dry_run {
+        return Err(config::UsageError(
+            "--dry-run belongs to grant and revoke; a sync only reads Elastic and has no dry run"
+                .to_owned(),
+        )
+        .into());
+    }
+    if crate::commands::grant::go_flags_given(global) {
+        logging::warn(
+            "the grant and revoke flags (--grant-entitlement, --grant-principal-type, --grant-principal, --revoke-grant or their BATON_* variables) are ignored by `sync`",
+            &[],
+        );
+    }
     if args.demo {
         return run_demo(global);
     }

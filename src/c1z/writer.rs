@@ -2078,4 +2078,89 @@ mod tests {
             );
         }
     }
+
+    /// The artifact size of a sync written the streaming way, against the same rows written the way Baton's
+    /// Go SDK writes them: every index live while rows are inserted one by one in resource, entitlement,
+    /// grant order, then zstd at the default level. `BATON_ARTIFACT_BENCH_SIZE` picks the tenant (`large`).
+    #[test]
+    #[ignore = "measurement: cargo test --release --lib c1z_artifact_size_bench -- --ignored --nocapture"]
+    fn c1z_artifact_size_bench() {
+        use crate::cloud::CloudClient;
+        use crate::config::{Api, Endpoint, HttpOptions, Secret};
+        use crate::deployment::DeploymentClient;
+        use crate::fake::{FakeElastic, Tenant, TenantSpec};
+        use crate::http::{ApiClient, RequestStats};
+        use crate::snapshot::Snapshot;
+        use std::sync::Arc;
+
+        let size = std::env::var("BATON_ARTIFACT_BENCH_SIZE").unwrap_or_else(|_| "large".into());
+        let spec = TenantSpec::named(&size).expect("a tenant size");
+        let tenant = Tenant::generate(&spec);
+        let (cloud_key, deployment_key) = (
+            tenant.cloud_api_key.clone(),
+            tenant.deployment_api_key.clone(),
+        );
+        let fake = FakeElastic::start(tenant).unwrap();
+        let base_url = crate::config::parse_base_url(&fake.url(), "fake", false).unwrap();
+        let stats = Arc::new(RequestStats::default());
+        let http = HttpOptions::default();
+        let endpoint = |api, key| Endpoint {
+            api,
+            base_url: base_url.clone(),
+            api_key: Secret::new(key),
+        };
+        let cloud = CloudClient::new(
+            ApiClient::new(&endpoint(Api::Cloud, cloud_key), &http, stats.clone()).unwrap(),
+        );
+        let deployment = DeploymentClient::new(
+            ApiClient::new(&endpoint(Api::Elasticsearch, deployment_key), &http, stats).unwrap(),
+        );
+        let snapshot = Snapshot::fetch(&cloud, Some(&deployment), None, &mut ()).unwrap();
+        let fx = Fixture::new();
+
+        let streamed = fx.dir.path().join("streamed.c1z");
+        let mut writer = SyncWriter::create(
+            &streamed,
+            &crate::syncers::resource_types(),
+            clock::now(),
+            &fx.options(),
+        )
+        .unwrap();
+        crate::syncers::emit(&snapshot, &mut writer);
+        let ours = writer.finish().unwrap();
+
+        let records = crate::syncers::records(&snapshot).unwrap();
+        let live = fx.dir.path().join("live-indexes.c1z");
+        let mut writer = SyncWriter::start(
+            &live,
+            &records.resource_types,
+            clock::now(),
+            &fx.options(),
+            NewRows::Known([0, 0, 0]),
+        )
+        .unwrap();
+        writer.expand = false;
+        for r in records.resources.iter().cloned() {
+            writer.resource(r);
+        }
+        for e in records.entitlements.iter().cloned() {
+            writer.entitlement(e);
+        }
+        for g in records.grants.iter().cloned() {
+            writer.grant(g);
+        }
+        let go_like = writer.finish().unwrap();
+        assert_eq!(ours.grants, go_like.grants);
+        for (name, report) in [
+            ("streamed", &ours),
+            ("indexes live (Go SDK order)", &go_like),
+        ] {
+            println!(
+                "{size} {name}: {} bytes, {} grants, {:.1} bytes/grant",
+                report.bytes,
+                report.grants,
+                report.bytes as f64 / report.grants as f64
+            );
+        }
+    }
 }

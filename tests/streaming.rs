@@ -5,36 +5,13 @@
 mod common;
 
 use baton_elastic::c1z::{write_sync, SyncWriter, WriteOptions, WriteReport};
-use baton_elastic::cloud::CloudClient;
-use baton_elastic::config::{self, Api, Endpoint, HttpOptions, Secret};
-use baton_elastic::deployment::DeploymentClient;
-use baton_elastic::http::{ApiClient, RequestStats};
 use baton_elastic::snapshot::Snapshot;
 use baton_elastic::{clock, syncers};
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::Arc;
 
 fn demo_snapshot() -> Snapshot {
-    let fake = common::demo_fake();
-    let (cloud_key, deployment_key) = common::demo_keys();
-    let base_url = config::parse_base_url(&fake.url(), "demo server", false).expect("fake url");
-    let stats = Arc::new(RequestStats::default());
-    let http = HttpOptions::default();
-    let endpoint = |api, key| Endpoint {
-        api,
-        base_url: base_url.clone(),
-        api_key: Secret::new(key),
-    };
-    let cloud = CloudClient::new(
-        ApiClient::new(&endpoint(Api::Cloud, cloud_key), &http, stats.clone())
-            .expect("cloud client"),
-    );
-    let deployment = DeploymentClient::new(
-        ApiClient::new(&endpoint(Api::Elasticsearch, deployment_key), &http, stats)
-            .expect("deployment client"),
-    );
-    Snapshot::fetch(&cloud, Some(&deployment), None, &mut ()).expect("snapshot")
+    common::demo_fake().fetch_snapshot().expect("snapshot")
 }
 
 /// The rows of one table for one sync, in row order, without the sync id and discovery time.

@@ -2085,37 +2085,12 @@ mod tests {
     #[test]
     #[ignore = "measurement: cargo test --release --lib c1z_artifact_size_bench -- --ignored --nocapture"]
     fn c1z_artifact_size_bench() {
-        use crate::cloud::CloudClient;
-        use crate::config::{Api, Endpoint, HttpOptions, Secret};
-        use crate::deployment::DeploymentClient;
         use crate::fake::{FakeElastic, Tenant, TenantSpec};
-        use crate::http::{ApiClient, RequestStats};
-        use crate::snapshot::Snapshot;
-        use std::sync::Arc;
 
         let size = std::env::var("BATON_ARTIFACT_BENCH_SIZE").unwrap_or_else(|_| "large".into());
         let spec = TenantSpec::named(&size).expect("a tenant size");
-        let tenant = Tenant::generate(&spec);
-        let (cloud_key, deployment_key) = (
-            tenant.cloud_api_key.clone(),
-            tenant.deployment_api_key.clone(),
-        );
-        let fake = FakeElastic::start(tenant).unwrap();
-        let base_url = crate::config::parse_base_url(&fake.url(), "fake", false).unwrap();
-        let stats = Arc::new(RequestStats::default());
-        let http = HttpOptions::default();
-        let endpoint = |api, key| Endpoint {
-            api,
-            base_url: base_url.clone(),
-            api_key: Secret::new(key),
-        };
-        let cloud = CloudClient::new(
-            ApiClient::new(&endpoint(Api::Cloud, cloud_key), &http, stats.clone()).unwrap(),
-        );
-        let deployment = DeploymentClient::new(
-            ApiClient::new(&endpoint(Api::Elasticsearch, deployment_key), &http, stats).unwrap(),
-        );
-        let snapshot = Snapshot::fetch(&cloud, Some(&deployment), None, &mut ()).unwrap();
+        let fake = FakeElastic::start(Tenant::generate(&spec)).unwrap();
+        let snapshot = fake.fetch_snapshot().unwrap();
         let fx = Fixture::new();
 
         let streamed = fx.dir.path().join("streamed.c1z");

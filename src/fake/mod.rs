@@ -453,6 +453,29 @@ impl FakeElastic {
         lock(&self.shared.faults).clear();
     }
 
+    /// Reads the served tenant through the real clients, as a sync does (both APIs, the tenant's keys).
+    pub fn fetch_snapshot(&self) -> anyhow::Result<crate::snapshot::Snapshot> {
+        use crate::config::{parse_base_url, Api, Endpoint, HttpOptions, Secret};
+        let tenant = self.tenant();
+        let base_url = parse_base_url(&self.url(), "fake server", false)?;
+        let stats = Arc::new(crate::http::RequestStats::default());
+        let http = HttpOptions::default();
+        let client = |api, key: String| {
+            let endpoint = Endpoint {
+                api,
+                base_url: base_url.clone(),
+                api_key: Secret::new(key),
+            };
+            crate::http::ApiClient::new(&endpoint, &http, stats.clone())
+        };
+        let cloud = crate::cloud::CloudClient::new(client(Api::Cloud, tenant.cloud_api_key)?);
+        let deployment = crate::deployment::DeploymentClient::new(client(
+            Api::Elasticsearch,
+            tenant.deployment_api_key,
+        )?);
+        crate::snapshot::Snapshot::fetch(&cloud, Some(&deployment), None, &mut ())
+    }
+
     /// A copy of the current tenant state (including applied writes).
     pub fn tenant(&self) -> Tenant {
         lock(&self.shared.tenant).clone()

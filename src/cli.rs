@@ -3,6 +3,7 @@
 //! Nothing here is checked beyond what clap parses; `config.rs` turns these raw values into a checked
 //! configuration.
 
+use crate::config::Secret;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -243,6 +244,19 @@ pub struct GlobalArgs {
     /// Go connector compatibility: the grant id to revoke (as `revoke <GRANT>`).
     #[arg(long, env = "BATON_REVOKE_GRANT", hide = true, global = true)]
     pub revoke_grant: Option<String>,
+
+    /// ConductorOne client id, for the Go connector's service mode (not supported: run one-shot syncs).
+    #[arg(long, env = "BATON_CLIENT_ID", global = true)]
+    pub client_id: Option<String>,
+
+    /// ConductorOne client secret, for the Go connector's service mode (not supported).
+    #[arg(
+        long,
+        env = "BATON_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub client_secret: Option<Secret>,
 
     /// Go connector compatibility: accepted and ignored (one-shot grant and revoke always provision).
     #[arg(long, env = "BATON_PROVISIONING", hide = true, global = true)]

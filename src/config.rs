@@ -24,6 +24,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
@@ -44,6 +50,26 @@ impl std::error::Error for UsageError {}
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
+}
+
+/// Refuses the Go connector's service mode (`--client-id`, `--client-secret`): it runs as a daemon taking
+/// tasks from ConductorOne's platform, which this program does not talk to.
+pub fn refuse_service_mode(args: &GlobalArgs) -> anyhow::Result<()> {
+    let flag = if non_empty(&args.client_id).is_some() {
+        "--client-id (BATON_CLIENT_ID)"
+    } else if args
+        .client_secret
+        .as_ref()
+        .is_some_and(|s| !s.expose().trim().is_empty())
+    {
+        "--client-secret (BATON_CLIENT_SECRET)"
+    } else {
+        return Ok(());
+    };
+    Err(usage(format!(
+        "{flag} is set, which asks for service mode: a daemon taking tasks from ConductorOne's platform, which \
+         baton-elastic does not talk to; run one-shot syncs instead (e.g. from cron) and upload the .c1z file"
+    )))
 }
 
 /// Which of the two Elastic APIs a client talks to.
@@ -352,6 +378,22 @@ mod tests {
         assert!(parse_base_url("http://[::1]:9200", "--x", false).is_ok());
         assert!(parse_base_url("http://es.internal:9200", "--x", false).is_err());
         assert!(parse_base_url("http://es.internal:9200", "--x", true).is_ok());
+    }
+
+    #[test]
+    fn service_mode_is_refused() {
+        assert!(refuse_service_mode(&args(&[])).is_ok());
+        assert!(refuse_service_mode(&args(&["--client-id", ""])).is_ok());
+        for flags in [["--client-id", "abc"], ["--client-secret", "secret-value"]] {
+            let err = refuse_service_mode(&args(&flags)).expect_err("refused");
+            assert!(err.is::<UsageError>());
+            let msg = err.to_string();
+            assert!(msg.contains(flags[0]) && msg.contains("one-shot"), "{msg}");
+            assert!(!msg.contains("secret-value"), "{msg}");
+        }
+        let cli = Cli::try_parse_from(["baton-elastic", "--client-secret", "secret-value"])
+            .expect("parses");
+        assert!(!format!("{cli:?}").contains("secret-value"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ use std::io::IsTerminal;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let log = LogConfig::from_args(&cli.global, std::io::stderr().is_terminal());
     logging::init(log.level, log.format);
+    config::refuse_service_mode(&cli.global)?;
     interrupt::install()?;
     match cli.command {
         None => match commands::grant::go_style_request(&cli.global)? {

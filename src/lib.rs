@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cloud;
 pub mod commands;
 pub mod config;
+pub mod config_file;
 pub mod deployment;
 pub mod expand;
 pub mod fake;

@@ -1,4 +1,5 @@
-//! The `baton-elastic` binary: parses the command line, runs it, and reports a failure once.
+//! The `baton-elastic` binary: reads the config file, parses the command line, runs it, and reports a
+//! failure once.
 
 use baton_elastic::cli::{Cli, LogFormat};
 use baton_elastic::config::UsageError;
@@ -6,8 +7,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match baton_elastic::run(cli) {
+    // The config file only sets unset `BATON_*` variables, so that clap resolves flag > env > file > default.
+    let result =
+        baton_elastic::config_file::apply().and_then(|()| baton_elastic::run(Cli::parse()));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let message = format!("{err:#}");

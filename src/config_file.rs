@@ -1,0 +1,697 @@
+//! The config file: `key: value` lines naming flags, read before the command line is parsed.
+//!
+//! The file is `./.baton.yaml` in the current directory (nothing happens when it is absent), or the file
+//! named by `BATON_CONFIG_PATH`, which must end in `.yaml` or `.yml` and must exist. Each key is the long
+//! name of a flag that has a `BATON_*` environment variable. A value is applied by setting that variable
+//! when it is not already set (an empty variable counts as unset), so clap's usual resolution gives: flag
+//! on the command line, then environment variable, then config file, then default.
+//!
+//! Only the part of YAML a flat list of flags needs is read: `key: value` lines at column 0, comments,
+//! blank lines, an optional leading `---`, plain, double-quoted and single-quoted scalars, and an empty
+//! value, `~` or `null` for "not set". Anything else is an error naming the file and line, and so is a key
+//! this program does not know. Values never appear in messages: they may be API keys.
+
+use crate::cli::Cli;
+use crate::config::UsageError;
+use clap::CommandFactory;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The file read when `BATON_CONFIG_PATH` is not set.
+pub const DEFAULT_PATH: &str = ".baton.yaml";
+
+/// The variable naming another config file.
+pub const PATH_ENV: &str = "BATON_CONFIG_PATH";
+
+/// One `key: value` line of the file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key, a flag's long name.
+    pub key: String,
+    /// The value, or `None` for an empty value, `~` or `null`.
+    pub value: Option<String>,
+    /// The line number, from 1.
+    pub line: usize,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be a key: show only whether there is one.
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("set", &self.value.is_some())
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+fn usage(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
+
+/// Finds, reads and applies the config file to the process environment.
+///
+/// Runs in `main` before the command line is parsed and before any thread starts. Every problem is a
+/// [`UsageError`].
+pub fn apply() -> anyhow::Result<()> {
+    let Some(path) = locate(std::env::var_os(PATH_ENV), Path::new(DEFAULT_PATH))? else {
+        return Ok(());
+    };
+    let text = read(&path)?;
+    let entries = parse(&text, &path)?;
+    let known = known_keys();
+    let assignments = plan(&entries, &known, &path, |name| {
+        std::env::var_os(name).is_some_and(|v| !v.is_empty())
+    })?;
+    for (name, value) in assignments {
+        // Single-threaded at this point: `main` calls this before anything else runs.
+        std::env::set_var(name, value);
+    }
+    Ok(())
+}
+
+/// The file to read: the one `BATON_CONFIG_PATH` names (checked for its extension), else the default
+/// file when it exists, else none.
+pub fn locate(config_path: Option<OsString>, default: &Path) -> anyhow::Result<Option<PathBuf>> {
+    match config_path.filter(|p| !p.is_empty()) {
+        Some(raw) => {
+            let path = PathBuf::from(raw);
+            let extension_ok = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e == "yaml" || e == "yml");
+            if !extension_ok {
+                return Err(usage(format!(
+                    "{PATH_ENV} must name a file ending in .yaml or .yml, got {}",
+                    path.display()
+                )));
+            }
+            if !path.exists() {
+                return Err(usage(format!(
+                    "config file {} (from {PATH_ENV}) does not exist",
+                    path.display()
+                )));
+            }
+            Ok(Some(path))
+        }
+        None if default.exists() => Ok(Some(default.to_path_buf())),
+        None => Ok(None),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| usage(format!("config file {} is not UTF-8 text", path.display())))
+}
+
+/// The flags a config file may set: long name → environment variable, taken from the command line
+/// definition (every flag with a `BATON_*` variable).
+pub fn known_keys() -> BTreeMap<String, String> {
+    let command = Cli::command();
+    command
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let env = arg.get_env()?.to_str()?;
+            env.starts_with("BATON_")
+                .then(|| (long.to_owned(), env.to_owned()))
+        })
+        .collect()
+}
+
+/// The variables to set for `entries`: known keys with a value whose variable is not already set
+/// (`is_set` says whether it is). An unknown key is an error naming it and the closest known key.
+pub fn plan(
+    entries: &[Entry],
+    known: &BTreeMap<String, String>,
+    path: &Path,
+    is_set: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut assignments = Vec::new();
+    for entry in entries {
+        let Some(env) = known.get(&entry.key) else {
+            let hint = closest(&entry.key, known.keys().map(String::as_str))
+                .map(|k| format!("; did you mean {k:?}?"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "config file {}: line {}: unknown key {:?}{hint} (keys are the long names of the flags, see --help)",
+                path.display(),
+                entry.line,
+                entry.key
+            )));
+        };
+        if let Some(value) = &entry.value {
+            if !is_set(env) {
+                assignments.push((env.clone(), value.clone()));
+            }
+        }
+    }
+    Ok(assignments)
+}
+
+/// The known key `key` most likely stands for: the same after lower-casing, `_` → `-` and dropping a
+/// `baton-` prefix, or else the one nearest by edit distance when that is at most 2 and unambiguous.
+fn closest<'a>(key: &str, known: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let normal = key.to_ascii_lowercase().replace('_', "-");
+    let normal = normal.strip_prefix("baton-").unwrap_or(&normal).to_owned();
+    if let Some(k) = known.clone().find(|k| *k == normal) {
+        return Some(k);
+    }
+    let mut best: Option<(usize, &str)> = None;
+    let mut tied = false;
+    for k in known {
+        let d = edit_distance(&normal, k);
+        match best {
+            Some((bd, _)) if d > bd => {}
+            Some((bd, _)) if d == bd => tied = true,
+            _ => {
+                best = Some((d, k));
+                tied = false;
+            }
+        }
+    }
+    match best {
+        Some((d, k)) if d <= 2 && !tied => Some(k),
+        _ => None,
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (prev + cost).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses the text of a config file. Errors name `path` and the line.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut lines_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen_content = false;
+    for (index, raw) in text.split('\n').enumerate() {
+        let number = index + 1;
+        let fail = |what: &str| {
+            usage(format!(
+                "config file {}: line {number}: {what}",
+                path.display()
+            ))
+        };
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let content = line.trim_start_matches([' ', '\t']);
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if content.len() != line.len() {
+            return Err(fail(
+                "indented line: only flat `key: value` lines at the start of the line are supported",
+            ));
+        }
+        if !seen_content && is_marker(line, "---") {
+            seen_content = true;
+            continue;
+        }
+        seen_content = true;
+        let (key, rest) = split_key(line).map_err(|what| fail(&what))?;
+        let value = parse_value(rest).map_err(|what| fail(&what))?;
+        if let Some(first) = lines_of.get(key) {
+            return Err(fail(&format!(
+                "duplicate key {key:?} (first set on line {first})"
+            )));
+        }
+        lines_of.insert(key.to_owned(), number);
+        entries.push(Entry {
+            key: key.to_owned(),
+            value,
+            line: number,
+        });
+    }
+    Ok(entries)
+}
+
+/// Whether `line` is exactly `marker`, optionally followed by whitespace and a comment.
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker).is_some_and(|rest| {
+        rest.is_empty()
+            || (rest.starts_with([' ', '\t'])
+                && (rest.trim().is_empty() || rest.trim_start().starts_with('#')))
+    })
+}
+
+/// Splits `key: rest` (the key at column 0, then `:` and whitespace or the end of the line).
+fn split_key(line: &str) -> Result<(&str, &str), String> {
+    if line.starts_with("---") || line.starts_with("...") {
+        return Err("a second YAML document is not supported".into());
+    }
+    if line.starts_with("- ") || line == "-" {
+        return Err("lists are not supported: expected `key: value`".into());
+    }
+    if line.starts_with(['{', '[']) {
+        return Err("flow mappings and sequences (`{`, `[`) are not supported".into());
+    }
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(line.len());
+    let (key, rest) = line.split_at(end);
+    if key.is_empty() {
+        return Err("expected `key: value` with a key of letters, digits, `-` or `_`".into());
+    }
+    let Some(rest) = rest.strip_prefix(':') else {
+        return Err("expected `key: value` with a key of letters, digits, `-` or `_`".into());
+    };
+    if !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        return Err("expected a space after `:` in `key: value`".into());
+    }
+    Ok((key, rest))
+}
+
+/// Parses what follows `key:`.
+fn parse_value(rest: &str) -> Result<Option<String>, String> {
+    let value = rest.trim_start_matches([' ', '\t']);
+    if value.is_empty() || value.starts_with('#') {
+        return Ok(None);
+    }
+    let first = value.chars().next().unwrap_or(' ');
+    let (scalar, after) = match first {
+        '"' => parse_double_quoted(&value[1..])?,
+        '\'' => parse_single_quoted(&value[1..])?,
+        '|' | '>' => return Err("block scalars (`|`, `>`) are not supported".into()),
+        '{' | '[' => return Err("flow mappings and sequences (`{`, `[`) are not supported".into()),
+        '&' | '*' => return Err("anchors and aliases (`&`, `*`) are not supported".into()),
+        '!' => return Err("tags (`!`) are not supported".into()),
+        '@' | '`' | '%' => {
+            return Err(format!(
+                "a plain value cannot start with `{first}`; quote it"
+            ))
+        }
+        '-' | '?' | ':' if value[1..].is_empty() || value[1..].starts_with([' ', '\t']) => {
+            return Err(format!(
+                "a plain value cannot start with `{first} `; quote it"
+            ))
+        }
+        _ => return parse_plain(value).map(Some).map(normalize),
+    };
+    let tail = after.trim_start_matches([' ', '\t']);
+    if !(tail.is_empty() || (tail.len() < after.len() && tail.starts_with('#'))) {
+        return Err("unexpected text after the closing quote".into());
+    }
+    Ok(Some(scalar))
+}
+
+/// Plain scalars: `~` and `null` mean not set; YAML booleans are written as `true`/`false`.
+fn normalize(value: Option<String>) -> Option<String> {
+    let value = value?;
+    match value.as_str() {
+        "~" | "null" | "Null" | "NULL" => None,
+        "true" | "True" | "TRUE" => Some("true".to_owned()),
+        "false" | "False" | "FALSE" => Some("false".to_owned()),
+        _ => Some(value),
+    }
+}
+
+/// A plain scalar: up to a comment (`#` after whitespace), trimmed.
+fn parse_plain(value: &str) -> Result<String, String> {
+    let mut end = value.len();
+    let mut previous = ' ';
+    for (i, c) in value.char_indices() {
+        if c == '#' && (previous == ' ' || previous == '\t') {
+            end = i;
+            break;
+        }
+        previous = c;
+    }
+    let scalar = value[..end].trim_end_matches([' ', '\t']);
+    if scalar.contains(": ") || scalar.contains(":\t") || scalar.ends_with(':') {
+        return Err("a `key: value` inside a value is not supported; quote the value".into());
+    }
+    Ok(scalar.to_owned())
+}
+
+/// A double-quoted scalar after its opening quote: the value and the text after the closing quote.
+fn parse_double_quoted(s: &str) -> Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, &s[i + 1..])),
+            '\\' => {
+                let Some((_, e)) = chars.next() else { break };
+                match e {
+                    '"' => out.push('"'),
+                    '\\' => out.push('\\'),
+                    '/' => out.push('/'),
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    '0' => out.push('\0'),
+                    'u' => {
+                        let high = hex4(&mut chars)?;
+                        let code = if (0xD800..0xDC00).contains(&high) {
+                            let low = match (chars.next(), chars.next()) {
+                                (Some((_, '\\')), Some((_, 'u'))) => hex4(&mut chars)?,
+                                _ => return Err("unpaired surrogate in a `\\u` escape".into()),
+                            };
+                            if !(0xDC00..0xE000).contains(&low) {
+                                return Err("unpaired surrogate in a `\\u` escape".into());
+                            }
+                            0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            high
+                        };
+                        let ch = char::from_u32(code)
+                            .ok_or_else(|| "invalid `\\u` escape".to_owned())?;
+                        out.push(ch);
+                    }
+                    other => return Err(format!("unknown escape `\\{other}` in a quoted value")),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Err("unterminated double-quoted value (a quoted value must end on its line)".into())
+}
+
+fn hex4(chars: &mut std::str::CharIndices<'_>) -> Result<u32, String> {
+    let mut code = 0;
+    for _ in 0..4 {
+        let digit = chars
+            .next()
+            .and_then(|(_, c)| c.to_digit(16))
+            .ok_or_else(|| "a `\\u` escape needs four hex digits".to_owned())?;
+        code = code * 16 + digit;
+    }
+    Ok(code)
+}
+
+/// A single-quoted scalar after its opening quote (`''` is a quote): the value and the rest.
+fn parse_single_quoted(s: &str) -> Result<(String, &str), String> {
+    let mut out = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+                out.push('\'');
+            } else {
+                return Ok((out, &s[i + 1..]));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Err("unterminated single-quoted value (a quoted value must end on its line)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Vec<(String, Option<String>, usize)> {
+        parse(text, Path::new("cfg.yaml"))
+            .expect("parses")
+            .into_iter()
+            .map(|e| (e.key, e.value, e.line))
+            .collect()
+    }
+
+    fn value_of(text: &str) -> Option<String> {
+        let entries = parsed(&format!("k: {text}\n"));
+        assert_eq!(entries.len(), 1);
+        entries[0].1.clone()
+    }
+
+    fn error(text: &str) -> String {
+        let err = parse(text, Path::new("cfg.yaml")).expect_err("rejected");
+        assert!(err.is::<UsageError>());
+        err.to_string()
+    }
+
+    fn assert_error(text: &str, line: usize, words: &str) {
+        let msg = error(text);
+        assert!(
+            msg.starts_with(&format!("config file cfg.yaml: line {line}: ")),
+            "{text:?}: {msg}"
+        );
+        assert!(msg.contains(words), "{text:?}: {msg}");
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn flat_keys_comments_blank_lines_and_document_start() {
+        let text = "\u{feff}# settings\n---  # start\n\napi-key: abc\r\n  # indented comment\nlog_level: debug # trailing\nN0-x_y: 1\n";
+        assert_eq!(
+            parsed(text),
+            vec![
+                ("api-key".into(), s("abc"), 4),
+                ("log_level".into(), s("debug"), 6),
+                ("N0-x_y".into(), s("1"), 7),
+            ]
+        );
+        assert!(parsed("").is_empty());
+        assert!(parsed("---\n").is_empty());
+        assert_eq!(parsed("a: b"), vec![("a".into(), s("b"), 1)]);
+    }
+
+    #[test]
+    fn plain_values() {
+        assert_eq!(value_of("  spaced out  "), s("spaced out"));
+        assert_eq!(
+            value_of("https://host:9243/path"),
+            s("https://host:9243/path")
+        );
+        assert_eq!(value_of("a#b"), s("a#b"));
+        assert_eq!(value_of("a #b"), s("a"));
+        assert_eq!(value_of("a\t#b"), s("a"));
+        assert_eq!(value_of("abc=="), s("abc=="));
+        assert_eq!(value_of("-5"), s("-5"));
+        assert_eq!(value_of("60"), s("60"));
+        assert_eq!(value_of("0x1F"), s("0x1F"));
+        assert_eq!(value_of("1.50"), s("1.50"));
+        assert_eq!(value_of("True"), s("true"));
+        assert_eq!(value_of("FALSE"), s("false"));
+        assert_eq!(value_of("yes"), s("yes"));
+        assert_eq!(parsed("k:\n"), vec![("k".into(), None, 1)]);
+        assert_eq!(parsed("k:   # nothing\n"), vec![("k".into(), None, 1)]);
+        assert_eq!(value_of("~"), None);
+        assert_eq!(value_of("null"), None);
+        assert_eq!(value_of("NULL"), None);
+    }
+
+    #[test]
+    fn double_quoted_values() {
+        assert_eq!(value_of(r#""a \"b\" \\ c""#), s(r#"a "b" \ c"#));
+        assert_eq!(value_of(r#""l1\nl2\tx\r\/""#), s("l1\nl2\tx\r/"));
+        assert_eq!(value_of(r#""\u00e9\u20AC""#), s("é€"));
+        assert_eq!(value_of(r#""\ud83d\ude00""#), s("😀"));
+        assert_eq!(
+            value_of(r#""a # not a comment" # comment"#),
+            s("a # not a comment")
+        );
+        assert_eq!(value_of(r#""""#), s(""));
+        assert_eq!(value_of(r#""null""#), s("null"));
+        assert_eq!(value_of(r#""~""#), s("~"));
+        assert_eq!(value_of(r#""true""#), s("true"));
+        assert_eq!(value_of(r#""  padded ""#), s("  padded "));
+    }
+
+    #[test]
+    fn single_quoted_values() {
+        assert_eq!(value_of("'it''s'"), s("it's"));
+        assert_eq!(value_of(r"'back\slash\n'"), s(r"back\slash\n"));
+        assert_eq!(value_of("'a: b # c' # comment"), s("a: b # c"));
+        assert_eq!(value_of("''"), s(""));
+    }
+
+    #[test]
+    fn rejected_structure_names_the_line() {
+        assert_error("a: 1\n  b: 2\n", 2, "indented line");
+        assert_error("a:\n  b: 2\n", 2, "indented line");
+        assert_error("a: 1\n\tb: 2\n", 2, "indented line");
+        assert_error("a:\n- x\n", 2, "lists are not supported");
+        assert_error("a: 1\n-\n", 2, "lists are not supported");
+        assert_error("{a: 1}\n", 1, "flow mappings");
+        assert_error("[a]\n", 1, "flow mappings");
+        assert_error("a: 1\n---\nb: 2\n", 2, "second YAML document");
+        assert_error("---\n---\n", 2, "second YAML document");
+        assert_error("a: 1\n...\n", 2, "second YAML document");
+        assert_error(
+            "# c\n\na: 1\nb: 2\na: 3\n",
+            5,
+            "duplicate key \"a\" (first set on line 3)",
+        );
+        assert_error("just text\n", 1, "expected `key: value`");
+        assert_error("\"a\": 1\n", 1, "expected `key: value`");
+        assert_error("a.b: 1\n", 1, "expected `key: value`");
+        assert_error("? a\n", 1, "expected `key: value`");
+        assert_error("%YAML 1.2\n", 1, "expected `key: value`");
+        assert_error("a:b\n", 1, "space after `:`");
+    }
+
+    #[test]
+    fn rejected_values_name_the_line() {
+        assert_error("x: 1\na: |\n  text\n", 2, "block scalars");
+        assert_error("a: >-\n", 1, "block scalars");
+        assert_error("a: {b: 1}\n", 1, "flow mappings");
+        assert_error("a: [1, 2]\n", 1, "flow mappings");
+        assert_error("a: &anchor x\n", 1, "anchors and aliases");
+        assert_error("a: *anchor\n", 1, "anchors and aliases");
+        assert_error("a: !!str x\n", 1, "tags");
+        assert_error("a: @x\n", 1, "cannot start with `@`");
+        assert_error("a: `x\n", 1, "cannot start with `");
+        assert_error("a: - x\n", 1, "cannot start with `- `");
+        assert_error("a: b: c\n", 1, "inside a value");
+        assert_error("a: b:\n", 1, "inside a value");
+        assert_error("a: \"open\n", 1, "unterminated double-quoted");
+        assert_error("a: \"open\\\"\n", 1, "unterminated double-quoted");
+        assert_error("a: 'open\n", 1, "unterminated single-quoted");
+        assert_error("a: \"x\" y\n", 1, "after the closing quote");
+        assert_error("a: \"x\"# c\n", 1, "after the closing quote");
+        assert_error("a: 'x'y\n", 1, "after the closing quote");
+        assert_error("a: \"\\q\"\n", 1, "unknown escape `\\q`");
+        assert_error("a: \"\\u12\"\n", 1, "four hex digits");
+        assert_error("a: \"\\ud83d\"\n", 1, "unpaired surrogate");
+        assert_error("a: \"\\ud83d\\u0041\"\n", 1, "unpaired surrogate");
+    }
+
+    #[test]
+    fn errors_never_show_values() {
+        for text in [
+            "api-key: \"secret-value\\q\"\n",
+            "api-key: secret-value: x\n",
+            "api-key: 'secret-value\n",
+            "api-key: \"secret-value\" tail\n",
+        ] {
+            assert!(!error(text).contains("secret-value"), "{text}");
+        }
+        let entry = &parse("api-key: secret-value\n", Path::new("c.yaml")).expect("parses")[0];
+        assert!(!format!("{entry:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn known_keys_come_from_the_flags() {
+        let known = known_keys();
+        assert_eq!(
+            known.get("api-key").map(String::as_str),
+            Some("BATON_API_KEY")
+        );
+        assert_eq!(known.get("file").map(String::as_str), Some("BATON_FILE"));
+        assert_eq!(
+            known.get("log-level").map(String::as_str),
+            Some("BATON_LOG_LEVEL")
+        );
+        assert_eq!(
+            known.get("client-id").map(String::as_str),
+            Some("BATON_CLIENT_ID")
+        );
+        assert_eq!(
+            known.get("client-secret").map(String::as_str),
+            Some("BATON_CLIENT_SECRET")
+        );
+        assert!(known.contains_key("keep-sync-count"));
+        // No variable: not a config key.
+        assert!(!known.contains_key("dry-run"));
+        assert!(!known.contains_key("version"));
+    }
+
+    #[test]
+    fn plan_keeps_set_variables_and_skips_unset_values() {
+        let entries = parse(
+            "api-key: k\nfile: f.c1z\norganization-id: ~\nlog-level: debug\n",
+            Path::new("c.yaml"),
+        )
+        .expect("parses");
+        let got = plan(&entries, &known_keys(), Path::new("c.yaml"), |name| {
+            name == "BATON_LOG_LEVEL"
+        })
+        .expect("known keys");
+        assert_eq!(
+            got,
+            vec![
+                ("BATON_API_KEY".to_owned(), "k".to_owned()),
+                ("BATON_FILE".to_owned(), "f.c1z".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_file_the_line_and_the_closest_key() {
+        let message = |text: &str| {
+            let entries = parse(text, Path::new("c.yaml")).expect("parses");
+            let err =
+                plan(&entries, &known_keys(), Path::new("c.yaml"), |_| false).expect_err("unknown");
+            assert!(err.is::<UsageError>());
+            err.to_string()
+        };
+        let msg = message("file: x\napi_key: secret-value\n");
+        assert!(
+            msg.starts_with(
+                "config file c.yaml: line 2: unknown key \"api_key\"; did you mean \"api-key\"?"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains("secret-value"), "{msg}");
+        assert!(message("BATON_LOG_LEVEL: x\n").contains("did you mean \"log-level\"?"));
+        assert!(
+            message("deployment-endpiont: x\n").contains("did you mean \"deployment-endpoint\"?")
+        );
+        let msg = message("colour: x\n");
+        assert!(msg.contains("unknown key \"colour\""), "{msg}");
+        assert!(!msg.contains("did you mean"), "{msg}");
+        // Unknown even without a value.
+        assert!(message("nothing:\n").contains("unknown key \"nothing\""));
+    }
+
+    #[test]
+    fn locate_checks_the_named_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let absent_default = dir.path().join(".baton.yaml");
+        assert_eq!(locate(None, &absent_default).expect("ok"), None);
+        assert_eq!(locate(Some("".into()), &absent_default).expect("ok"), None);
+        std::fs::write(&absent_default, "").expect("write");
+        assert_eq!(
+            locate(None, &absent_default).expect("ok"),
+            Some(absent_default.clone())
+        );
+        let other = dir.path().join("other.yml");
+        std::fs::write(&other, "").expect("write");
+        assert_eq!(
+            locate(Some(other.clone().into()), &absent_default).expect("ok"),
+            Some(other)
+        );
+        let msg = locate(Some("x.txt".into()), &absent_default)
+            .expect_err("extension")
+            .to_string();
+        assert!(
+            msg.contains(".yaml or .yml") && msg.contains("x.txt"),
+            "{msg}"
+        );
+        let missing = dir.path().join("missing.yaml");
+        let msg = locate(Some(missing.clone().into()), &absent_default)
+            .expect_err("missing")
+            .to_string();
+        assert!(msg.contains(&missing.display().to_string()), "{msg}");
+        assert!(msg.contains("does not exist"), "{msg}");
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("file", "file"), 0);
+    }
+}

@@ -56,13 +56,13 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 /// tasks from ConductorOne's platform, which this program does not talk to.
 pub fn refuse_service_mode(args: &GlobalArgs) -> anyhow::Result<()> {
     let flag = if non_empty(&args.client_id).is_some() {
-        "--client-id (BATON_CLIENT_ID)"
+        "--client-id (BATON_CLIENT_ID, or client-id in the config file)"
     } else if args
         .client_secret
         .as_ref()
         .is_some_and(|s| !s.expose().trim().is_empty())
     {
-        "--client-secret (BATON_CLIENT_SECRET)"
+        "--client-secret (BATON_CLIENT_SECRET, or client-secret in the config file)"
     } else {
         return Ok(());
     };

@@ -4,7 +4,7 @@
 
 use crate::cli::{LogFormat, LogLevel};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
 static CONFIG: OnceLock<(LogLevel, LogFormat)> = OnceLock::new();
@@ -14,11 +14,17 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let _ = CONFIG.set((level, format));
 }
 
+/// The configuration; before [`init`] (an error in the config file, say), the defaults: info, and console
+/// when stderr is a terminal, json otherwise.
 fn config() -> (LogLevel, LogFormat) {
-    CONFIG
-        .get()
-        .copied()
-        .unwrap_or((LogLevel::Info, LogFormat::Json))
+    CONFIG.get().copied().unwrap_or_else(|| {
+        let format = if std::io::stderr().is_terminal() {
+            LogFormat::Console
+        } else {
+            LogFormat::Json
+        };
+        (LogLevel::Info, format)
+    })
 }
 
 /// Whether messages at `level` are written.

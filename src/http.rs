@@ -187,13 +187,17 @@ impl ApiClient {
         self.api
     }
 
-    /// The URL of `segments` under the base URL, each segment percent-encoded.
+    /// The URL of `segments` under the base URL, each segment percent-encoded. Tabs and line breaks
+    /// are encoded too (a URL parser would otherwise drop them and address another name); `.` and `..`
+    /// cannot be sent as segments at all (a request naming one is refused).
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty();
-            path.extend(segments);
+        let mut path = url.path().trim_end_matches('/').to_owned();
+        for segment in segments {
+            path.push('/');
+            push_encoded_segment(&mut path, segment);
         }
+        url.set_path(&path);
         url
     }
 
@@ -230,6 +234,16 @@ impl ApiClient {
         segments: &[&str],
         body: Option<&B>,
     ) -> Result<T, ApiError> {
+        if let Some(dot) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+            return Err(ApiError {
+                api: self.api,
+                method,
+                path: format!("{}/{}", self.base.path().trim_end_matches('/'), segments.join("/")),
+                kind: ApiErrorKind::Transport(format!(
+                    "the name {dot:?} cannot be sent: a URL path segment `.` or `..` is removed by every HTTP client, so the request would address another object; nothing was sent"
+                )),
+            });
+        }
         let url = self.url(segments);
         let error = |kind| ApiError {
             api: self.api,
@@ -359,6 +373,24 @@ const POST_READS: [&str; 5] = [
     "_has_privileges",
     "_authenticate",
 ];
+
+/// Appends `segment` to `path` percent-encoded as one path segment: what the `url` crate encodes in a
+/// segment of an http(s) URL (controls, non-ASCII, space, `"`, `#`, `%`, `/`, `<`, `>`, `?`, `\`, the
+/// backquote, `{`, `}`), with tabs and line breaks encoded rather than dropped.
+fn push_encoded_segment(path: &mut String, segment: &str) {
+    for byte in segment.bytes() {
+        let keep = byte.is_ascii_graphic()
+            && !matches!(
+                byte,
+                b'"' | b'#' | b'%' | b'/' | b'<' | b'>' | b'?' | b'\\' | b'`' | b'{' | b'}'
+            );
+        if keep {
+            path.push(char::from(byte));
+        } else {
+            path.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
 
 /// Whether sending the same request again cannot change anything beyond what one success would:
 /// reads, and `PUT` (every write this client sends is a full replacement). A `POST` counts when it
@@ -993,5 +1025,36 @@ mod tests {
             "https://es.example:9243/prefix/_security/user/svc%20ingest%2Fa:b"
         );
         assert!(!format!("{client:?}").contains("ApiKey"));
+    }
+
+    #[test]
+    fn urls_keep_tabs_line_breaks_and_dots_of_a_name() {
+        let endpoint = Endpoint {
+            api: Api::Elasticsearch,
+            base_url: Url::parse("https://es.example:9243/prefix").expect("url"),
+            api_key: crate::config::Secret::new("k"),
+        };
+        let client =
+            ApiClient::new(&endpoint, &HttpOptions::default(), Arc::default()).expect("client");
+        let url = client.url(&[
+            "_security",
+            "user",
+            "tab\tx\r\n",
+            "a.b",
+            "...",
+            "%2e%2e",
+            "x\\y",
+        ]);
+        assert_eq!(
+            url.path(),
+            "/prefix/_security/user/tab%09x%0D%0A/a.b/.../%252e%252e/x%5Cy"
+        );
+        for name in [".", ".."] {
+            let err = client
+                .get::<serde_json::Value>(&["_security", "user", name])
+                .expect_err("refused");
+            assert_eq!(err.path, format!("/prefix/_security/user/{name}"));
+            assert!(err.to_string().contains("nothing was sent"), "{err}");
+        }
     }
 }

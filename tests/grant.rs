@@ -1109,3 +1109,54 @@ fn a_sync_after_a_grant_shows_the_new_grants() {
     }
     assert!(!grants.contains("roleMapping:esadmins-list:member:deploymentUser:esadmin01"));
 }
+
+#[test]
+fn dot_names_are_refused_and_tabs_are_sent_encoded() {
+    let fake = demo_fake();
+    fake.update_tenant(|t| {
+        for name in ["..", "tab\tx"] {
+            let mut u = t.users["jdoe"].clone();
+            u["username"] = json!(name);
+            t.users.insert(name.into(), u);
+        }
+    });
+    let before = fake.tenant();
+    let grant: [&str; 3] = ["grant", "role:editor:member", "deploymentUser:.."];
+    let dry_run: [&str; 4] = [
+        "grant",
+        "role:editor:member",
+        "deploymentUser:..",
+        "--dry-run",
+    ];
+    for args in [&grant[..], &dry_run[..]] {
+        fake.clear_requests();
+        let out = baton(&fake, args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains("nothing was sent"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    }
+    fake.clear_requests();
+    let out = baton(
+        &fake,
+        &[
+            "grant",
+            "role:editor:member",
+            "deploymentUser:tab\tx",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("PUT /_security/user/tab%09x\n"),
+        "{}",
+        stdout(&out)
+    );
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths[0], "/_security/user/tab%09x");
+    assert_eq!(fake.tenant(), before);
+}

@@ -545,3 +545,42 @@ fn inspect_refuses_files_over_the_decoder_limits_and_other_files() {
     assert_eq!(code, 1);
     assert!(stderr.contains("missing.c1z"), "{stderr}");
 }
+
+#[test]
+fn inspect_refuses_empty_truncated_and_broken_files_with_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let frame = |content: &[u8]| {
+        let mut bytes = b"C1ZF\0".to_vec();
+        bytes.extend(zstd::encode_all(content, 3).expect("zstd"));
+        bytes
+    };
+    let go = std::fs::read(go_full()).expect("read");
+    let cases = [
+        (write("zero.c1z", b""), "is empty (0 bytes)"),
+        (write("magic.c1z", b"C1ZF\0"), "cannot decompress"),
+        (write("cut.c1z", &go[..go.len() / 2]), "cannot decompress"),
+        (
+            write("text-db.c1z", &frame(b"not a database, just some text")),
+            "not a valid c1z SQLite database",
+        ),
+        (
+            write("empty-frame.c1z", &frame(b"")),
+            "holds no SQLite database",
+        ),
+        (dir.path().to_path_buf(), "Is a directory"),
+    ];
+    for (path, expected) in &cases {
+        for view in ["stats", "resources", "grants", "syncs", "diff"] {
+            let (code, stderr) = inspect_err(path, &[view]);
+            assert_eq!(code, 1, "{view} {}: {stderr}", path.display());
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+            assert!(stderr.contains(expected), "{view}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}

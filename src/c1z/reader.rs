@@ -349,14 +349,25 @@ const SYNC_RUN_COLUMNS: &str =
                                 sync_type, parent_sync_id";
 
 impl C1zFile {
-    /// Opens the c1z at `path` (a 0-byte file is an empty database). `path` itself is never written.
+    /// Opens the c1z at `path` (a 0-byte file is an empty database; a zstd frame holding no bytes is
+    /// refused). `path` itself is never written.
     pub fn open(path: &Path, limits: &DecodeLimits) -> anyhow::Result<C1zFile> {
         let dir = tempfile::Builder::new()
             .prefix("c1z")
             .tempdir()
             .context("create a temp dir for the c1z database")?;
         let db = dir.path().join("db");
-        decompress_c1z(path, &db, limits)?;
+        if decompress_c1z(path, &db, limits)?
+            && std::fs::metadata(&db)
+                .with_context(|| format!("inspect {}", db.display()))?
+                .len()
+                == 0
+        {
+            bail!(
+                "{}: not a valid c1z: its zstd frame holds no SQLite database (0 bytes)",
+                path.display()
+            );
+        }
         let conn = open_private_db(&db, path, 64 * 1024)?;
         Ok(C1zFile { conn, _dir: dir })
     }

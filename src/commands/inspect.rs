@@ -18,6 +18,14 @@ use std::collections::BTreeMap;
 
 /// Runs one `inspect` view and prints it.
 pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
+    // A sync starts afresh in an empty target, but an empty file has nothing to show: most likely the
+    // wrong path, or a file cut short by a failed copy.
+    if std::fs::metadata(&global.file).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        bail!(
+            "{} is empty (0 bytes): not a c1z file",
+            global.file.display()
+        );
+    }
     let file = C1zFile::open(&global.file, &DecodeLimits::from_env())?;
     let view =
         render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;

@@ -584,3 +584,37 @@ fn inspect_refuses_empty_truncated_and_broken_files_with_one_line() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_inspect_removes_its_decompressed_copy() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    for signal in ["INT", "TERM"] {
+        let child = binary()
+            .args(["inspect", "grants", "-f"])
+            .arg(go_full())
+            .env("TMPDIR", temp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_dir(temp.path()).expect("read dir").count() == 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(130), "SIG{signal}");
+        let left: Vec<_> = std::fs::read_dir(temp.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "SIG{signal} left {left:?}");
+    }
+}

@@ -342,6 +342,7 @@ impl Table {
 pub struct C1zFile {
     conn: Connection,
     _dir: TempDir,
+    _guard: crate::interrupt::TempGuard<'static>,
 }
 
 const SYNC_RUN_COLUMNS: &str =
@@ -356,6 +357,8 @@ impl C1zFile {
             .prefix("c1z")
             .tempdir()
             .context("create a temp dir for the c1z database")?;
+        // Removed on Ctrl-C too: the decompressed copy is as large as the database and as sensitive.
+        let guard = crate::interrupt::register(dir.path());
         let db = dir.path().join("db");
         if decompress_c1z(path, &db, limits)?
             && std::fs::metadata(&db)
@@ -369,7 +372,11 @@ impl C1zFile {
             );
         }
         let conn = open_private_db(&db, path, 64 * 1024)?;
-        Ok(C1zFile { conn, _dir: dir })
+        Ok(C1zFile {
+            conn,
+            _dir: dir,
+            _guard: guard,
+        })
     }
 
     /// The SQLite connection on the temp copy.

@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub organizations: Vec<Organization>,
     /// Members by organization id.
     pub members: BTreeMap<String, Vec<Member>>,
+    /// Whether the key sees organizations that are not synced (with `--organization-id`): the deployment
+    /// list then mixes their deployments with the synced organization's.
+    pub organizations_outside: bool,
     /// Deployments, sorted by id.
     pub deployments: Vec<Deployment>,
     /// The deployment's security objects, when a deployment is configured.
@@ -74,6 +77,15 @@ impl Snapshot {
             members.insert(org.id.clone(), list);
         }
 
+        let organizations_outside = match organization_id {
+            Some(id) => cloud
+                .organizations()
+                .context("cannot list Elastic Cloud organizations (to tell which deployments are those of --organization-id)")?
+                .iter()
+                .any(|o| o.id != id),
+            None => false,
+        };
+
         let mut deployments = cloud
             .deployments()
             .context("cannot list Elastic Cloud deployments")?;
@@ -88,6 +100,7 @@ impl Snapshot {
         Ok(Snapshot {
             organizations,
             members,
+            organizations_outside,
             deployments,
             deployment,
         })

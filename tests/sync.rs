@@ -743,6 +743,96 @@ fn organization_id_limits_the_sync_to_one_organization() {
     assert_eq!(users, 3);
 }
 
+/// The deployments of the default sync of `path`, by id, with their parent organization; fails if a
+/// grant's entitlement, resource or principal, or a grant source, is not in the same sync.
+fn deployments_of_a_consistent_sync(path: &std::path::Path) -> BTreeMap<String, String> {
+    let file = open(path);
+    let sync = file.default_sync().expect("query").expect("sync").sync_id;
+    let resources: BTreeMap<(String, String), Resource> = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .map(|r| {
+            let id = r.data.id.clone().expect("id");
+            ((id.resource_type, id.resource), r.data)
+        })
+        .collect();
+    let entitlements: BTreeSet<String> = file
+        .entitlements(&sync)
+        .expect("entitlements")
+        .into_iter()
+        .map(|e| e.external_id)
+        .collect();
+    for g in file.grants(&sync).expect("grants") {
+        let id = &g.external_id;
+        assert!(
+            entitlements.contains(&g.entitlement_id),
+            "{id}: entitlement"
+        );
+        let resource = (g.resource_type_id.clone(), g.resource_id.clone());
+        assert!(resources.contains_key(&resource), "{id}: resource");
+        let principal = (g.principal_resource_type_id, g.principal_resource_id);
+        assert!(resources.contains_key(&principal), "{id}: principal");
+        for source in g.data.sources.iter().flat_map(|s| &s.sources) {
+            assert!(entitlements.contains(&source.key), "{id}: source");
+        }
+    }
+    resources
+        .iter()
+        .filter(|((kind, _), _)| kind == "deployment")
+        .map(|((_, id), r)| {
+            let parent = r.parent_resource_id.clone().expect("parent").resource;
+            (id.clone(), parent)
+        })
+        .collect()
+}
+
+#[test]
+fn one_organization_gets_only_its_own_deployments_and_a_consistent_file() {
+    let fake = demo_fake();
+    let (_dir, path) = temp_target();
+    let full: BTreeMap<String, String> = DEPLOYMENTS
+        .iter()
+        .map(|(d, o)| ((*d).to_owned(), (*o).to_owned()))
+        .collect();
+    for with_deployment in [true, false] {
+        let mut base = sync_args(&fake, &path);
+        if !with_deployment {
+            base.drain(4..8);
+        }
+        run_ok(&base);
+        assert_eq!(deployments_of_a_consistent_sync(&path), full);
+        for org in ORGS {
+            let mut args = base.clone();
+            args.extend(["--organization-id".into(), org.into()]);
+            run_ok(&args);
+            let synced = deployments_of_a_consistent_sync(&path);
+            for (deployment, owner) in &synced {
+                assert_eq!(owner, org, "{deployment}");
+                assert_eq!(full[deployment], *owner, "{deployment} is another's");
+            }
+        }
+    }
+    // Named by an assignment of its members: Acme Corp's prod-logs; Acme Labs' two.
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--organization-id".into(), ORGS[1].into()]);
+    run_ok(&args);
+    let labs: Vec<String> = deployments_of_a_consistent_sync(&path)
+        .into_keys()
+        .collect();
+    assert_eq!(labs, [DEPLOYMENTS[2].0, DEPLOYMENTS[3].0]);
+    // A key that sees only the synced organization: every deployment is that organization's.
+    fake.update_tenant(|t| {
+        t.organizations.retain(|o| o["id"] == ORGS[2]);
+    });
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--organization-id".into(), ORGS[2].into()]);
+    run_ok(&args);
+    let archive = deployments_of_a_consistent_sync(&path);
+    assert_eq!(archive.len(), 4);
+    assert!(archive.values().all(|o| o == ORGS[2]), "{archive:?}");
+}
+
 #[test]
 fn an_unknown_organization_id_fails_with_a_clear_message() {
     let fake = demo_fake();

@@ -7,7 +7,8 @@
 //! The deployment list does not say which organization a deployment belongs to: it is the organization
 //! of the assignments that name it by id (the lowest organization id if several do), else the first
 //! organization synced; a deployment named only by assignments of organizations outside the sync is left
-//! out.
+//! out, and so is, when one organization is synced while the key sees others, a deployment no assignment
+//! names.
 
 use super::{assignment_entitlement, grant, organization, user};
 use crate::c1z::RecordSink;
@@ -80,7 +81,14 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
             }
         }
     }
-    let first = synced.first().copied();
+    // When the key also sees organizations outside the sync, a deployment none of the synced
+    // assignments name may be any of theirs: claiming it would grant the synced organization's
+    // deployment roles on another organization's deployment.
+    let first = if snapshot.organizations_outside {
+        None
+    } else {
+        synced.first().copied()
+    };
     snapshot
         .deployments
         .iter()

@@ -220,7 +220,9 @@ enum ModelField {
     RealmName,
     /// Always defined, a set of strings; its members are unknown.
     Groups,
-    /// `dn` and `metadata.*`: may be absent, values unknown.
+    /// `dn`: a string when the realm supplies one, else absent; unknown which.
+    Dn,
+    /// `metadata.*`: may be absent, values (of any type) unknown.
     Unknown,
     /// Not a field of the model: always absent.
     Absent,
@@ -431,7 +433,7 @@ impl Node {
                     USERNAME_FIELD => ModelField::Username,
                     "realm.name" => ModelField::RealmName,
                     "groups" => ModelField::Groups,
-                    "dn" => ModelField::Unknown,
+                    "dn" => ModelField::Dn,
                     name if name.starts_with("metadata.") => ModelField::Unknown,
                     _ => ModelField::Absent,
                 };
@@ -537,6 +539,14 @@ fn field_truth(field: ModelField, matchers: &[Matcher], subject: &Subject<'_>) -
                 .iter()
                 .all(|m| matches!(m, Matcher::Null | Matcher::Scalar))
             {
+                Truth::False
+            } else {
+                Truth::Unknown
+            }
+        }
+        // `dn` is a string or absent: numbers and booleans never match it.
+        ModelField::Dn => {
+            if matchers.iter().all(|m| matches!(m, Matcher::Scalar)) {
                 Truth::False
             } else {
                 Truth::Unknown
@@ -752,7 +762,7 @@ mod evaluation_tests {
             eval(r#"{"field":{"groups":"cn=x"}}"#, "a", None),
             Truth::Unknown
         );
-        // dn and metadata are unknown, whatever the value.
+        // dn is unknown for strings; metadata values may be of any type, so unknown whatever the value.
         assert_eq!(
             eval(r#"{"field":{"dn":"*,dc=x"}}"#, "a", None),
             Truth::Unknown
@@ -774,6 +784,27 @@ mod evaluation_tests {
             eval(r#"{"field":{"realm.type":"saml"}}"#, "a", None),
             Truth::False
         );
+    }
+
+    #[test]
+    fn numbers_and_booleans_never_match_a_dn() {
+        // `dn` is a string or absent: null may match (unknown), numbers and booleans cannot.
+        assert_eq!(
+            eval(r#"{"field":{"dn":[7,true]}}"#, "a", None),
+            Truth::False
+        );
+        assert_eq!(eval(r#"{"field":{"dn":null}}"#, "a", None), Truth::Unknown);
+        assert_eq!(
+            eval(r#"{"field":{"dn":[7,"cn=a"]}}"#, "a", None),
+            Truth::Unknown
+        );
+        // So a rule that also names the user is false, not a conditional grant.
+        let rule = compiled(r#"{"all":[{"field":{"username":"a"}},{"field":{"dn":7}}]}"#);
+        let subject = Subject {
+            username: "a",
+            realm: None,
+        };
+        assert_eq!(rule.membership(&subject), Membership::No);
     }
 
     #[test]

@@ -493,16 +493,22 @@ fn server_wait(
     text("x-ratelimit-interval").and_then(parse_interval)
 }
 
-/// A `Retry-After` value: whole seconds, or an HTTP date (a date in the past means now).
+/// A `Retry-After` value: whole seconds, or an HTTP date in any of the three formats a recipient must
+/// accept (IMF-fixdate, and the obsolete RFC 850 and asctime forms); a date in the past means now.
 fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let date = match chrono::DateTime::parse_from_rfc2822(value) {
+        Ok(date) => date.with_timezone(&chrono::Utc),
+        Err(_) => ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+            .iter()
+            .find_map(|format| chrono::NaiveDateTime::parse_from_str(value, format).ok())?
+            .and_utc(),
+    };
     Some(
-        date.with_timezone(&chrono::Utc)
-            .signed_duration_since(now)
+        date.signed_duration_since(now)
             .to_std()
             .unwrap_or(Duration::ZERO),
     )
@@ -816,6 +822,24 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-5", now()), None);
+    }
+
+    #[test]
+    fn retry_after_accepts_the_obsolete_http_date_formats() {
+        // RFC 850 and asctime dates, which HTTP recipients must still accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 01-Mar-26 12:00:30 GMT", now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Mar  1 12:00:45 2026", now()),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Mar 1 11:00:00 2026", now()),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("Sunday, 01-Mar-26 12:00:30", now()), None);
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

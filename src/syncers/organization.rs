@@ -150,11 +150,20 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
         let roles = role_entitlements(&resource, org);
         let mut holders: BTreeSet<(&str, &str)> = BTreeSet::new();
         for member in members {
+            // Each scope grants only its own roles: an organization role in a deployment assignment (or
+            // the reverse) is not a valid assignment and grants nothing.
             for a in organization_assignments(member, &org.id) {
-                holders.insert((a.role_id.as_str(), member.user_id.as_str()));
+                if ORGANIZATION_ROLES
+                    .iter()
+                    .any(|(slug, _)| *slug == a.role_id)
+                {
+                    holders.insert((a.role_id.as_str(), member.user_id.as_str()));
+                }
             }
             for a in deployment_assignments(member, &org.id) {
-                if a.all == Some(true) {
+                if a.all == Some(true)
+                    && DEPLOYMENT_ROLES.iter().any(|(slug, _)| *slug == a.role_id)
+                {
                     holders.insert((a.role_id.as_str(), member.user_id.as_str()));
                 }
             }
@@ -172,5 +181,53 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
         for role in roles {
             out.entitlement(role);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::c1z::SyncRecords;
+
+    #[test]
+    fn each_scope_grants_only_its_own_roles() {
+        let member: Member = serde_json::from_value(serde_json::json!({
+            "organization_id": "1", "user_id": "u1",
+            "role_assignments": {
+                "organization": [
+                    {"role_id": "billing-admin", "organization_id": "1"},
+                    {"role_id": "deployment-admin", "organization_id": "1"}
+                ],
+                "deployment": [
+                    {"role_id": "organization-admin", "organization_id": "1", "all": true},
+                    {"role_id": "deployment-viewer", "organization_id": "1", "all": true}
+                ]
+            }
+        }))
+        .expect("member");
+        let snapshot = Snapshot {
+            organizations: vec![Organization {
+                id: "1".into(),
+                name: "One".into(),
+            }],
+            members: [("1".to_owned(), vec![member])].into_iter().collect(),
+            ..Snapshot::default()
+        };
+        let mut out = SyncRecords::default();
+        sync(&snapshot, &mut out);
+        let granted: Vec<&str> = out
+            .grants
+            .iter()
+            .filter_map(|g| g.entitlement.as_ref())
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(
+            granted,
+            [
+                "organization:1:member",
+                "organization:1:billing-admin",
+                "organization:1:deployment-viewer"
+            ]
+        );
     }
 }

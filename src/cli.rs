@@ -182,7 +182,7 @@ pub struct GlobalArgs {
     )]
     pub deployment_api_key: Option<String>,
 
-    /// The .c1z file to write.
+    /// The .c1z file: written by sync, read by inspect.
     #[arg(
         short = 'f',
         long,
@@ -208,7 +208,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_ALLOW_INSECURE_HTTP", global = true)]
     pub allow_insecure_http: bool,
 
-    /// Seconds one HTTP request may take in all.
+    /// Seconds one HTTP request attempt may take in all (connecting: 10 s).
     #[arg(long, env = "BATON_HTTP_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
     pub http_timeout_seconds: u64,
 
@@ -224,7 +224,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_C1Z_TEMP_DIR", hide = true, global = true)]
     pub c1z_temp_dir: Option<PathBuf>,
 
-    /// Attempts per HTTP request at most, counting the first (429, 502, 503, 504, resets and timeouts are
+    /// Attempts per HTTP request at most, counting the first (429, 500, 502, 503, 504, resets and timeouts are
     /// retried).
     #[arg(long, env = "BATON_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), global = true)]
     pub max_retries: u32,

@@ -118,6 +118,27 @@ pub enum InspectView {
         #[arg(short = 'r', long = "resource", requires = "resource_type")]
         resource: Option<String>,
     },
+    /// The principals holding grants, optionally on one resource or of one entitlement, each once.
+    Principals {
+        /// Only grants on resources of this type id.
+        #[arg(short = 't', long = "resource-type")]
+        resource_type: Option<String>,
+        /// Only holders of this entitlement id.
+        #[arg(short = 'e', long = "entitlement", conflicts_with = "resource")]
+        entitlement: Option<String>,
+        /// Only grants on this resource id (needs --resource-type).
+        #[arg(short = 'r', long = "resource", requires = "resource_type")]
+        resource: Option<String>,
+    },
+    /// The effective access of one principal: its grants, direct and expanded, by resource.
+    Access {
+        /// The principal's resource type id.
+        #[arg(short = 't', long = "resource-type")]
+        resource_type: String,
+        /// The principal's resource id.
+        #[arg(short = 'r', long = "resource")]
+        resource: String,
+    },
     /// The sync runs in the file.
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.

@@ -409,24 +409,23 @@ pub fn grant(g: &proto::Grant) -> Json {
         .msg("principal", g.principal.as_ref().map(resource))
         .str("id", &g.id)
         .list("annotations", annotations(&g.annotations))
-        .msg(
-            "sources",
-            g.sources.as_ref().map(|s| {
-                let sources = s.to_map();
-                let map = Json::Obj(
-                    sources
-                        .into_iter()
-                        .map(|(k, v)| (k, Obj::new().bool("isDirect", v.is_direct).build()))
-                        .collect(),
-                );
-                if s.sources.is_empty() {
-                    Obj::new().build()
-                } else {
-                    Obj::new().field("sources", map).build()
-                }
-            }),
-        )
+        .msg("sources", g.sources.as_ref().map(grant_sources))
         .build()
+}
+
+/// `GrantSources` as protojson: `{"sources":{"<entitlement id>":{"isDirect":true}, …}}`, keys sorted.
+pub fn grant_sources(s: &proto::GrantSources) -> Json {
+    let map = Json::Obj(
+        s.to_map()
+            .into_iter()
+            .map(|(k, v)| (k, Obj::new().bool("isDirect", v.is_direct).build()))
+            .collect(),
+    );
+    if s.sources.is_empty() {
+        Obj::new().build()
+    } else {
+        Obj::new().field("sources", map).build()
+    }
 }
 
 fn annotations(list: &[Any]) -> Vec<Json> {

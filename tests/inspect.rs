@@ -618,3 +618,312 @@ fn an_interrupted_inspect_removes_its_decompressed_copy() {
         assert!(left.is_empty(), "SIG{signal} left {left:?}");
     }
 }
+
+/// The `type:id` keys of a `{"resources":[…]}` document, in order.
+fn resource_keys(doc: &Value) -> Vec<String> {
+    doc.get("resources")
+        .map(|list| {
+            list.as_array()
+                .expect("resources")
+                .iter()
+                .map(|r| resource_key(&r["resource"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The distinct `type:id` principals of a `{"grants":[…]}` document, sorted.
+fn grant_principals(doc: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = doc
+        .get("grants")
+        .map(|list| {
+            list.as_array()
+                .expect("grants")
+                .iter()
+                .map(|g| resource_key(&g["grant"]["principal"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn sorted(mut keys: Vec<String>) -> Vec<String> {
+    keys.sort();
+    keys
+}
+
+/// The grant ids and resource keys of an `access` document.
+fn access_grants(doc: &Value) -> (Vec<String>, Vec<String>) {
+    let mut grants = Vec::new();
+    let mut resources = Vec::new();
+    for r in doc["resources"].as_array().expect("resources") {
+        resources.push(resource_key(&r["resource"]));
+        for e in r["entitlements"].as_array().expect("entitlements") {
+            grants.push(e["grantId"].as_str().expect("grant id").to_owned());
+        }
+    }
+    (grants, resources)
+}
+
+/// Checks that the console tree of `access` agrees with its JSON document: one resource line per
+/// resource, one entitlement line per grant.
+fn assert_tree_matches(tree: &str, doc: &Value) {
+    let (grants, resources) = access_grants(doc);
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(lines[0].starts_with("Effective Access for "), "{tree}");
+    let resource_lines = lines[1..]
+        .iter()
+        .filter(|l| l.starts_with("├── ") || l.starts_with("└── "))
+        .count();
+    assert_eq!(resource_lines, resources.len(), "{tree}");
+    assert_eq!(lines.len() - 1 - resource_lines, grants.len(), "{tree}");
+}
+
+#[test]
+fn inspect_demo_principals_and_access() {
+    let fake = demo_fake();
+    let (_dir, file) = temp_target();
+    sync(&fake, &file);
+    // Resources and grants carry no sync id or time: the demo output is stable.
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "principals-role-superuser",
+            &["principals", "-t", "role", "-r", "superuser"],
+        ),
+        (
+            "principals-roleMapping-saml-realm-member",
+            &["principals", "-e", "roleMapping:saml-realm:member"],
+        ),
+        (
+            "access-deploymentUser-sam.saml",
+            &["access", "-t", "deploymentUser", "-r", "sam.saml"],
+        ),
+        (
+            "access-user-2894412301",
+            &["access", "-t", "user", "-r", "2894412301"],
+        ),
+    ];
+    for (name, args) in cases {
+        snapshot(&format!("demo/{name}.txt"), &inspect_ok(&file, args));
+        let mut json_args = args.to_vec();
+        json_args.extend(["-o", "json"]);
+        snapshot(&format!("demo/{name}.json"), &inspect_ok(&file, &json_args));
+    }
+
+    // principals: each holder once, the same as the distinct principals of `grants`, and the same
+    // table rows as the JSON document.
+    let superuser = inspect_json(&file, &["principals", "-e", "role:superuser:member"]);
+    assert_eq!(
+        superuser,
+        inspect_json(&file, &["principals", "-t", "role", "-r", "superuser"])
+    );
+    let keys = resource_keys(&superuser);
+    assert!(
+        keys.contains(&"deploymentUser:elastic".to_owned()),
+        "{keys:?}"
+    );
+    assert_eq!(
+        sorted(keys.clone()),
+        grant_principals(&inspect_json(
+            &file,
+            &["grants", "-e", "role:superuser:member"]
+        ))
+    );
+    let rows = table(&inspect_ok(
+        &file,
+        &["principals", "-e", "role:superuser:member"],
+    ));
+    assert_eq!(
+        rows[0],
+        ["ID", "Display Name", "Resource Type", "Parent Resource"]
+    );
+    assert_eq!(rows.len() - 1, keys.len());
+    let saml = resource_keys(&inspect_json(
+        &file,
+        &["principals", "-e", "roleMapping:saml-realm:member"],
+    ));
+    assert!(
+        saml.contains(&"deploymentUser:sam.saml".to_owned()),
+        "{saml:?}"
+    );
+    let all = inspect_json(&file, &["principals"]);
+    assert_eq!(
+        sorted(resource_keys(&all)),
+        grant_principals(&inspect_json(&file, &["grants"]))
+    );
+    assert_eq!(
+        table(&inspect_ok(&file, &["principals"])).len() - 1,
+        array_len(&all, "resources")
+    );
+    // Role grants: -t alone selects the holders of grants on roles.
+    let on_roles = resource_keys(&inspect_json(&file, &["principals", "-t", "role"]));
+    assert_eq!(
+        sorted(on_roles),
+        grant_principals(&inspect_json(&file, &["grants", "-t", "role"]))
+    );
+
+    // access: Sam holds viewer directly and through saml-realm.
+    let sam_args = ["access", "-t", "deploymentUser", "-r", "sam.saml"];
+    let sam_tree = inspect_ok(&file, &sam_args);
+    let sam = inspect_json(&file, &sam_args);
+    assert_tree_matches(&sam_tree, &sam);
+    assert!(sam_tree.starts_with("Effective Access for Sam Saml (Deployment User)\n"));
+    assert!(
+        sam_tree.contains("├── viewer (Deployment Role)\n│   └── member via saml-realm Role Mapping member (also direct)\n"),
+        "{sam_tree}"
+    );
+    assert_eq!(sam["principal"]["id"]["resource"], "sam.saml");
+    let viewer = sam["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["resource"]["id"]["resource"] == "viewer")
+        .expect("viewer");
+    assert_eq!(
+        viewer["entitlements"][0]["grantId"],
+        "role:viewer:member:deploymentUser:sam.saml"
+    );
+    let sources = &viewer["entitlements"][0]["sources"]["sources"];
+    assert!(
+        sources.get("roleMapping:saml-realm:member").is_some(),
+        "{sources}"
+    );
+    assert_eq!(sources["role:viewer:member"]["isDirect"], true);
+    // Every grant of Sam, direct and expanded, is there.
+    let sam_grants: Vec<String> = inspect_json(&file, &["grants"])["grants"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .filter(|g| resource_key(&g["grant"]["principal"]) == "deploymentUser:sam.saml")
+        .map(|g| g["grant"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(sorted(access_grants(&sam).0), sorted(sam_grants));
+
+    // Ada, Organization owner, administers the deployments of that organization through it.
+    let ada_args = ["access", "-t", "user", "-r", "2894412301"];
+    let ada_tree = inspect_ok(&file, &ada_args);
+    let ada = inspect_json(&file, &ada_args);
+    assert_tree_matches(&ada_tree, &ada);
+    assert!(ada_tree.starts_with("Effective Access for Ada Lovelace (User)\n"));
+    assert!(
+        ada_tree.contains("admin via Organization owner\n"),
+        "{ada_tree}"
+    );
+    let through_owner = ada["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|r| r["resource"]["id"]["resourceType"] == "deployment")
+        .flat_map(|r| r["entitlements"].as_array().expect("entitlements").iter())
+        .filter(|e| {
+            e["sources"]["sources"]
+                .get("organization:4125567842:organization-admin")
+                .is_some()
+        })
+        .count();
+    assert!(through_owner > 0, "{ada}");
+
+    // Usage errors exit 2, as for grants; an unknown principal or sync exits 1 naming it.
+    for args in [
+        &["principals", "-r", "superuser"][..],
+        &["principals", "-t", "role", "-r", "x", "-e", "y"],
+        &["access", "-t", "user"],
+        &["access", "-r", "2894412301"],
+        &["access"],
+    ] {
+        assert_eq!(inspect_err(&file, args).0, 2, "{args:?}");
+    }
+    let (code, stderr) = inspect_err(&file, &["access", "-t", "deploymentUser", "-r", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("deploymentUser:nobody"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (code, stderr) = inspect_err(&file, &["principals", "--sync-id", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("sync nope is not in the file"), "{stderr}");
+    // The sync chosen explicitly shows the same.
+    let sync_id = table(&inspect_ok(&file, &["syncs"]))[1][0].clone();
+    let mut explicit = sam_args.to_vec();
+    explicit.extend(["--sync-id", &sync_id]);
+    assert_eq!(inspect_ok(&file, &explicit), sam_tree);
+}
+
+#[test]
+fn inspect_go_sdk_principals_and_access() {
+    let file = go_full();
+    // The principals of an entitlement are the distinct principals of its grants, console and JSON alike.
+    for entitlement in [
+        "group:group-0000000:admin",
+        "project:project-0000099:access",
+    ] {
+        let doc = inspect_json(&file, &["principals", "-e", entitlement]);
+        let keys = resource_keys(&doc);
+        assert!(!keys.is_empty(), "{entitlement}");
+        assert_eq!(
+            sorted(keys.clone()),
+            grant_principals(&inspect_json(&file, &["grants", "-e", entitlement])),
+            "{entitlement}"
+        );
+        let rows = table(&inspect_ok(&file, &["principals", "-e", entitlement]));
+        let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+        let json_ids: Vec<&str> = doc["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| r["resource"]["id"]["resource"].as_str().expect("id"))
+            .collect();
+        assert_eq!(ids, json_ids, "{entitlement}");
+    }
+    let all = resource_keys(&inspect_json(&file, &["principals"]));
+    assert_eq!(
+        sorted(all.clone()),
+        grant_principals(&inspect_json(&file, &["grants"]))
+    );
+
+    // A user's access is every grant whose principal it is, expanded ones (with sources) included.
+    let grants = inspect_json(&file, &["grants"]);
+    let mine: Vec<&Value> = grants["grants"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .filter(|g| resource_key(&g["grant"]["principal"]) == "user:user-0000000")
+        .collect();
+    let args = ["access", "-t", "user", "-r", "user-0000000"];
+    let doc = inspect_json(&file, &args);
+    let (ids, resources) = access_grants(&doc);
+    let mut expected: Vec<String> = mine
+        .iter()
+        .map(|g| g["grant"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(sorted(ids), sorted(expected.clone()));
+    expected = mine.iter().map(|g| resource_key(&g["resource"])).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(sorted(resources), expected);
+    let tree = inspect_ok(&file, &args);
+    assert_tree_matches(&tree, &doc);
+    assert!(tree.starts_with("Effective Access for User 0000000 (User)\n"));
+    assert!(
+        tree.contains(" via admin (Group 0000000), member (Group 0000000)"),
+        "expanded grants name their sources: {tree}"
+    );
+    assert_eq!(
+        inspect_ok(
+            &file,
+            &[
+                "access",
+                "-t",
+                "user",
+                "-r",
+                "user-0000000",
+                "--sync-id",
+                GO_SYNC_ID
+            ]
+        ),
+        tree
+    );
+    let (code, stderr) = inspect_err(&file, &["access", "-t", "user", "-r", "user-9999999"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("user:user-9999999"), "{stderr}");
+}

@@ -35,8 +35,14 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
 /// A rendered view: its table and its JSON document (the list views fill only the format asked for, as
 /// building the other one for every grant of a large file costs time).
 pub struct View {
-    pub table: Table,
+    pub console: Console,
     pub json: Json,
+}
+
+/// The console form of a view: an aligned table, or text such as the `access` tree.
+pub enum Console {
+    Table(Table),
+    Text(String),
 }
 
 impl View {
@@ -44,7 +50,10 @@ impl View {
     /// the `baton` CLI prints it).
     pub fn text(&self, format: OutputFormat) -> String {
         match format {
-            OutputFormat::Console => self.table.render(),
+            OutputFormat::Console => match &self.console {
+                Console::Table(table) => table.render(),
+                Console::Text(text) => text.clone(),
+            },
             OutputFormat::Json => self.json.to_text(),
         }
     }
@@ -79,6 +88,26 @@ pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
                 resource: resource.as_deref(),
             };
             Ok(grants(&data, &filter, json))
+        }
+        InspectView::Principals {
+            resource_type,
+            entitlement,
+            resource,
+        } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            Ok(principals(&data, &filter, json))
+        }
+        InspectView::Access {
+            resource_type,
+            resource,
+        } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
+            access(&data, resource_type, resource, json)
         }
         InspectView::Syncs => Ok(syncs(&file.sync_runs()?)),
         InspectView::Diff => {
@@ -209,21 +238,31 @@ fn resource_types(data: &Data, json: bool) -> View {
         );
     }
     View {
-        table,
+        console: Console::Table(table),
         json: Obj::new().list("resourceTypes", items).build(),
     }
 }
 
 fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
+    let selected = data
+        .resources
+        .iter()
+        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)));
+    resource_list(data, selected, json)
+}
+
+/// A resource table (and its `{"resources":[…]}` document) of these resources, in this order.
+fn resource_list<'a>(
+    data: &'a Data,
+    selected: impl Iterator<Item = &'a proto::Resource>,
+    json: bool,
+) -> View {
     let types = data.type_index();
     let by_id = data.resource_index();
     let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
     let mut items = Vec::new();
-    for r in &data.resources {
+    for r in selected {
         let type_id = type_of(r);
-        if resource_type.is_some_and(|t| t != type_id) {
-            continue;
-        }
         let rt = types.get(type_id).copied();
         let parent = r
             .parent_resource_id
@@ -263,7 +302,7 @@ fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
         );
     }
     View {
-        table,
+        console: Console::Table(table),
         json: Obj::new().list("resources", items).build(),
     }
 }
@@ -312,16 +351,32 @@ fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {
         );
     }
     View {
-        table,
+        console: Console::Table(table),
         json: Obj::new().list("entitlements", items).build(),
     }
 }
 
-/// The `grants` filters.
+/// The `grants` (and `principals`) filters.
 struct GrantFilter<'a> {
     resource_type: Option<&'a str>,
     entitlement: Option<&'a str>,
     resource: Option<&'a str>,
+}
+
+impl GrantFilter<'_> {
+    /// Whether a grant passes every filter given.
+    fn matches(&self, g: &proto::Grant) -> bool {
+        let embedded = g.entitlement.as_ref();
+        let ent_id = embedded.map_or("", |e| e.id.as_str());
+        let rid = embedded
+            .and_then(|e| e.resource.as_ref())
+            .and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        let resource_id = rid.map_or("", |id| id.resource.as_str());
+        self.resource_type.is_none_or(|t| t == type_id)
+            && self.entitlement.is_none_or(|e| e == ent_id)
+            && self.resource.is_none_or(|r| r == resource_id)
+    }
 }
 
 fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
@@ -357,10 +412,7 @@ fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
             .and_then(|r| r.id.as_ref());
         let type_id = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
-        if filter.resource_type.is_some_and(|t| t != type_id)
-            || filter.entitlement.is_some_and(|e| e != ent_id)
-            || filter.resource.is_some_and(|r| r != resource_id)
-        {
+        if !filter.matches(g) {
             continue;
         }
         let entitlement = entitlements.get(ent_id).copied().or(embedded);
@@ -414,8 +466,232 @@ fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
         );
     }
     View {
-        table,
+        console: Console::Table(table),
         json: Obj::new().list("grants", items).build(),
+    }
+}
+
+/// The principals of the grants `filter` selects, each once: in the order of the file's resources, then
+/// (for a principal that is not among them) as the grant embeds it, by type and id.
+fn principals(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
+    let mut holders: BTreeMap<ResourceKey, &proto::Resource> = BTreeMap::new();
+    for g in data.grants.iter().filter(|g| filter.matches(g)) {
+        if let Some(p) = g.principal.as_ref() {
+            if let Some(id) = p.id.as_ref() {
+                holders.entry(key(id)).or_insert(p);
+            }
+        }
+    }
+    let mut ordered = Vec::with_capacity(holders.len());
+    for r in &data.resources {
+        if let Some(id) = r.id.as_ref() {
+            if holders.remove(&key(id)).is_some() {
+                ordered.push(r);
+            }
+        }
+    }
+    ordered.extend(holders.into_values());
+    resource_list(data, ordered.into_iter(), json)
+}
+
+/// One entitlement a principal holds: the entitlement, the grant and where it comes from.
+struct Held<'a> {
+    entitlement: Option<&'a proto::Entitlement>,
+    entitlement_id: &'a str,
+    grant: &'a proto::Grant,
+}
+
+/// The grants of one resource a principal holds entitlements on.
+struct OnResource<'a> {
+    resource: Option<&'a proto::Resource>,
+    resource_id: &'a proto::ResourceId,
+    held: Vec<Held<'a>>,
+}
+
+/// `access`: every grant whose principal is `type_id:resource_id` (the file holds expanded grants, so
+/// access through groups, role mappings and roles is among them), grouped by the resource of the
+/// entitlement: resources in the order of the file's resources (others after them, by type and id),
+/// entitlements in the order of the grants.
+fn access(data: &Data, type_id: &str, resource_id: &str, json: bool) -> anyhow::Result<View> {
+    let types = data.type_index();
+    let by_id = data.resource_index();
+    let wanted = (type_id.to_owned(), resource_id.to_owned());
+    let entitlements: BTreeMap<&str, &proto::Entitlement> = data
+        .entitlements
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
+    let mut embedded_principal = None;
+    let mut groups: BTreeMap<ResourceKey, OnResource<'_>> = BTreeMap::new();
+    for g in &data.grants {
+        let Some(p) = g.principal.as_ref() else {
+            continue;
+        };
+        if p.id.as_ref().map(key).as_ref() != Some(&wanted) {
+            continue;
+        }
+        embedded_principal.get_or_insert(p);
+        let embedded = g.entitlement.as_ref();
+        let entitlement_id = embedded.map_or("", |e| e.id.as_str());
+        let entitlement = entitlements.get(entitlement_id).copied().or(embedded);
+        let on = embedded.and_then(|e| e.resource.as_ref());
+        let Some(rid) = on.and_then(|r| r.id.as_ref()) else {
+            bail!(
+                "grant {} names no resource for its entitlement {entitlement_id}",
+                g.id
+            );
+        };
+        groups
+            .entry(key(rid))
+            .or_insert_with(|| OnResource {
+                resource: by_id.get(&key(rid)).copied().or(on),
+                resource_id: rid,
+                held: Vec::new(),
+            })
+            .held
+            .push(Held {
+                entitlement,
+                entitlement_id,
+                grant: g,
+            });
+    }
+    let Some(principal) = by_id.get(&wanted).copied().or(embedded_principal) else {
+        bail!(
+            "principal {type_id}:{resource_id} is not in the file (see `inspect resources -t {type_id}`)"
+        );
+    };
+    let mut ordered = Vec::with_capacity(groups.len());
+    for r in &data.resources {
+        if let Some(id) = r.id.as_ref() {
+            if let Some(group) = groups.remove(&key(id)) {
+                ordered.push(group);
+            }
+        }
+    }
+    ordered.extend(groups.into_values());
+
+    let type_name = |id: &'_ str| -> String {
+        types
+            .get(id)
+            .map_or(id, |t| name_or(&t.display_name, id))
+            .to_owned()
+    };
+    // A source by its display name; one that is only its slug (as the Go SDK's are) also names the
+    // resource it is on, so that `member` of one group can be told from `member` of another.
+    let entitlement_name = |id: &str| -> String {
+        let Some(e) = entitlements.get(id) else {
+            return id.to_owned();
+        };
+        if !e.display_name.is_empty() && e.display_name != e.slug {
+            return e.display_name.clone();
+        }
+        let rid = e.resource.as_ref().and_then(|r| r.id.as_ref());
+        let on = rid
+            .and_then(|rid| by_id.get(&key(rid)).copied())
+            .or(e.resource.as_ref())
+            .map(|r| name_or(&r.display_name, rid.map_or("", |rid| rid.resource.as_str())));
+        match on {
+            Some(on) if !on.is_empty() => format!("{} ({on})", name_or(&e.display_name, id)),
+            _ => name_or(&e.display_name, id).to_owned(),
+        }
+    };
+    let mut text = format!(
+        "Effective Access for {} ({})\n",
+        name_or(&principal.display_name, resource_id),
+        type_name(type_id)
+    );
+    let mut items = Vec::new();
+    for (i, group) in ordered.iter().enumerate() {
+        let last_group = i + 1 == ordered.len();
+        let (branch, indent) = if last_group {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let rid = group.resource_id;
+        text.push_str(&format!(
+            "{branch}{} ({})\n",
+            group.resource.map_or(rid.resource.as_str(), |r| name_or(
+                &r.display_name,
+                &rid.resource
+            )),
+            type_name(&rid.resource_type)
+        ));
+        let mut held_items = Vec::new();
+        for (j, held) in group.held.iter().enumerate() {
+            let leaf = if j + 1 == group.held.len() {
+                "└── "
+            } else {
+                "├── "
+            };
+            let slug = held.entitlement.map_or(held.entitlement_id, |e| {
+                name_or(&e.slug, held.entitlement_id)
+            });
+            text.push_str(&format!(
+                "{indent}{leaf}{slug}{}\n",
+                via(held, &entitlement_name)
+            ));
+            if json {
+                held_items.push(
+                    Obj::new()
+                        .msg("entitlement", held.entitlement.map(protojson::entitlement))
+                        .str("grantId", &held.grant.id)
+                        .msg(
+                            "sources",
+                            held.grant.sources.as_ref().map(protojson::grant_sources),
+                        )
+                        .build(),
+                );
+            }
+        }
+        if json {
+            items.push(
+                Obj::new()
+                    .msg("resource", group.resource.map(protojson::resource))
+                    .msg(
+                        "resourceType",
+                        types
+                            .get(rid.resource_type.as_str())
+                            .map(|t| protojson::resource_type(t)),
+                    )
+                    .list("entitlements", held_items)
+                    .build(),
+            );
+        }
+    }
+    Ok(View {
+        console: Console::Text(text),
+        json: Obj::new()
+            .field("principal", protojson::resource(principal))
+            .msg(
+                "principalType",
+                types.get(type_id).map(|t| protojson::resource_type(t)),
+            )
+            .list("resources", items)
+            .build(),
+    })
+}
+
+/// What a grant comes through, for the console: ` via <source entitlements>` by display name, sorted by
+/// id, and ` (also direct)` when the grant's own entitlement is among its sources as well; empty for a
+/// grant without sources (a direct one).
+fn via(held: &Held<'_>, entitlement_name: &dyn Fn(&str) -> String) -> String {
+    let Some(sources) = held.grant.sources.as_ref() else {
+        return String::new();
+    };
+    let mut direct = false;
+    let mut through = Vec::new();
+    for id in sources.to_map().into_keys() {
+        if id == held.entitlement_id {
+            direct = true;
+        } else {
+            through.push(entitlement_name(&id));
+        }
+    }
+    match (through.is_empty(), direct) {
+        (true, _) => String::new(),
+        (false, false) => format!(" via {}", through.join(", ")),
+        (false, true) => format!(" via {} (also direct)", through.join(", ")),
     }
 }
 
@@ -468,7 +744,7 @@ fn syncs(runs: &[SyncRun]) -> View {
         );
     }
     View {
-        table,
+        console: Console::Table(table),
         json: Obj::new().list("syncs", items).build(),
     }
 }
@@ -509,7 +785,7 @@ fn stats(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<View> {
         obj = obj.field(name, Json::Num(count.to_string()));
     }
     Ok(View {
-        table,
+        console: Console::Table(table),
         json: obj.build(),
     })
 }
@@ -649,7 +925,7 @@ fn diff(file: &C1zFile) -> anyhow::Result<View> {
         doc = doc.field(plural, obj.build());
     }
     Ok(View {
-        table,
+        console: Console::Table(table),
         json: doc.build(),
     })
 }

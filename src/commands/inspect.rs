@@ -1,5 +1,6 @@
-//! `inspect`: shows what a `.c1z` file holds, in the views the `baton` CLI offers: an aligned console
-//! table, or one compact protojson document.
+//! `inspect`: shows what a `.c1z` file holds, in the views the `baton` CLI offers (stats, resource types,
+//! resources, entitlements, grants, principals, one principal's effective access, syncs, diff): an
+//! aligned console table (a tree for `access`), or one compact protojson document.
 //!
 //! List views read the sync Baton's readers pick (the newest finished full sync, else a recent unfinished
 //! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`

@@ -143,6 +143,13 @@ pub enum InspectView {
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.
     Diff,
+    /// Every grant as one CSV row for access reviews: the principal (type, name, id, status, e-mail) and the
+    /// entitlement and resource it holds.
+    ExportCsv {
+        /// Write the CSV to this file (replaced as a whole) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `inspect --output-format` values.

@@ -11,6 +11,7 @@ pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod config_file;
+pub mod csv;
 pub mod deployment;
 pub mod expand;
 pub mod fake;

@@ -1,8 +1,11 @@
 //! Command output on stdout: aligned console tables, and writing that ends quietly when the reader of a
-//! pipe goes away (`| head`).
+//! pipe goes away (`| head`); and output files replaced as a whole.
 
+use crate::c1z::writer::{output_permissions, sync_dir, target_dir};
 use anyhow::Context;
+use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
+use std::path::Path;
 
 /// A console table: a header row, then data rows; columns are padded to their widest cell and separated
 /// by ` | `.
@@ -74,6 +77,35 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `bytes` to `target` as a whole: into a temp file beside it (removed on error or interruption),
+/// then renamed over it, so that `target` is either its old self or complete. A new file gets the usual
+/// permissions (read/write for everyone minus the umask); a replaced one keeps its own.
+pub fn write_file(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = target_dir(target);
+    let name = target
+        .file_name()
+        .with_context(|| format!("{} has no file name", target.display()))?;
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    if let Some(permissions) = output_permissions(target) {
+        builder.permissions(permissions);
+    }
+    let mut temp = builder
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    let _guard = crate::interrupt::register(temp.path());
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", temp.path().display()))?;
+    temp.persist(target)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", target.display()))?;
+    sync_dir(&dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +118,22 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.render(), "ID      | Name\na       | Zoë\nlong-id |\n");
         assert!(Table::new(&["x"]).is_empty());
+    }
+
+    #[test]
+    fn write_file_replaces_the_target_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("out.csv");
+        write_file(&target, b"one\n").expect("write");
+        write_file(&target, b"two\n").expect("replace");
+        assert_eq!(std::fs::read(&target).expect("read"), b"two\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["out.csv"]);
+        // A target in a missing folder fails with its path, creating nothing.
+        let err = write_file(&dir.path().join("missing/out.csv"), b"x").expect_err("fails");
+        assert!(format!("{err:#}").contains("missing"), "{err:#}");
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use baton_elastic::fake::{FakeElastic, Tenant};
 use cli_support::*;
-use common::{demo_fake, demo_keys, run_ok, sync_args, temp_target};
+use common::{demo_fake, demo_keys, dir_entries, run_ok, set, sync_args, temp_target};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -926,4 +926,295 @@ fn inspect_go_sdk_principals_and_access() {
     let (code, stderr) = inspect_err(&file, &["access", "-t", "user", "-r", "user-9999999"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("user:user-9999999"), "{stderr}");
+}
+
+/// The `export-csv` header.
+const CSV_HEADER: [&str; 12] = [
+    "Type",
+    "Last Name",
+    "First Name",
+    "User ID",
+    "User Status",
+    "Email Address",
+    "Entitlement Display Name",
+    "Entitlement",
+    "Resource Type",
+    "Resource Name",
+    "Entitlement Description",
+    "Entitlement Slug",
+];
+
+/// A small RFC 4180 reader: records end in `\n`; a quoted field may hold `,`, `""` and line breaks.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => {
+                assert!(
+                    field.is_empty(),
+                    "a quote inside an unquoted field: {field}"
+                );
+                quoted = true;
+            }
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, '\r') => panic!("an unquoted carriage return"),
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(!quoted, "an unterminated quoted field");
+    assert!(
+        field.is_empty() && record.is_empty(),
+        "the last record ends in a newline"
+    );
+    records
+}
+
+/// Checks an export against the grants of the same file: a header, then one row of 12 fields per grant in
+/// grant order, naming its entitlement and principal. Returns the data rows.
+fn assert_one_row_per_grant(csv: &str, file: &Path) -> Vec<Vec<String>> {
+    let records = parse_csv(csv);
+    assert_eq!(records[0], CSV_HEADER);
+    let grants = inspect_json(file, &["grants"]);
+    let grants = grants["grants"].as_array().expect("grants");
+    let rows = records[1..].to_vec();
+    assert_eq!(rows.len(), grants.len(), "one row per grant");
+    for (row, g) in rows.iter().zip(grants) {
+        assert_eq!(row.len(), 12, "{row:?}");
+        assert_eq!(
+            row[7],
+            g["grant"]["entitlement"]["id"].as_str().expect("id")
+        );
+        assert_eq!(
+            row[3],
+            g["grant"]["principal"]["id"]["resource"]
+                .as_str()
+                .expect("principal")
+        );
+        assert_eq!(
+            row[8],
+            g["resourceType"]["displayName"].as_str().expect("type")
+        );
+    }
+    rows
+}
+
+#[test]
+fn inspect_demo_export_csv_snapshot_rows_and_out_file() {
+    let fake = demo_fake();
+    let (dir, file) = temp_target();
+    sync(&fake, &file);
+    let csv = inspect_ok(&file, &["export-csv"]);
+    snapshot("demo/export.csv", &csv);
+    let rows = assert_one_row_per_grant(&csv, &file);
+    assert_eq!(rows.len(), json_stats(&file)["grants"]);
+    // Users carry their status and e-mail address; role mappings only their type and id.
+    let ada = rows
+        .iter()
+        .find(|r| r[3] == "2894412301")
+        .expect("a grant of Ada");
+    assert_eq!(
+        ada[..6],
+        [
+            "User",
+            "",
+            "Ada Lovelace",
+            "2894412301",
+            "ENABLED",
+            "ada@acme.example"
+        ]
+    );
+    let mapping = rows
+        .iter()
+        .find(|r| r[0] == "Role Mapping")
+        .expect("a grant of a role mapping");
+    assert!(!mapping[3].is_empty());
+    assert_eq!(mapping[1..3], ["", ""]);
+    assert_eq!(mapping[4..6], ["", ""]);
+    // The same sync chosen explicitly gives the same bytes.
+    let sync_id = table(&inspect_ok(&file, &["syncs"]))[1][0].clone();
+    assert_eq!(
+        inspect_ok(&file, &["export-csv", "--sync-id", &sync_id]),
+        csv
+    );
+
+    // --out writes the same bytes, replacing a file there, and leaves nothing else behind.
+    let out = dir.path().join("review.csv");
+    std::fs::write(&out, "old").expect("write");
+    let before = dir_entries(dir.path());
+    assert_eq!(
+        inspect_ok(
+            &file,
+            &["export-csv", "--out", out.to_str().expect("utf-8")]
+        ),
+        ""
+    );
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), csv);
+    assert_eq!(dir_entries(dir.path()), before);
+
+    // JSON does not apply: a usage error, and no file written.
+    let json_out = dir.path().join("never.csv");
+    let (code, stderr) = inspect_err(
+        &file,
+        &[
+            "export-csv",
+            "-o",
+            "json",
+            "--out",
+            json_out.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("export-csv"), "{stderr}");
+    assert!(!json_out.exists());
+    // An unknown sync is an error; a folder that does not exist leaves nothing behind.
+    let (code, stderr) = inspect_err(&file, &["export-csv", "--sync-id", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("sync nope is not in the file"), "{stderr}");
+    let missing = dir.path().join("missing/review.csv");
+    let (code, _) = inspect_err(
+        &file,
+        &["export-csv", "--out", missing.to_str().expect("utf-8")],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(dir_entries(dir.path()), before);
+}
+
+#[test]
+fn inspect_export_csv_quotes_names_and_guards_formulas() {
+    let fake = demo_fake();
+    fake.update_tenant(|t| {
+        for (username, full_name, email) in [
+            ("jo", "Smith, \"Jo\"", "jo@acme.example"),
+            (
+                "mallory",
+                "=HYPERLINK(\"http://x.example\",\"open\")",
+                "@mallory",
+            ),
+            ("lines", "two\nlines", "-lines@acme.example"),
+        ] {
+            t.users.insert(
+                username.into(),
+                json!({"username": username, "roles": ["viewer"], "full_name": full_name,
+                       "email": email, "metadata": {}, "enabled": false}),
+            );
+        }
+    });
+    let (_dir, file) = temp_target();
+    sync(&fake, &file);
+    let csv = inspect_ok(&file, &["export-csv"]);
+    assert!(
+        csv.contains("Deployment User,,\"Smith, \"\"Jo\"\"\",jo,DISABLED,jo@acme.example,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(
+            "Deployment User,,\"'=HYPERLINK(\"\"http://x.example\"\",\"\"open\"\")\",mallory,DISABLED,'@mallory,"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("Deployment User,,\"two\nlines\",lines,DISABLED,'-lines@acme.example,"),
+        "{csv}"
+    );
+    let rows = assert_one_row_per_grant(&csv, &file);
+    let first_names: BTreeMap<&str, &str> = rows
+        .iter()
+        .filter(|r| r[0] == "Deployment User")
+        .map(|r| (r[3].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(first_names["jo"], "Smith, \"Jo\"");
+    assert_eq!(
+        first_names["mallory"],
+        "'=HYPERLINK(\"http://x.example\",\"open\")"
+    );
+    assert_eq!(first_names["lines"], "two\nlines");
+    // No field of the export starts a formula.
+    for row in &rows {
+        for field in row {
+            assert!(
+                !field.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{field:?} in {row:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn inspect_go_sdk_export_csv_has_one_row_per_grant() {
+    let file = go_full();
+    let csv = inspect_ok(&file, &["export-csv"]);
+    let rows = assert_one_row_per_grant(&csv, &file);
+    assert_eq!(rows.len(), 14_981);
+    let users = rows.iter().filter(|r| r[0] == "User").count();
+    assert!(users > 0 && users < rows.len(), "{users} user rows");
+    assert!(rows
+        .iter()
+        .filter(|r| r[0] == "User")
+        .all(|r| r[4] == "ENABLED" && !r[2].is_empty() && r[5].contains('@')));
+}
+
+#[test]
+fn an_interrupted_export_leaves_the_previous_file_or_the_whole_new_one() {
+    let file = go_full();
+    let complete = inspect_ok(&file, &["export-csv"]);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = out_dir.path().join("review.csv");
+    // Interrupt at different moments: while decompressing, building the rows or writing them.
+    for delay_ms in [0, 100, 200, 300, 400, 500, 700] {
+        std::fs::write(&out, "old").expect("write");
+        let child = binary()
+            .args(["inspect", "export-csv", "--out"])
+            .arg(&out)
+            .arg("-f")
+            .arg(&file)
+            .env("TMPDIR", temp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_dir(temp.path()).expect("read dir").count() == 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let status = std::process::Command::new("kill")
+            .args(["-INT".to_owned(), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let code = child.wait_with_output().expect("wait").status.code();
+        assert!(
+            matches!(code, Some(0 | 130)),
+            "after {delay_ms} ms: {code:?}"
+        );
+        let written = std::fs::read_to_string(&out).expect("read");
+        assert!(
+            written == "old" || written == complete,
+            "after {delay_ms} ms: a partial file of {} bytes",
+            written.len()
+        );
+        assert_eq!(
+            dir_entries(out_dir.path()),
+            set(["review.csv"]),
+            "after {delay_ms} ms"
+        );
+        assert_eq!(std::fs::read_dir(temp.path()).expect("read dir").count(), 0);
+    }
 }

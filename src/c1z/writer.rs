@@ -813,7 +813,8 @@ fn close(conn: Connection, db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn target_dir(target: &Path) -> PathBuf {
+/// The folder `target` is in (`.` for a bare file name).
+pub(crate) fn target_dir(target: &Path) -> PathBuf {
     match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -857,7 +858,7 @@ fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
 }
 
 /// The existing target's permissions, or (on unix) read/write for everyone minus the umask for a new file.
-fn output_permissions(target: &Path) -> Option<Permissions> {
+pub(crate) fn output_permissions(target: &Path) -> Option<Permissions> {
     match fs::metadata(target) {
         Ok(meta) => Some(meta.permissions()),
         Err(_) => default_permissions(),
@@ -896,15 +897,16 @@ fn write_c1z(db: &Path, out: &mut File, level: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes a rename in `dir` durable.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("sync directory {}", dir.display()))
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn sync_dir(_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! `main.rs` only parses the command line and reports errors; everything else lives here so that tests
 //! reach every part.
 
+pub mod atomic_file;
 pub mod c1z;
 pub mod cli;
 pub mod clock;

@@ -1,9 +1,7 @@
 //! Command output on stdout: aligned console tables, and writing that ends quietly when the reader of a
 //! pipe goes away (`| head`); and output files replaced as a whole.
 
-use crate::c1z::writer::{output_permissions, sync_dir, target_dir};
 use anyhow::Context;
-use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
@@ -81,29 +79,11 @@ pub fn print(text: &str) -> anyhow::Result<()> {
 /// then renamed over it, so that `target` is either its old self or complete. A new file gets the usual
 /// permissions (read/write for everyone minus the umask); a replaced one keeps its own.
 pub fn write_file(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = target_dir(target);
-    let name = target
-        .file_name()
-        .with_context(|| format!("{} has no file name", target.display()))?;
-    let mut prefix = OsString::from(".");
-    prefix.push(name);
-    prefix.push(".");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    if let Some(permissions) = output_permissions(target) {
-        builder.permissions(permissions);
-    }
-    let mut temp = builder
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-    let _guard = crate::interrupt::register(temp.path());
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", temp.path().display()))?;
-    temp.persist(target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", target.display()))?;
-    sync_dir(&dir)
+    crate::atomic_file::replace(target, |file| {
+        file.write_all(bytes)?;
+        Ok(())
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use super::reader::{decompress_c1z, open_private_db, DecodeLimits};
 use super::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
+use crate::atomic_file;
 use crate::clock::{self, Ksuid};
 use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
@@ -16,8 +17,7 @@ use chrono::{DateTime, Local};
 use prost::Message;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -813,67 +813,17 @@ fn close(conn: Connection, db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The folder `target` is in (`.` for a bare file name).
-pub(crate) fn target_dir(target: &Path) -> PathBuf {
-    match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Compresses `db` into a temp file beside `target`, then renames it over `target`. Returns the new size.
 fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
-    let dir = target_dir(target);
-    let name = target
-        .file_name()
-        .with_context(|| format!("{} has no file name", target.display()))?;
-    let mut prefix = OsString::from(".");
-    prefix.push(name);
-    prefix.push(".");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    if let Some(permissions) = output_permissions(target) {
-        builder.permissions(permissions);
-    }
-    let mut temp = builder
-        .tempfile_in(&dir)
-        .with_context(|| format!("create a temp file in {}", dir.display()))?;
-    let _temp_guard = crate::interrupt::register(temp.path());
-    write_c1z(db, temp.as_file_mut(), level)
-        .with_context(|| format!("write {}", temp.path().display()))?;
-    temp.as_file()
-        .sync_all()
-        .with_context(|| format!("sync {}", temp.path().display()))?;
-    fail_point("before_rename")?;
-    let file = temp
-        .persist(target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replace {}", target.display()))?;
-    sync_dir(&dir)?;
+    let file = atomic_file::replace(target, |out| {
+        write_c1z(db, out, level)?;
+        fail_point("before_rename")
+    })?;
     let bytes = file
         .metadata()
         .with_context(|| format!("inspect {}", target.display()))?
         .len();
     Ok(bytes)
-}
-
-/// The existing target's permissions, or (on unix) read/write for everyone minus the umask for a new file.
-pub(crate) fn output_permissions(target: &Path) -> Option<Permissions> {
-    match fs::metadata(target) {
-        Ok(meta) => Some(meta.permissions()),
-        Err(_) => default_permissions(),
-    }
-}
-
-#[cfg(unix)]
-fn default_permissions() -> Option<Permissions> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(Permissions::from_mode(0o666))
-}
-
-#[cfg(not(unix))]
-fn default_permissions() -> Option<Permissions> {
-    None
 }
 
 /// Writes the magic and one zstd frame of the whole database file: checksum on, exact content size,
@@ -894,19 +844,6 @@ fn write_c1z(db: &Path, out: &mut File, level: i32) -> anyhow::Result<()> {
         "the database changed size while being compressed"
     );
     encoder.finish()?;
-    Ok(())
-}
-
-/// Makes a rename in `dir` durable.
-#[cfg(unix)]
-pub(crate) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("sync directory {}", dir.display()))
-}
-
-#[cfg(not(unix))]
-pub(crate) fn sync_dir(_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -1968,19 +1905,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let fx = Fixture::new();
         fx.write(&sample_records());
-        fs::set_permissions(fx.target(), Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(fx.target(), fs::Permissions::from_mode(0o640)).unwrap();
         fx.write(&sample_records());
         let mode = fs::metadata(fx.target()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
-    }
-
-    #[test]
-    fn c1z_writer_relative_target_in_current_dir_resolves_its_directory() {
-        assert_eq!(target_dir(Path::new("out.c1z")), PathBuf::from("."));
-        assert_eq!(
-            target_dir(Path::new("/tmp/x/out.c1z")),
-            PathBuf::from("/tmp/x")
-        );
     }
 
     /// Throughput check: `cargo test --release c1z_writer_bench -- --ignored --nocapture`.

@@ -171,6 +171,11 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
         fake.url()
     );
     print_summary(&mut out, &outcome);
+    let file = global.file.display();
+    let _ = writeln!(
+        out,
+        "Look inside: baton-elastic inspect stats -f {file}\n             baton-elastic inspect access -t deploymentUser -r sam.saml -f {file}\n             baton-elastic inspect export-csv -f {file} --out access-review.csv"
+    );
     Ok(())
 }
 

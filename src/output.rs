@@ -37,6 +37,14 @@ impl Table {
 
     /// The table as text, one line per row, each ending in a newline; no trailing spaces.
     pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Writing into memory cannot fail.
+        let _ = self.write_to(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Writes the table to `out` line by line.
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![0usize; columns];
         for row in &self.rows {
@@ -44,9 +52,9 @@ impl Table {
                 widths[i] = widths[i].max(cell.chars().count());
             }
         }
-        let mut out = String::new();
+        let mut line = String::new();
         for row in &self.rows {
-            let mut line = String::new();
+            line.clear();
             for (i, width) in widths.iter().enumerate() {
                 if i > 0 {
                     line.push_str(" | ");
@@ -56,20 +64,22 @@ impl Table {
                 let pad = width - cell.chars().count();
                 line.extend(std::iter::repeat_n(' ', pad));
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
+            out.write_all(line.trim_end().as_bytes())?;
+            out.write_all(b"\n")?;
         }
-        out
+        Ok(())
     }
 }
 
 /// Writes `text` to stdout. A closed pipe is not an error: the reader has what it wanted.
 pub fn print(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    print_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// Lets `write` write to a buffered stdout, then flushes it. A closed pipe is not an error.
+pub fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match write(&mut stdout).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }

@@ -24,47 +24,74 @@ pub enum Json {
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(String, Json)>),
-    /// Text already rendered by [`Json::to_text`] (shared by many documents).
-    Raw(String),
+    /// Text already rendered by [`Json::to_text`], shared by many documents (a clone copies a pointer).
+    Raw(std::rc::Rc<str>),
 }
 
 impl Json {
     /// Compact text, as protojson prints it.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        self.write(&mut out);
+        // Writing into a string cannot fail.
+        let _ = self.write(&mut out);
         out
     }
 
-    fn write(&self, out: &mut String) {
+    /// Writes the compact text to `out` as it goes, so that a large document is never held whole.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.write(&mut IoSink(out))
+    }
+
+    fn write(&self, out: &mut dyn Sink) -> std::io::Result<()> {
         match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(n) | Json::Raw(n) => out.push_str(n),
-            Json::Str(s) => out.push_str(&quote(s)),
+            Json::Null => out.put("null"),
+            Json::Bool(b) => out.put(if *b { "true" } else { "false" }),
+            Json::Num(n) => out.put(n),
+            Json::Raw(text) => out.put(text),
+            Json::Str(s) => out.put(&quote(s)),
             Json::Arr(items) => {
-                out.push('[');
+                out.put("[")?;
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.put(",")?;
                     }
-                    item.write(out);
+                    item.write(out)?;
                 }
-                out.push(']');
+                out.put("]")
             }
             Json::Obj(fields) => {
-                out.push('{');
+                out.put("{")?;
                 for (i, (key, value)) in fields.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.put(",")?;
                     }
-                    out.push_str(&quote(key));
-                    out.push(':');
-                    value.write(out);
+                    out.put(&quote(key))?;
+                    out.put(":")?;
+                    value.write(out)?;
                 }
-                out.push('}');
+                out.put("}")
             }
         }
+    }
+}
+
+/// Where [`Json::write`] puts its text: a string, or an output stream.
+trait Sink {
+    fn put(&mut self, text: &str) -> std::io::Result<()>;
+}
+
+impl Sink for String {
+    fn put(&mut self, text: &str) -> std::io::Result<()> {
+        self.push_str(text);
+        Ok(())
+    }
+}
+
+struct IoSink<'a>(&'a mut dyn std::io::Write);
+
+impl Sink for IoSink<'_> {
+    fn put(&mut self, text: &str) -> std::io::Result<()> {
+        self.0.write_all(text.as_bytes())
     }
 }
 

@@ -46,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
     let file = C1zFile::open(&global.file, &DecodeLimits::from_env())?;
     let view =
         render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;
-    output::print(&view.text(args.output))
+    output::print_with(|out| view.write_to(args.output, out))
 }
 
 /// A rendered view: its table and its JSON document (the list views fill only the format asked for, as
@@ -72,6 +72,21 @@ impl View {
                 Console::Text(text) => text.clone(),
             },
             OutputFormat::Json => self.json.to_text(),
+        }
+    }
+
+    /// Writes the output in the chosen format to `out` as it goes (see [`View::text`]).
+    pub fn write_to(
+        &self,
+        format: OutputFormat,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        match format {
+            OutputFormat::Console => match &self.console {
+                Console::Table(table) => table.write_to(out),
+                Console::Text(text) => out.write_all(text.as_bytes()),
+            },
+            OutputFormat::Json => self.json.write_to(out),
         }
     }
 }
@@ -570,7 +585,7 @@ fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
     let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
         cache
             .entry(address)
-            .or_insert_with(|| Json::Raw(render().to_text()))
+            .or_insert_with(|| Json::Raw(render().to_text().into()))
             .clone()
     };
     let mut items = Vec::new();
@@ -594,46 +609,46 @@ fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
         let principal = pid
             .and_then(|id| by_id.get(&key(id)).copied())
             .or(g.principal.as_ref());
-        table.row(vec![
-            g.id.clone(),
-            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                .to_owned(),
-            resource
-                .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
-                .to_owned(),
-            entitlement
-                .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
-                .to_owned(),
-            principal
-                .map_or("", |p| {
-                    name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
-                })
-                .to_owned(),
-        ]);
         if !json {
+            table.row(vec![
+                g.id.clone(),
+                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                    .to_owned(),
+                resource
+                    .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
+                    .to_owned(),
+                entitlement
+                    .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
+                    .to_owned(),
+                principal
+                    .map_or("", |p| {
+                        name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
+                    })
+                    .to_owned(),
+            ]);
             continue;
         }
-        items.push(
-            Obj::new()
-                .field("grant", protojson::grant(g))
-                .msg(
-                    "entitlement",
-                    entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
-                )
-                .msg(
-                    "resource",
-                    resource.map(|r| cached(address(r), &|| protojson::resource(r))),
-                )
-                .msg(
-                    "resourceType",
-                    rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
-                )
-                .msg(
-                    "principal",
-                    principal.map(|p| cached(address(p), &|| protojson::resource(p))),
-                )
-                .build(),
-        );
+        // Rendered at once: a compact text per grant weighs far less than its JSON tree.
+        let item = Obj::new()
+            .field("grant", protojson::grant(g))
+            .msg(
+                "entitlement",
+                entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
+            )
+            .msg(
+                "resource",
+                resource.map(|r| cached(address(r), &|| protojson::resource(r))),
+            )
+            .msg(
+                "resourceType",
+                rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
+            )
+            .msg(
+                "principal",
+                principal.map(|p| cached(address(p), &|| protojson::resource(p))),
+            )
+            .build();
+        items.push(Json::Raw(item.to_text().into()));
     }
     View {
         console: Console::Table(table),
@@ -930,23 +945,35 @@ fn stats(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<View> {
             None => bail!("no finished sync found"),
         },
     };
-    let data = Data::load(file, Some(&sync_id), false, false)?;
+    // Counted in SQL from the rows' columns: nothing is decoded, so a large file costs no memory.
+    let conn = file.connection();
+    let count = |table: &str| -> anyhow::Result<usize> {
+        let n: i64 = conn
+            .query_row(
+                &format!("select count(*) from {table} where sync_id = ?1"),
+                [&sync_id],
+                |row| row.get(0),
+            )
+            .with_context(|| format!("count the rows of {table}"))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    counts.insert("resource_types".into(), data.types.len());
-    counts.insert(
-        "entitlements".into(),
-        file.data_blobs(DbTable::Entitlements, Some(&sync_id))?
-            .len(),
-    );
-    counts.insert(
-        "grants".into(),
-        file.data_blobs(DbTable::Grants, Some(&sync_id))?.len(),
-    );
-    for rt in &data.types {
-        counts.entry(rt.id.clone()).or_insert(0);
+    counts.insert("resource_types".into(), count("v1_resource_types")?);
+    counts.insert("entitlements".into(), count("v1_entitlements")?);
+    counts.insert("grants".into(), count("v1_grants")?);
+    let mut types = conn.prepare("select external_id from v1_resource_types where sync_id = ?1")?;
+    for id in types.query_map([&sync_id], |row| row.get::<_, String>(0))? {
+        counts.entry(id?).or_insert(0);
     }
-    for r in &data.resources {
-        *counts.entry(type_of(r).to_owned()).or_insert(0) += 1;
+    let mut per_type = conn.prepare(
+        "select resource_type_id, count(*) from v1_resources where sync_id = ?1 group by resource_type_id",
+    )?;
+    let rows = per_type.query_map([&sync_id], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (type_id, n) = row.context("count the resources by type")?;
+        *counts.entry(type_id).or_insert(0) += usize::try_from(n).unwrap_or(0);
     }
     let mut table = Table::new(&["Type", "Count"]);
     let mut obj = Obj::new();

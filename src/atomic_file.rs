@@ -26,10 +26,11 @@ pub fn replace(
     if let Some(permissions) = output_permissions(target) {
         builder.permissions(permissions);
     }
-    let mut temp = builder
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-    let _guard = crate::interrupt::register(temp.path());
+    let (mut temp, _guard) = crate::interrupt::create_registered(
+        || builder.tempfile_in(&dir),
+        |temp| temp.path().to_path_buf(),
+    )
+    .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     write(temp.as_file_mut()).with_context(|| format!("cannot write {}", temp.path().display()))?;
     temp.as_file()
         .sync_all()

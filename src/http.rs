@@ -992,7 +992,8 @@ mod tests {
             .expect("second attempt succeeds");
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(50), "waited: {elapsed:?}");
-        assert!(elapsed < Duration::from_secs(5), "capped: {elapsed:?}");
+        // The server asked for an hour; anything near a minute means the cap was not applied.
+        assert!(elapsed < Duration::from_secs(60), "capped: {elapsed:?}");
         assert_eq!(fake.request_count(), 2);
     }
 

@@ -32,6 +32,22 @@ impl Registry {
         TempGuard { registry: self, id }
     }
 
+    /// Creates a temporary file or folder with `create` and registers the path `path_of` gives for it,
+    /// as one step: the signal handler waits for the registry, so an interruption during `create` still
+    /// sees the new path and removes it.
+    pub fn create_registered<T, E>(
+        &self,
+        create: impl FnOnce() -> Result<T, E>,
+        path_of: impl FnOnce(&T) -> PathBuf,
+    ) -> Result<(T, TempGuard<'_>), E> {
+        let mut paths = self.lock();
+        let created = create()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        paths.insert(id, path_of(&created));
+        drop(paths);
+        Ok((created, TempGuard { registry: self, id }))
+    }
+
     /// Removes every registered path.
     pub fn remove_all(&self) {
         for path in self.lock().values() {
@@ -72,6 +88,15 @@ pub fn register(path: impl Into<PathBuf>) -> TempGuard<'static> {
     GLOBAL.register(path)
 }
 
+/// Creates a temporary file or folder and registers it for removal on interruption as one step (see
+/// [`Registry::create_registered`]).
+pub fn create_registered<T, E>(
+    create: impl FnOnce() -> Result<T, E>,
+    path_of: impl FnOnce(&T) -> PathBuf,
+) -> Result<(T, TempGuard<'static>), E> {
+    GLOBAL.create_registered(create, path_of)
+}
+
 /// Installs the handler; the process then exits on the first signal, after cleanup.
 pub fn install() -> anyhow::Result<()> {
     ctrlc::set_handler(|| {
@@ -102,5 +127,30 @@ mod tests {
         registry.remove_all();
         assert!(!file.exists() && !sub.exists());
         assert!(kept.exists(), "a dropped guard no longer removes its path");
+    }
+
+    #[test]
+    fn a_path_created_while_registering_is_removed() {
+        let registry = Registry::new();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (created, _guard) = registry
+            .create_registered(
+                || tempfile::Builder::new().tempdir_in(dir.path()),
+                |d| d.path().to_path_buf(),
+            )
+            .expect("create");
+        let path = created.path().to_path_buf();
+        assert!(path.exists());
+        registry.remove_all();
+        assert!(!path.exists());
+        let failed = registry.create_registered(
+            || Err::<tempfile::TempDir, _>("no room"),
+            |d| d.path().to_path_buf(),
+        );
+        assert!(failed.is_err());
+        assert!(
+            registry.lock().len() == 1,
+            "a failed creation registers nothing"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Compatibility tests against `.c1z` files written by the Go Baton SDK (`shared/testdata`), and a check
+//! Compatibility tests against `.c1z` files written by the Go Baton SDK (`tests/data`), and a check
 //! that the crate's schema is the spec's DDL verbatim.
 
 use baton_elastic::c1z::{
@@ -16,13 +16,17 @@ use tempfile::TempDir;
 
 const FULL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testdata/baton-sdk-full-sync.c1z"
+    "/tests/data/baton-sdk-full-sync.c1z"
 );
 const UNFINISHED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testdata/baton-sdk-unfinished-sync.c1z"
+    "/tests/data/baton-sdk-unfinished-sync.c1z"
 );
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/c1z-format.md");
+/// The SDK's DDL, copied into the repository with its provenance in a `--` header.
+const SDK_SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/baton-sdk-schema.sql"
+);
 const GO_SYNC_ID: &str = "36zfOAoWMxQdISbixanQCRBiX7E";
 
 fn open(path: &str) -> C1zFile {
@@ -82,12 +86,14 @@ fn copy_of(source: &str, dir: &TempDir) -> PathBuf {
 }
 
 #[test]
-fn c1z_schema_ddl_is_the_spec_verbatim() {
-    let spec = fs::read_to_string(SPEC).unwrap();
-    let section = &spec[spec.find("### 2.1").unwrap()..];
-    let start = section.find("```sql\n").unwrap() + "```sql\n".len();
-    let end = start + section[start..].find("```").unwrap();
-    assert_eq!(schema::DDL, &section[start..end]);
+fn c1z_schema_ddl_is_the_sdk_schema_verbatim() {
+    let sql = fs::read_to_string(SDK_SCHEMA).unwrap();
+    let header_end = sql.find("\n\n").unwrap() + 2;
+    assert!(sql[..header_end]
+        .lines()
+        .all(|l| l.is_empty() || l.starts_with("-- ")));
+    assert!(sql[header_end..].starts_with("create table if not exists v1_resource_types"));
+    assert_eq!(schema::DDL, &sql[header_end..]);
 }
 
 #[test]

@@ -191,9 +191,8 @@ fn slow_responses_are_waited_for_and_a_stalled_one_is_retried() {
     fake.inject(Fault::delay("/api/v1/", Duration::from_millis(200)).times(3));
     // Past the one-second timeout once: that attempt is abandoned and retried.
     fake.inject(Fault::delay("/_security/role_mapping", Duration::from_secs(3)).times(1));
-    let started = Instant::now();
+    // Had the timeout not fired, the 3 s answer would arrive with no retry, and `assert_recovers` fails.
     let stderr = assert_recovers(&fake, &["--http-timeout-seconds", "1"], 1);
-    assert!(started.elapsed() < Duration::from_secs(6));
     assert!(
         stderr.contains("timed out waiting for 127.0.0.1"),
         "{stderr}"

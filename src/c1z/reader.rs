@@ -353,12 +353,12 @@ impl C1zFile {
     /// Opens the c1z at `path` (a 0-byte file is an empty database; a zstd frame holding no bytes is
     /// refused). `path` itself is never written.
     pub fn open(path: &Path, limits: &DecodeLimits) -> anyhow::Result<C1zFile> {
-        let dir = tempfile::Builder::new()
-            .prefix("c1z")
-            .tempdir()
-            .context("create a temp dir for the c1z database")?;
         // Removed on Ctrl-C too: the decompressed copy is as large as the database and as sensitive.
-        let guard = crate::interrupt::register(dir.path());
+        let (dir, guard) = crate::interrupt::create_registered(
+            || tempfile::Builder::new().prefix("c1z").tempdir(),
+            |dir| dir.path().to_path_buf(),
+        )
+        .context("create a temp dir for the c1z database")?;
         let db = dir.path().join("db");
         if decompress_c1z(path, &db, limits)?
             && std::fs::metadata(&db)

@@ -1,6 +1,6 @@
 //! The SQLite schema of a v1 `.c1z` and the migration that brings older files up to it.
 //!
-//! [`DDL`] is the latest Baton SDK's schema exactly as its reader executes it (c1z-format.md §2.1), including
+//! [`DDL`] is the latest Baton SDK's schema exactly as its reader executes it (`tests/data/baton-sdk-schema.sql`), including
 //! the shifted `v1_resources` index names. [`migrate`] adds the columns that older (SDK v0.1.14) files lack,
 //! the way Baton's readers do, and then runs the DDL so that every table and index exists.
 
@@ -210,7 +210,7 @@ fn add_column(
 mod tests {
     use super::*;
 
-    /// The v0.1.14 layout (c1z-format.md §2.4): short `v1_sync_runs`, no expansion columns, older indexes.
+    /// The v0.1.14 layout (the SDK's migrations): short `v1_sync_runs`, no expansion columns, older indexes.
     const OLD_DDL: &str = "
         create table v1_resource_types (id integer primary key, external_id text not null, data blob not null, sync_id text not null, discovered_at datetime not null);
         create unique index idx_resource_types_external_sync_v1 on v1_resource_types (external_id, sync_id);

@@ -1,4 +1,4 @@
-//! Writes one finished full sync into a `.c1z`, following c1z-format.md §1–§3, §8 and §9.
+//! Writes one finished full sync into a `.c1z`, laid out as baton-sdk's `pkg/dotc1z` writes it.
 //!
 //! The existing file (if any) is decompressed into a private working SQLite database, the sync is added in
 //! one transaction, older syncs are cleaned up, and the result is compressed into a temp file next to the
@@ -194,8 +194,7 @@ impl SyncWriter {
         for (index, resource_type) in resource_types.iter().enumerate() {
             resource_type_id(index, resource_type)?;
         }
-        let work = working_dir(options)?;
-        let work_guard = crate::interrupt::register(work.path());
+        let (work, work_guard) = working_dir(options)?;
         let db = work.path().join("db");
         load_target(target, &db)?;
         let conn = open_private_db(&db, target, WRITER_CACHE_KIB)?;
@@ -550,12 +549,19 @@ impl GrantStore for DbGrantStore<'_> {
     }
 }
 
-fn working_dir(options: &WriteOptions) -> anyhow::Result<tempfile::TempDir> {
+fn working_dir(
+    options: &WriteOptions,
+) -> anyhow::Result<(tempfile::TempDir, crate::interrupt::TempGuard<'static>)> {
     let parent = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("baton-c1z-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("create a working directory in {}", parent.display()))
+    crate::interrupt::create_registered(
+        || {
+            tempfile::Builder::new()
+                .prefix("baton-c1z-")
+                .tempdir_in(&parent)
+        },
+        |dir| dir.path().to_path_buf(),
+    )
+    .with_context(|| format!("create a working directory in {}", parent.display()))
 }
 
 /// Copies the existing target's database into `db`; nothing when the target is missing or empty.

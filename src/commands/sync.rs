@@ -63,6 +63,15 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     } else {
         Box::new(LogProgress)
     };
+    // The new sync's working copy exists from before the first request, so an interrupted or failed
+    // fetch is cleaned up by the same path as a failed write.
+    let writer = c1z::SyncWriter::create(
+        &config.file,
+        &syncers::resource_types(),
+        started_at,
+        &config.write,
+    )
+    .with_context(|| format!("cannot write {}", config.file.display()))?;
     let snapshot = Snapshot::fetch(
         &cloud,
         deployment.as_ref(),
@@ -70,7 +79,7 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         progress.as_mut(),
     )?;
     progress.step("writing the file");
-    let report = write(config, snapshot, started_at)
+    let report = write(writer, snapshot)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     drop(progress);
     let outcome = SyncOutcome {
@@ -99,19 +108,9 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     Ok(outcome)
 }
 
-/// Streams the records of `snapshot` into a new sync of the file, then frees the snapshot before the
-/// grants are expanded and the file is compressed.
-fn write(
-    config: &SyncConfig,
-    snapshot: Snapshot,
-    started_at: chrono::DateTime<chrono::Local>,
-) -> anyhow::Result<WriteReport> {
-    let mut writer = c1z::SyncWriter::create(
-        &config.file,
-        &syncers::resource_types(),
-        started_at,
-        &config.write,
-    )?;
+/// Streams the records of `snapshot` into the new sync, then frees the snapshot before the grants are
+/// expanded and the file is compressed.
+fn write(mut writer: c1z::SyncWriter, snapshot: Snapshot) -> anyhow::Result<WriteReport> {
     syncers::emit(&snapshot, &mut writer);
     drop(snapshot);
     writer.finish()

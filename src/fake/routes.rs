@@ -976,7 +976,7 @@ fn normalize_template(item: &Value) -> Result<Value, String> {
 }
 
 // ---------------------------------------------------------------------------
-// Rules grammar (elastic-api.md §3)
+// Rules grammar (Elasticsearch role-mapping rules: field, any, all, except)
 // ---------------------------------------------------------------------------
 
 /// Check a role-mapping `rules` expression against the grammar

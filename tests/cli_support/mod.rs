@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The Go SDK's finished full sync (`../shared/testdata/`).
+/// The Go SDK's finished full sync (`tests/data/`, from baton-sdk).
 pub fn go_full() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/baton-sdk-full-sync.c1z")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baton-sdk-full-sync.c1z")
 }
 
 /// The Go SDK's file whose only sync is unfinished.
 pub fn go_unfinished() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/baton-sdk-unfinished-sync.c1z")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baton-sdk-unfinished-sync.c1z")
 }
 
 /// The binary with no `BATON_*` variables from the caller.

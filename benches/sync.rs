@@ -7,8 +7,8 @@
 //! fastest run. `--wrap` runs the binary under CMD (split on spaces), e.g. `"heaptrack -o /tmp/xl"`. The
 //! fake's own serving time is reported separately.
 
-use baton_elastic::c1z::reader::{C1zFile, DecodeLimits};
-use baton_elastic::fake::{FakeElastic, Fault, FaultAction, Tenant, TenantSpec};
+use baton_c1z::reader::{C1zFile, DecodeLimits};
+use elastic_fake::{FakeElastic, Fault, FaultAction, Tenant, TenantSpec};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

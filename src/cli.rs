@@ -3,8 +3,9 @@
 //! Nothing here is checked beyond what clap parses; `config.rs` turns these raw values into a checked
 //! configuration.
 
-use crate::config::Secret;
+pub use crate::logging::{LogFormat, LogLevel};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use elastic_api::Secret;
 use std::path::PathBuf;
 
 /// Default Elastic Cloud API base URL.
@@ -248,6 +249,23 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_SKIP_CLEANUP", hide = true, global = true)]
     pub skip_cleanup: bool,
 
+    /// Largest zstd window accepted when reading a .c1z, in MiB (Baton's decoder setting).
+    #[arg(long, env = "BATON_DECODER_MAX_MEMORY_MB", hide = true, global = true)]
+    pub decoder_max_memory_mb: Option<String>,
+
+    /// Largest decompressed size accepted when reading a .c1z, in MiB (Baton's decoder setting).
+    #[arg(
+        long,
+        env = "BATON_DECODER_MAX_DECODED_SIZE_MB",
+        hide = true,
+        global = true
+    )]
+    pub decoder_max_decoded_size_mb: Option<String>,
+
+    /// First wait between HTTP attempts when the server gives no hint, in milliseconds.
+    #[arg(long, env = "BATON_RETRY_BASE_MS", hide = true, global = true)]
+    pub retry_base_ms: Option<String>,
+
     /// Folder for the decompressed working database (default: the system temp folder).
     #[arg(long, env = "BATON_C1Z_TEMP_DIR", hide = true, global = true)]
     pub c1z_temp_dir: Option<PathBuf>,
@@ -294,22 +312,6 @@ pub struct GlobalArgs {
     /// sending nothing (the subcommands have their own --dry-run).
     #[arg(long = "dry-run", hide = true)]
     pub dry_run: bool,
-}
-
-/// `--log-level` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// `--log-format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Json,
-    Console,
 }
 
 #[cfg(test)]

@@ -1,40 +1,14 @@
 //! Checked configuration: turns the raw command line into URLs, secrets and options, or a usage error.
 
-use crate::c1z::WriteOptions;
-use crate::cli::{GlobalArgs, LogFormat};
+use crate::cli::GlobalArgs;
+use crate::logging::{LogFormat, LogLevel};
+use baton_c1z::{DecodeLimits, WriteOptions};
+use elastic_api::{Api, Endpoint, HttpOptions, Secret};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
-
-/// A secret such as an API key. Its value is never shown by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Secret(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
 
 /// A mistake in how the program was called; reported with exit status 2.
 #[derive(Debug)]
@@ -72,93 +46,6 @@ pub fn refuse_service_mode(args: &GlobalArgs) -> anyhow::Result<()> {
     )))
 }
 
-/// Which of the two Elastic APIs a client talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    Cloud,
-    Elasticsearch,
-}
-
-impl Api {
-    /// The API's name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Api::Cloud => "Elastic Cloud API",
-            Api::Elasticsearch => "Elasticsearch API",
-        }
-    }
-
-    /// Where the user sets this API's key.
-    pub fn key_source(self) -> &'static str {
-        match self {
-            Api::Cloud => "--api-key / BATON_API_KEY",
-            Api::Elasticsearch => "--deployment-api-key / BATON_DEPLOYMENT_API_KEY",
-        }
-    }
-}
-
-/// Where and how to reach one API.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub api: Api,
-    pub base_url: Url,
-    pub api_key: Secret,
-}
-
-/// HTTP behaviour shared by both clients.
-#[derive(Debug, Clone)]
-pub struct HttpOptions {
-    /// Bound on one attempt of one request, body included (`--http-timeout-seconds`).
-    pub timeout: Duration,
-    /// Bound on opening a connection.
-    pub connect_timeout: Duration,
-    /// Attempts per request at most, counting the first (`--max-retries`); 1 means no retry.
-    pub max_attempts: u32,
-    /// First backoff wait when the server gives no hint; it doubles with each attempt (with jitter).
-    pub retry_base: Duration,
-    /// Longest single wait between attempts, whatever the server asks for.
-    pub max_wait: Duration,
-    /// Largest response body accepted.
-    pub max_body_bytes: u64,
-}
-
-/// Hidden setting for the first backoff wait in milliseconds (lets tests run retries quickly).
-pub const RETRY_BASE_ENV: &str = "BATON_RETRY_BASE_MS";
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        HttpOptions {
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            max_attempts: 5,
-            retry_base: Duration::from_millis(500),
-            max_wait: Duration::from_secs(60),
-            max_body_bytes: crate::http::MAX_BODY_BYTES,
-        }
-    }
-}
-
-impl HttpOptions {
-    /// The HTTP options from the flags (`--http-timeout-seconds`, `--max-retries`) and the hidden
-    /// [`RETRY_BASE_ENV`] variable.
-    pub fn from_args(args: &GlobalArgs) -> anyhow::Result<HttpOptions> {
-        let mut options = HttpOptions {
-            timeout: Duration::from_secs(args.http_timeout_seconds),
-            max_attempts: args.max_retries.max(1),
-            ..HttpOptions::default()
-        };
-        if let Ok(raw) = std::env::var(RETRY_BASE_ENV) {
-            let ms = raw.trim().parse::<u64>().map_err(|_| {
-                usage(format!(
-                    "{RETRY_BASE_ENV} must be a whole number of milliseconds, got {raw:?}"
-                ))
-            })?;
-            options.retry_base = Duration::from_millis(ms);
-        }
-        Ok(options)
-    }
-}
-
 /// Everything a sync needs.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -173,7 +60,7 @@ pub struct SyncConfig {
 /// Log settings.
 #[derive(Debug, Clone, Copy)]
 pub struct LogConfig {
-    pub level: crate::cli::LogLevel,
+    pub level: LogLevel,
     pub format: LogFormat,
 }
 
@@ -222,20 +109,50 @@ impl SyncConfig {
             organization_id: non_empty(&args.organization_id).map(str::to_owned),
             deployment,
             file: args.file.clone(),
-            http: HttpOptions::from_args(args)?,
+            http: http_options(args)?,
             write: write_options(args),
         })
     }
 }
 
-/// The c1z write options from the flags and environment.
+/// The c1z write options from the flags (and their variables).
 pub fn write_options(args: &GlobalArgs) -> WriteOptions {
     WriteOptions {
         keep_sync_count: usize::try_from(args.keep_sync_count).unwrap_or(usize::MAX),
         skip_cleanup: args.skip_cleanup,
         temp_dir: args.c1z_temp_dir.clone(),
+        decode_limits: decode_limits(args),
         ..WriteOptions::default()
     }
+}
+
+/// The zstd decoder limits from `BATON_DECODER_MAX_MEMORY_MB` and `BATON_DECODER_MAX_DECODED_SIZE_MB`
+/// (MiB). As in Baton's readers, a value that is not a positive whole number keeps the default.
+pub fn decode_limits(args: &GlobalArgs) -> DecodeLimits {
+    let mib = |raw: &Option<String>| raw.as_deref().and_then(|v| v.trim().parse::<u64>().ok());
+    DecodeLimits::from_mib(
+        mib(&args.decoder_max_memory_mb),
+        mib(&args.decoder_max_decoded_size_mb),
+    )
+}
+
+/// The HTTP options from the flags (`--http-timeout-seconds`, `--max-retries`, the hidden
+/// `BATON_RETRY_BASE_MS`).
+pub fn http_options(args: &GlobalArgs) -> anyhow::Result<HttpOptions> {
+    let mut options = HttpOptions {
+        timeout: Duration::from_secs(args.http_timeout_seconds),
+        max_attempts: args.max_retries.max(1),
+        ..HttpOptions::default()
+    };
+    if let Some(raw) = &args.retry_base_ms {
+        let ms = raw.trim().parse::<u64>().map_err(|_| {
+            usage(format!(
+                "BATON_RETRY_BASE_MS must be a whole number of milliseconds, got {raw:?}"
+            ))
+        })?;
+        options.retry_base = Duration::from_millis(ms);
+    }
+    Ok(options)
 }
 
 impl LogConfig {

@@ -1,30 +1,21 @@
 //! baton-elastic: syncs Elastic Cloud organizations and Elasticsearch security objects into Baton's
-//! `.c1z` format.
+//! `.c1z` format, and grants or revokes access.
 //!
-//! `main.rs` only parses the command line and reports errors; everything else lives here so that tests
-//! reach every part.
+//! The connector: the command line and its configuration, the syncers that map Elastic objects to
+//! Baton resources, entitlements and grants, provisioning, `inspect`, output and logs. The file format
+//! is `baton_c1z`, the Elastic clients are `elastic_api`, the fake Elastic (tests, benchmark, `sync
+//! --demo`) is `elastic_fake`. `main.rs` only parses the command line and reports errors.
 
-pub mod atomic_file;
-pub mod c1z;
 pub mod cli;
-pub mod clock;
-pub mod cloud;
 pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod csv;
-pub mod deployment;
-pub mod expand;
-pub mod fake;
-pub mod http;
 pub mod interrupt;
 pub mod logging;
 pub mod output;
 pub mod progress;
-pub mod proto;
-pub mod protojson;
 pub mod provision;
-pub mod rules;
 pub mod snapshot;
 pub mod syncers;
 

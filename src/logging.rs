@@ -1,17 +1,112 @@
 //! Structured logs on stderr: one JSON object per line (`level`, `ts`, `msg`, fields) or a console line.
 //!
-//! Callers pass only values that are safe to show; no API key is ever handed to a log call.
+//! Callers pass only values that are safe to show; no API key is ever handed to a log call. The
+//! libraries of this workspace (`baton_c1z`, `elastic_api`) log through the `log` facade; [`init`]
+//! installs a logger that writes their records in the same format. Other crates' records are dropped.
 
-use crate::cli::{LogFormat, LogLevel};
+use clap::ValueEnum;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
+/// `--log-level` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Console,
+}
+
 static CONFIG: OnceLock<(LogLevel, LogFormat)> = OnceLock::new();
 
-/// Sets the level and format for the rest of the process (the first call wins).
+/// Sets the level and format for the rest of the process (the first call wins), and routes the
+/// workspace libraries' `log` records here.
 pub fn init(level: LogLevel, format: LogFormat) {
     let _ = CONFIG.set((level, format));
+    if log::set_logger(&FACADE).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+/// The crates whose `log` records are written (their targets start with these module paths).
+const LOGGING_CRATES: [&str; 2] = ["baton_c1z", "elastic_api"];
+
+struct Facade;
+
+static FACADE: Facade = Facade;
+
+fn from_log_level(level: log::Level) -> LogLevel {
+    match level {
+        log::Level::Error => LogLevel::Error,
+        log::Level::Warn => LogLevel::Warn,
+        log::Level::Info => LogLevel::Info,
+        log::Level::Debug | log::Level::Trace => LogLevel::Debug,
+    }
+}
+
+/// Collects a record's key-value pairs in order, as JSON values.
+#[derive(Default)]
+struct Fields(Vec<(String, Value)>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let json = if let Some(v) = value.to_u64() {
+            Value::from(v)
+        } else if let Some(v) = value.to_i64() {
+            Value::from(v)
+        } else if let Some(v) = value.to_bool() {
+            Value::from(v)
+        } else if let Some(v) = value.to_f64() {
+            Value::from(v)
+        } else if let Some(v) = value.to_borrowed_str() {
+            Value::from(v)
+        } else {
+            Value::from(value.to_string())
+        };
+        self.0.push((key.as_str().to_owned(), json));
+        Ok(())
+    }
+}
+
+impl log::Log for Facade {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let target = metadata.target();
+        LOGGING_CRATES.iter().any(|c| {
+            target == *c
+                || target
+                    .strip_prefix(c)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        }) && enabled(from_log_level(metadata.level()))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut fields = Fields::default();
+        let _ = record.key_values().visit(&mut fields);
+        let fields: Vec<(&str, Value)> = fields
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let msg = record.args().to_string();
+        log(from_log_level(record.level()), &msg, &fields);
+    }
+
+    fn flush(&self) {}
 }
 
 /// The configuration; before [`init`] (an error in the config file, say), the defaults: info, and console
@@ -48,7 +143,7 @@ fn level_name(level: LogLevel) -> &'static str {
 
 /// Renders one log line (without the newline).
 pub fn render(level: LogLevel, format: LogFormat, msg: &str, fields: &[(&str, Value)]) -> String {
-    let now = crate::clock::now();
+    let now = baton_c1z::clock::now();
     match format {
         LogFormat::Json => {
             let ts = now.timestamp() as f64 + f64::from(now.timestamp_subsec_micros()) / 1e6;

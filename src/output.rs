@@ -89,7 +89,7 @@ pub fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> 
 /// then renamed over it, so that `target` is either its old self or complete. A new file gets the usual
 /// permissions (read/write for everyone minus the umask); a replaced one keeps its own.
 pub fn write_file(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::atomic_file::replace(target, |file| {
+    baton_c1z::atomic_file::replace(target, |file| {
         file.write_all(bytes)?;
         Ok(())
     })?;

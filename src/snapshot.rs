@@ -1,9 +1,9 @@
 //! Fetches every list the sync needs exactly once, into a [`Snapshot`] of sorted collections.
 
-use crate::cloud::{CloudClient, Deployment, Member, Organization};
-use crate::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
 use crate::logging;
 use anyhow::Context;
+use elastic_api::cloud::{CloudClient, Deployment, Member, Organization};
+use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

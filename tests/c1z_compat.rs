@@ -1,13 +1,11 @@
 //! Compatibility tests against `.c1z` files written by the Go Baton SDK (`tests/data`), and a check
 //! that the crate's schema is the spec's DDL verbatim.
 
-use baton_elastic::c1z::{
-    schema, write_sync, C1zFile, DecodeLimits, SyncRecords, WriteOptions, MAGIC_V1,
-};
-use baton_elastic::clock;
-use baton_elastic::proto::{
+use baton_c1z::clock;
+use baton_c1z::proto::{
     self, Entitlement, Grant, GrantExpandable, Resource, ResourceId, ResourceType,
 };
+use baton_c1z::{schema, write_sync, C1zFile, DecodeLimits, SyncRecords, WriteOptions, MAGIC_V1};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::fs;

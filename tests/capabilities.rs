@@ -30,9 +30,10 @@ fn capabilities() -> std::process::Output {
 
 #[test]
 fn capabilities_match_the_committed_file_byte_for_byte() {
-    let expected =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/capabilities.json"))
-            .expect("fixtures/capabilities.json");
+    let expected = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/capabilities.json"),
+    )
+    .expect("tests/snapshots/capabilities.json");
     let out = capabilities();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

@@ -3,8 +3,8 @@
 
 mod common;
 
-use baton_elastic::fake::FakeElastic;
 use common::{binary, demo_fake, demo_keys, open, output};
+use elastic_fake::FakeElastic;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -233,7 +233,7 @@ fn keys_from_the_file_never_appear_even_at_debug_level() {
     assert!(stderr.contains(r#""level":"debug""#), "{stderr}");
 
     // And on failure: the keys are rejected by Elastic, still not shown.
-    fake.inject(baton_elastic::fake::Fault::status("/", 401));
+    fake.inject(elastic_fake::Fault::status("/", 401));
     let out = output(&mut cmd);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
 }

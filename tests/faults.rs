@@ -4,8 +4,8 @@
 
 mod common;
 
-use baton_elastic::fake::{FakeElastic, Fault, RecordedRequest};
 use common::{demo_fake, dir_entries, open, run, run_ok, sync_args, temp_target};
+use elastic_fake::{FakeElastic, Fault, RecordedRequest};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 
 mod common;
 
-use baton_elastic::fake::{FakeElastic, Fault, RecordedRequest, Tenant};
 use common::*;
+use elastic_fake::{FakeElastic, Fault, RecordedRequest, Tenant};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Output;
@@ -224,7 +224,7 @@ fn grant_then_revoke_restores_every_rule_shape_and_touches_nothing_else() {
         assert_eq!(puts[0].method, "PUT");
         assert_eq!(puts[0].status, 200, "{name}: {}", puts[0].body);
         // The new member is a literal the sync will see.
-        let rules: baton_elastic::rules::Rule =
+        let rules: elastic_api::rules::Rule =
             serde_json::from_value(granted["rules"].clone()).expect("rules");
         assert!(
             rules.literal_usernames().contains("newbie"),
@@ -267,7 +267,7 @@ fn revoke_then_grant_of_existing_members_restores_the_mapping() {
             &format!("roleMapping:{name}:member"),
             &format!("deploymentUser:{member}"),
         );
-        let rules: baton_elastic::rules::Rule =
+        let rules: elastic_api::rules::Rule =
             serde_json::from_value(mapping(&fake, name)["rules"].clone()).expect("rules");
         assert!(!rules.literal_usernames().contains(member), "{name}");
         others_unchanged(&before, &fake.tenant(), None, Some(name));

@@ -4,9 +4,9 @@
 mod cli_support;
 mod common;
 
-use baton_elastic::fake::{FakeElastic, Tenant};
 use cli_support::*;
 use common::{demo_fake, demo_keys, dir_entries, run_ok, set, sync_args, temp_target};
+use elastic_fake::{FakeElastic, Tenant};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -4,14 +4,15 @@
 
 mod common;
 
-use baton_elastic::c1z::{write_sync, SyncWriter, WriteOptions, WriteReport};
+use baton_c1z::clock;
+use baton_c1z::{write_sync, SyncWriter, WriteOptions, WriteReport};
 use baton_elastic::snapshot::Snapshot;
-use baton_elastic::{clock, syncers};
+use baton_elastic::syncers;
 use rusqlite::Connection;
 use std::path::Path;
 
 fn demo_snapshot() -> Snapshot {
-    common::demo_fake().fetch_snapshot().expect("snapshot")
+    common::fetch_snapshot(&common::demo_fake())
 }
 
 /// The rows of one table for one sync, in row order, without the sync id and discovery time.

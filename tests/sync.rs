@@ -3,13 +3,13 @@
 
 mod common;
 
-use baton_elastic::c1z::reader::C1zFile;
-use baton_elastic::fake::Api;
-use baton_elastic::proto::{
+use baton_c1z::proto::{
     find_annotation, has_annotation, profile_bool, profile_string, AccountType, ChildResourceType,
     Resource, RoleTrait, SkipEntitlementsAndGrants, Trait, UserStatusValue, UserTrait,
 };
+use baton_c1z::reader::C1zFile;
 use common::*;
+use elastic_fake::Api;
 use std::collections::{BTreeMap, BTreeSet};
 
 const ORGS: [&str; 3] = ["4125567842", "5093318764", "6620014477"];
@@ -1150,9 +1150,7 @@ fn malformed_json_names_the_endpoint_and_keeps_the_previous_file() {
     let args = sync_args(&fake, &path);
     run_ok(&args);
     let before = std::fs::read(&path).expect("read");
-    fake.inject(baton_elastic::fake::Fault::malformed(
-        "/_security/role_mapping",
-    ));
+    fake.inject(elastic_fake::Fault::malformed("/_security/role_mapping"));
     let out = run(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -1166,7 +1164,7 @@ fn malformed_json_names_the_endpoint_and_keeps_the_previous_file() {
 fn a_stalled_server_hits_the_request_timeout() {
     let fake = demo_fake();
     let (_dir, path) = temp_target();
-    fake.inject(baton_elastic::fake::Fault::delay(
+    fake.inject(elastic_fake::Fault::delay(
         "/_security/user",
         std::time::Duration::from_secs(5),
     ));
@@ -1189,7 +1187,7 @@ fn an_interrupted_sync_keeps_the_previous_file_and_leaves_nothing_behind() {
     let args = sync_args(&fake, &path);
     run_ok(&args);
     let before = std::fs::read(&path).expect("read");
-    fake.inject(baton_elastic::fake::Fault::delay(
+    fake.inject(elastic_fake::Fault::delay(
         "/_security/role_mapping",
         std::time::Duration::from_secs(10),
     ));
@@ -1236,7 +1234,7 @@ fn an_interrupted_sync_keeps_the_previous_file_and_leaves_nothing_behind() {
 
 #[test]
 fn a_generated_tenant_still_takes_one_request_per_list() {
-    use baton_elastic::fake::{FakeElastic, Tenant, TenantSpec};
+    use elastic_fake::{FakeElastic, Tenant, TenantSpec};
     let spec = TenantSpec::named("small").expect("size");
     let tenant = Tenant::generate(&spec);
     let fake = FakeElastic::start(tenant.clone()).expect("fake");
@@ -1293,7 +1291,7 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
     assert_eq!(role_grants, expected);
 }
 
-fn sources_of(g: &baton_elastic::proto::Grant) -> Vec<(String, bool)> {
+fn sources_of(g: &baton_c1z::proto::Grant) -> Vec<(String, bool)> {
     g.sources
         .iter()
         .flat_map(|s| s.sources.iter())
@@ -1342,10 +1340,9 @@ fn expanded_grants_carry_exactly_their_sources() {
         })
         .expect("expandable grant");
     assert!(via_org.expansion.is_none() && !via_org.needs_expansion);
-    let expandable: baton_elastic::proto::GrantExpandable =
-        find_annotation(&via_org.data.annotations)
-            .expect("decodes")
-            .expect("present");
+    let expandable: baton_c1z::proto::GrantExpandable = find_annotation(&via_org.data.annotations)
+        .expect("decodes")
+        .expect("present");
     assert_eq!(
         expandable.entitlement_ids,
         [
@@ -1354,10 +1351,9 @@ fn expanded_grants_carry_exactly_their_sources() {
         ]
     );
     let mapping_grant = by_id["role:viewer:member:roleMapping:saml-realm"];
-    let expandable: baton_elastic::proto::GrantExpandable =
-        find_annotation(&mapping_grant.annotations)
-            .expect("decodes")
-            .expect("present");
+    let expandable: baton_c1z::proto::GrantExpandable = find_annotation(&mapping_grant.annotations)
+        .expect("decodes")
+        .expect("present");
     assert_eq!(
         expandable.entitlement_ids,
         ["roleMapping:saml-realm:member"]
@@ -1383,7 +1379,7 @@ fn expanded_grants_carry_exactly_their_sources() {
 
 #[test]
 fn conditional_mapping_grants_name_the_assumed_conditions() {
-    use baton_elastic::proto::GrantMetadata;
+    use baton_c1z::proto::GrantMetadata;
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     run_ok(&sync_args(&fake, &path));
@@ -1436,7 +1432,7 @@ fn conditional_mapping_grants_name_the_assumed_conditions() {
 
 #[test]
 fn deployments_sit_under_their_organization_with_a_profile() {
-    use baton_elastic::proto::AppTrait;
+    use baton_c1z::proto::AppTrait;
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     run_ok(&sync_args(&fake, &path));
@@ -1514,7 +1510,7 @@ fn deployments_sit_under_their_organization_with_a_profile() {
     );
 }
 
-fn sync_with_profile_fault(fault: baton_elastic::fake::Fault) -> (Synced, String) {
+fn sync_with_profile_fault(fault: elastic_fake::Fault) -> (Synced, String) {
     let fake = demo_fake();
     fake.inject(fault);
     let (_dir, path) = temp_target();
@@ -1526,7 +1522,7 @@ fn sync_with_profile_fault(fault: baton_elastic::fake::Fault) -> (Synced, String
 #[test]
 fn unreadable_profiles_are_a_warning_not_a_failure() {
     for status in [403, 404] {
-        let (synced, stderr) = sync_with_profile_fault(baton_elastic::fake::Fault::status(
+        let (synced, stderr) = sync_with_profile_fault(elastic_fake::Fault::status(
             "/_security/profile/_suggest",
             status,
         ));
@@ -1553,7 +1549,7 @@ fn unreadable_profiles_are_a_warning_not_a_failure() {
 
 #[test]
 fn a_partial_profile_list_is_reported() {
-    let mut tenant = baton_elastic::fake::Tenant::demo().expect("demo");
+    let mut tenant = elastic_fake::Tenant::demo().expect("demo");
     for i in 0..10_001 {
         tenant.profiles.push(serde_json::json!({
             "uid": format!("u_extra_{i:05}"),
@@ -1561,7 +1557,7 @@ fn a_partial_profile_list_is_reported() {
             "enabled": true
         }));
     }
-    let fake = baton_elastic::fake::FakeElastic::start(tenant).expect("fake");
+    let fake = elastic_fake::FakeElastic::start(tenant).expect("fake");
     let (_dir, path) = temp_target();
     let out = run_ok(&sync_args(&fake, &path));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -2,9 +2,9 @@
 //! protojson of `ConnectorCapabilities`, resource types in syncer order, no trailing newline.
 
 use crate::output;
-use crate::proto::ResourceType;
-use crate::protojson::{self, Json, Obj};
 use crate::syncers;
+use baton_c1z::proto::ResourceType;
+use baton_c1z::protojson::{self, Json, Obj};
 
 /// The resource types whose entitlements `grant` and `revoke` change.
 pub const PROVISIONED_TYPES: [&str; 2] = [syncers::role::TYPE_ID, syncers::role_mapping::TYPE_ID];

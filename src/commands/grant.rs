@@ -5,11 +5,12 @@
 //! outcome reported as one log line. `--dry-run` does the reads and prints the write instead.
 
 use crate::cli::{GlobalArgs, GrantArgs, LogFormat, RevokeArgs};
-use crate::config::{parse_base_url, Api, Endpoint, HttpOptions, Secret, UsageError};
-use crate::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
-use crate::http::{ApiClient, RequestStats};
+use crate::config::{self, parse_base_url, UsageError};
 use crate::{logging, provision};
 use anyhow::{bail, Context};
+use elastic_api::client::{ApiClient, RequestStats};
+use elastic_api::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
+use elastic_api::{Api, Endpoint, HttpOptions, Secret};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
@@ -265,7 +266,7 @@ impl GrantConfig {
                 )?,
                 api_key: Secret::new(key),
             },
-            http: HttpOptions::from_args(args)?,
+            http: config::http_options(args)?,
         })
     }
 }

@@ -8,13 +8,13 @@
 //! compares the two newest finished full syncs. The file is decompressed into a private temp copy and never
 //! written.
 
-use crate::c1z::reader::{C1zFile, DecodeLimits, SyncRun, Table as DbTable};
 use crate::cli::{GlobalArgs, InspectArgs, InspectView, OutputFormat};
 use crate::config::UsageError;
 use crate::output::{self, Table};
-use crate::proto;
-use crate::protojson::{self, Json, Obj};
 use anyhow::{bail, Context};
+use baton_c1z::proto;
+use baton_c1z::protojson::{self, Json, Obj};
+use baton_c1z::reader::{C1zFile, SyncRun, Table as DbTable};
 use prost::Message;
 use std::collections::BTreeMap;
 
@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
             )
             .into());
         }
-        let file = C1zFile::open(&global.file, &DecodeLimits::from_env())?;
+        let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
         let csv = export_csv(&file, args.sync_id.as_deref())
             .with_context(|| format!("cannot export {}", global.file.display()))?;
         return match out {
@@ -43,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
             None => output::print(&csv),
         };
     }
-    let file = C1zFile::open(&global.file, &DecodeLimits::from_env())?;
+    let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
     let view =
         render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
@@ -888,7 +888,7 @@ fn address<T>(value: &T) -> usize {
 /// A stored sync time in RFC 3339, read as UTC as Baton's SQLite drivers do (the raw text if it does not
 /// parse).
 fn sync_time(text: &str) -> String {
-    match crate::clock::parse_sqlite_time(text) {
+    match baton_c1z::clock::parse_sqlite_time(text) {
         Some(at) => protojson::rfc3339(&at),
         None => text.to_owned(),
     }

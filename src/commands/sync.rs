@@ -1,17 +1,17 @@
 //! `sync`: read Elastic once, map it to Baton records, and write them into the `.c1z` file; or, with
 //! `--demo`, do the same against the built-in demo tenant served on loopback.
 
-use crate::c1z::{self, WriteReport};
 use crate::cli::{GlobalArgs, SyncArgs};
-use crate::cloud::CloudClient;
-use crate::config::{self, Api, Endpoint, HttpOptions, Secret, SyncConfig};
-use crate::deployment::DeploymentClient;
-use crate::fake::{FakeElastic, Tenant};
-use crate::http::{ApiClient, RequestStats};
+use crate::config::{self, SyncConfig};
 use crate::progress::TerminalProgress;
 use crate::snapshot::{Progress, Snapshot};
-use crate::{clock, logging, syncers};
+use crate::{logging, syncers};
 use anyhow::Context;
+use baton_c1z::clock;
+use baton_c1z::{self, WriteReport};
+use elastic_api::client::{ApiClient, RequestStats};
+use elastic_api::cloud::CloudClient;
+use elastic_api::deployment::DeploymentClient;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     };
     // The new sync's working copy exists from before the first request, so an interrupted or failed
     // fetch is cleaned up by the same path as a failed write.
-    let writer = c1z::SyncWriter::create(
+    let writer = baton_c1z::SyncWriter::create(
         &config.file,
         &syncers::resource_types(),
         started_at,
@@ -110,7 +110,7 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
 
 /// Streams the records of `snapshot` into the new sync, then frees the snapshot before the grants are
 /// expanded and the file is compressed.
-fn write(mut writer: c1z::SyncWriter, snapshot: Snapshot) -> anyhow::Result<WriteReport> {
+fn write(mut writer: baton_c1z::SyncWriter, snapshot: Snapshot) -> anyhow::Result<WriteReport> {
     syncers::emit(&snapshot, &mut writer);
     drop(snapshot);
     writer.finish()
@@ -140,9 +140,22 @@ pub fn run(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Without the `demo` feature there is no fake to serve the demo tenant.
+#[cfg(not(feature = "demo"))]
+fn run_demo(_global: &GlobalArgs) -> anyhow::Result<()> {
+    Err(config::UsageError(
+        "this build of baton-elastic has no demo tenant (it was built without the `demo` feature)"
+            .to_owned(),
+    )
+    .into())
+}
+
 /// Syncs the built-in demo tenant: a fake of both Elastic APIs on 127.0.0.1, read through the real
 /// clients.
+#[cfg(feature = "demo")]
 fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
+    use elastic_api::{Api, Endpoint, Secret};
+    use elastic_fake::{FakeElastic, Tenant};
     let tenant = Tenant::demo().context("cannot load the demo tenant")?;
     let fake = FakeElastic::start(tenant.clone()).context("cannot start the demo server")?;
     let base_url = config::parse_base_url(&fake.url(), "demo server", false)?;
@@ -159,7 +172,7 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
             api_key: Secret::new(tenant.deployment_api_key),
         }),
         file: global.file.clone(),
-        http: HttpOptions::from_args(global)?,
+        http: config::http_options(global)?,
         write: config::write_options(global),
     };
     let outcome = sync(&config)?;

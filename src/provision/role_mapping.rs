@@ -4,7 +4,7 @@
 //! Only literal usernames in two places are ever edited: a top-level `username` field rule, and a
 //! `username` field rule directly inside a top-level `any`. Everything else in the tree is kept as read.
 
-use crate::rules::{
+use elastic_api::rules::{
     classify, value_matches, FieldRule, FieldValue, FieldValues, Pattern, Rule, Truth,
     USERNAME_FIELD,
 };

@@ -11,12 +11,12 @@
 //! names.
 
 use super::{assignment_entitlement, grant, organization, user};
-use crate::c1z::RecordSink;
-use crate::cloud::Deployment;
-use crate::proto::{
+use crate::snapshot::Snapshot;
+use baton_c1z::proto::{
     any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType, Trait,
 };
-use crate::snapshot::Snapshot;
+use baton_c1z::RecordSink;
+use elastic_api::cloud::Deployment;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Resource type id.

@@ -2,12 +2,12 @@
 //! realms who have a user profile, and every other username a role mapping names literally.
 
 use super::{first_non_blank, user_resource_type, user_trait};
-use crate::c1z::RecordSink;
-use crate::deployment::{Profile, User};
-use crate::proto::{
+use crate::snapshot::DeploymentSnapshot;
+use baton_c1z::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
 };
-use crate::snapshot::DeploymentSnapshot;
+use baton_c1z::RecordSink;
+use elastic_api::deployment::{Profile, User};
 use std::collections::BTreeMap;
 
 /// Resource type id.

@@ -8,13 +8,13 @@ pub mod role;
 pub mod role_mapping;
 pub mod user;
 
-use crate::c1z::{RecordSink, SyncRecords};
-use crate::proto::{
+use crate::snapshot::{DeploymentSnapshot, Snapshot};
+use anyhow::Context;
+use baton_c1z::proto::{
     any, AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType,
     SkipEntitlementsAndGrants, Struct, Trait, UserStatus, UserStatusValue, UserTrait,
 };
-use crate::snapshot::{DeploymentSnapshot, Snapshot};
-use anyhow::Context;
+use baton_c1z::{RecordSink, SyncRecords};
 
 /// The slug of every membership entitlement.
 pub const MEMBER: &str = "member";
@@ -35,7 +35,7 @@ pub fn resource_types() -> Vec<ResourceType> {
 /// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
-    crate::expand::expand_records(&mut out).context("expand grants in memory")?;
+    baton_c1z::expand::expand_records(&mut out).context("expand grants in memory")?;
     Ok(out)
 }
 

@@ -3,10 +3,12 @@
 //! `deployment-admin|editor|viewer` for all deployments) granted from the members' role assignments.
 
 use super::{assignment_entitlement, deployment, grant, member_entitlement, user};
-use crate::c1z::RecordSink;
-use crate::cloud::{DeploymentRoleAssignment, Member, Organization, OrganizationRoleAssignment};
-use crate::proto::{any, ChildResourceType, Entitlement, Resource, ResourceId, ResourceType};
 use crate::snapshot::Snapshot;
+use baton_c1z::proto::{any, ChildResourceType, Entitlement, Resource, ResourceId, ResourceType};
+use baton_c1z::RecordSink;
+use elastic_api::cloud::{
+    DeploymentRoleAssignment, Member, Organization, OrganizationRoleAssignment,
+};
 use std::collections::BTreeSet;
 
 /// Resource type id.
@@ -187,7 +189,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::c1z::SyncRecords;
+    use baton_c1z::SyncRecords;
 
     #[test]
     fn each_scope_grants_only_its_own_roles() {

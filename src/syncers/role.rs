@@ -5,10 +5,10 @@
 
 use super::deployment_user::{self, KnownUser};
 use super::{grant, member_entitlement, role_mapping};
-use crate::c1z::RecordSink;
-use crate::deployment::Role;
-use crate::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
 use crate::snapshot::DeploymentSnapshot;
+use baton_c1z::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
+use baton_c1z::RecordSink;
+use elastic_api::deployment::Role;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Resource type id.

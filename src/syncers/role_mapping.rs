@@ -11,14 +11,14 @@
 
 use super::deployment_user::{self, KnownUser};
 use super::{entitlement_id, grant, member_entitlement, role, MEMBER};
-use crate::c1z::RecordSink;
-use crate::deployment::RoleMapping;
-use crate::proto::{
+use crate::snapshot::DeploymentSnapshot;
+use baton_c1z::proto::{
     any, Entitlement, GrantExpandable, GrantMetadata, ProfileBuilder, Resource, ResourceId,
     ResourceType, RoleTrait,
 };
-use crate::rules::{CompiledRule, Membership, Subject};
-use crate::snapshot::DeploymentSnapshot;
+use baton_c1z::RecordSink;
+use elastic_api::deployment::RoleMapping;
+use elastic_api::rules::{CompiledRule, Membership, Subject};
 use std::collections::BTreeSet;
 
 /// Resource type id.

@@ -2,12 +2,12 @@
 //! their organizations by id.
 
 use super::{first_non_blank, organization, user_resource_type, user_trait};
-use crate::c1z::RecordSink;
-use crate::cloud::Member;
-use crate::proto::{
+use crate::snapshot::Snapshot;
+use baton_c1z::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, UserStatusValue,
 };
-use crate::snapshot::Snapshot;
+use baton_c1z::RecordSink;
+use elastic_api::cloud::Member;
 use std::collections::BTreeMap;
 
 /// Resource type id.

@@ -1,8 +1,8 @@
 //! Shared test helpers: start the fake Elastic, run the real binary against it, read the artifact back.
 #![allow(dead_code)]
 
-use baton_elastic::c1z::reader::{C1zFile, DecodeLimits};
-use baton_elastic::fake::{FakeElastic, Tenant};
+use baton_c1z::reader::{C1zFile, DecodeLimits};
+use elastic_fake::{FakeElastic, Tenant};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -152,4 +152,30 @@ pub fn dir_entries(dir: &Path) -> BTreeSet<String> {
 /// Collects strings into a sorted set.
 pub fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
     items.into_iter().map(str::to_owned).collect()
+}
+
+/// Reads the tenant `fake` serves through the real clients, as a sync does (both APIs, the tenant's keys).
+pub fn fetch_snapshot(fake: &FakeElastic) -> baton_elastic::snapshot::Snapshot {
+    use elastic_api::client::{ApiClient, RequestStats};
+    use elastic_api::{Api, Endpoint, HttpOptions, Secret};
+    let tenant = fake.tenant();
+    let base_url =
+        baton_elastic::config::parse_base_url(&fake.url(), "fake server", false).expect("fake url");
+    let stats = std::sync::Arc::new(RequestStats::default());
+    let http = HttpOptions::default();
+    let client = |api, key: String| {
+        let endpoint = Endpoint {
+            api,
+            base_url: base_url.clone(),
+            api_key: Secret::new(key),
+        };
+        ApiClient::new(&endpoint, &http, stats.clone()).expect("client")
+    };
+    let cloud = elastic_api::cloud::CloudClient::new(client(Api::Cloud, tenant.cloud_api_key));
+    let deployment = elastic_api::deployment::DeploymentClient::new(client(
+        Api::Elasticsearch,
+        tenant.deployment_api_key,
+    ));
+    baton_elastic::snapshot::Snapshot::fetch(&cloud, Some(&deployment), None, &mut ())
+        .expect("snapshot")
 }

@@ -8,12 +8,10 @@
 //! grants live in a [`GrantStore`]: [`RecordsStore`] indexes records in memory, the `.c1z` writer
 //! queries its database. Each edge reads the holders of its source from the store when it runs.
 
-use crate::c1z::SyncRecords;
-use crate::logging;
 use crate::proto::{
     find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, ResourceId,
 };
-use serde_json::Value;
+use crate::SyncRecords;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest chain of expandable grants followed.
@@ -141,14 +139,7 @@ pub fn expand(store: &mut dyn GrantStore, expandable: &[Grant]) -> anyhow::Resul
     }
     report.created = created.len();
     report.updated = updated.len();
-    logging::debug(
-        "grants expanded",
-        &[
-            ("edges", Value::from(report.edges)),
-            ("created", Value::from(report.created)),
-            ("updated", Value::from(report.updated)),
-        ],
-    );
+    log::debug!(edges = report.edges, created = report.created, updated = report.updated; "grants expanded");
     Ok(report)
 }
 
@@ -336,13 +327,7 @@ fn collect_edges(
                     == principal.map(|p| (&p.resource_type, &p.resource));
             if !valid {
                 report.dropped_edges += 1;
-                logging::warn(
-                    "an expandable grant names an entitlement that is not on its principal; not expanded",
-                    &[
-                        ("grant", Value::from(g.id.as_str())),
-                        ("source", Value::from(source.as_str())),
-                    ],
-                );
+                log::warn!(grant = g.id.as_str(), source = source.as_str(); "an expandable grant names an entitlement that is not on its principal; not expanded");
                 continue;
             }
             edges.push(Edge {
@@ -383,10 +368,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
                 order.push((level, i));
             } else {
                 report.dropped_edges += 1;
-                logging::warn(
-                    "grant expansion is deeper than the limit; edge not expanded",
-                    &[("entitlement", Value::from(target))],
-                );
+                log::warn!(entitlement = target; "grant expansion is deeper than the limit; edge not expanded");
             }
             let d = depth.entry(target).or_insert(0);
             *d = (*d).max(level + 1);
@@ -402,13 +384,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
     let mut order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
     for (i, was_done) in done.iter().enumerate() {
         if !was_done {
-            logging::warn(
-                "expandable grants form a cycle; the edge is expanded once",
-                &[
-                    ("source", Value::from(edges[i].source.as_str())),
-                    ("target", Value::from(edges[i].target.as_str())),
-                ],
-            );
+            log::warn!(source = edges[i].source.as_str(), target = edges[i].target.as_str(); "expandable grants form a cycle; the edge is expanded once");
             order.push(i);
         }
     }

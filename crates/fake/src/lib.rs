@@ -2,15 +2,15 @@
 //! Cloud control-plane API (`/api/v1/...`) and one deployment's Elasticsearch
 //! security API (`/_security/...`), both served from one `127.0.0.1` port.
 //!
-//! Used by the integration tests, by the benchmark and by `sync --demo`, so it
-//! lives in the library. [`FakeElastic::start`] serves a [`Tenant`] (the demo
+//! Used by the integration tests, by the benchmark and by `sync --demo` (the
+//! connector's `demo` feature; a build without it ships no fake). [`FakeElastic::start`] serves a [`Tenant`] (the demo
 //! fixtures, an empty tenant, or a generated one), records every request,
 //! applies writes to its copy of the tenant, and can inject faults (error
 //! statuses, delays, malformed/truncated/oversized bodies, dropped
 //! connections) to exercise client error handling.
 //!
 //! ```no_run
-//! use baton_elastic::fake::{FakeElastic, Fault, Tenant};
+//! use elastic_fake::{FakeElastic, Fault, Tenant};
 //! let fake = FakeElastic::start(Tenant::demo()?)?;
 //! fake.inject(Fault::status("/api/v1/organizations", 429).times(1));
 //! println!("Cloud and Elasticsearch at {}", fake.url());
@@ -451,29 +451,6 @@ impl FakeElastic {
     /// Remove all faults.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
-    }
-
-    /// Reads the served tenant through the real clients, as a sync does (both APIs, the tenant's keys).
-    pub fn fetch_snapshot(&self) -> anyhow::Result<crate::snapshot::Snapshot> {
-        use crate::config::{parse_base_url, Api, Endpoint, HttpOptions, Secret};
-        let tenant = self.tenant();
-        let base_url = parse_base_url(&self.url(), "fake server", false)?;
-        let stats = Arc::new(crate::http::RequestStats::default());
-        let http = HttpOptions::default();
-        let client = |api, key: String| {
-            let endpoint = Endpoint {
-                api,
-                base_url: base_url.clone(),
-                api_key: Secret::new(key),
-            };
-            crate::http::ApiClient::new(&endpoint, &http, stats.clone())
-        };
-        let cloud = crate::cloud::CloudClient::new(client(Api::Cloud, tenant.cloud_api_key)?);
-        let deployment = crate::deployment::DeploymentClient::new(client(
-            Api::Elasticsearch,
-            tenant.deployment_api_key,
-        )?);
-        crate::snapshot::Snapshot::fetch(&cloud, Some(&deployment), None, &mut ())
     }
 
     /// A copy of the current tenant state (including applied writes).

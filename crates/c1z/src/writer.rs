@@ -6,12 +6,12 @@
 //! the records one at a time as they are produced and expands the grants in the database, so no sync is
 //! ever held in memory; [`write_sync`] writes records already in memory through it.
 
-use super::reader::{decompress_c1z, open_private_db, DecodeLimits};
-use super::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use crate::atomic_file;
 use crate::clock::{self, Ksuid};
 use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
+use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
+use crate::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
 use prost::Message;
@@ -161,7 +161,7 @@ pub struct SyncWriter {
     data: Vec<u8>,
     key: String,
     error: Option<anyhow::Error>,
-    _work_guard: crate::interrupt::TempGuard<'static>,
+    _work_guard: crate::temp::TempGuard<'static>,
     _work: tempfile::TempDir,
 }
 
@@ -196,7 +196,7 @@ impl SyncWriter {
         }
         let (work, work_guard) = working_dir(options)?;
         let db = work.path().join("db");
-        load_target(target, &db)?;
+        load_target(target, &db, &options.decode_limits)?;
         let conn = open_private_db(&db, target, WRITER_CACHE_KIB)?;
         let sync_id = Ksuid::new(started_at)?.to_string();
         let mut writer = SyncWriter {
@@ -551,9 +551,9 @@ impl GrantStore for DbGrantStore<'_> {
 
 fn working_dir(
     options: &WriteOptions,
-) -> anyhow::Result<(tempfile::TempDir, crate::interrupt::TempGuard<'static>)> {
+) -> anyhow::Result<(tempfile::TempDir, crate::temp::TempGuard<'static>)> {
     let parent = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    crate::interrupt::create_registered(
+    crate::temp::create_registered(
         || {
             tempfile::Builder::new()
                 .prefix("baton-c1z-")
@@ -565,13 +565,13 @@ fn working_dir(
 }
 
 /// Copies the existing target's database into `db`; nothing when the target is missing or empty.
-fn load_target(target: &Path, db: &Path) -> anyhow::Result<()> {
+fn load_target(target: &Path, db: &Path, limits: &DecodeLimits) -> anyhow::Result<()> {
     match fs::metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("inspect {}", target.display())),
         Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", target.display()),
         Ok(meta) if meta.len() == 0 => Ok(()),
-        Ok(_) => decompress_c1z(target, db, &DecodeLimits::from_env()).map(|_| ()),
+        Ok(_) => decompress_c1z(target, db, limits).map(|_| ()),
     }
 }
 
@@ -875,8 +875,8 @@ fn fail_point(stage: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::c1z::reader::parse_frame_header;
     use crate::proto::{self, GrantExpandable, SkipEntitlementsAndGrants, Trait};
+    use crate::reader::parse_frame_header;
     use std::collections::BTreeSet;
     use tempfile::TempDir;
 
@@ -2011,66 +2011,6 @@ mod tests {
                 start.elapsed(),
                 report.bytes >> 20,
                 report.removed_sync_ids.len()
-            );
-        }
-    }
-
-    /// The artifact size of a sync written the streaming way, against the same rows written the way Baton's
-    /// Go SDK writes them: every index live while rows are inserted one by one in resource, entitlement,
-    /// grant order, then zstd at the default level. `BATON_ARTIFACT_BENCH_SIZE` picks the tenant (`large`).
-    #[test]
-    #[ignore = "measurement: cargo test --release --lib c1z_artifact_size_bench -- --ignored --nocapture"]
-    fn c1z_artifact_size_bench() {
-        use crate::fake::{FakeElastic, Tenant, TenantSpec};
-
-        let size = std::env::var("BATON_ARTIFACT_BENCH_SIZE").unwrap_or_else(|_| "large".into());
-        let spec = TenantSpec::named(&size).expect("a tenant size");
-        let fake = FakeElastic::start(Tenant::generate(&spec)).unwrap();
-        let snapshot = fake.fetch_snapshot().unwrap();
-        let fx = Fixture::new();
-
-        let streamed = fx.dir.path().join("streamed.c1z");
-        let mut writer = SyncWriter::create(
-            &streamed,
-            &crate::syncers::resource_types(),
-            clock::now(),
-            &fx.options(),
-        )
-        .unwrap();
-        crate::syncers::emit(&snapshot, &mut writer);
-        let ours = writer.finish().unwrap();
-
-        let records = crate::syncers::records(&snapshot).unwrap();
-        let live = fx.dir.path().join("live-indexes.c1z");
-        let mut writer = SyncWriter::start(
-            &live,
-            &records.resource_types,
-            clock::now(),
-            &fx.options(),
-            NewRows::Known([0, 0, 0]),
-        )
-        .unwrap();
-        writer.expand = false;
-        for r in records.resources.iter().cloned() {
-            writer.resource(r);
-        }
-        for e in records.entitlements.iter().cloned() {
-            writer.entitlement(e);
-        }
-        for g in records.grants.iter().cloned() {
-            writer.grant(g);
-        }
-        let go_like = writer.finish().unwrap();
-        assert_eq!(ours.grants, go_like.grants);
-        for (name, report) in [
-            ("streamed", &ours),
-            ("indexes live (Go SDK order)", &go_like),
-        ] {
-            println!(
-                "{size} {name}: {} bytes, {} grants, {:.1} bytes/grant",
-                report.bytes,
-                report.grants,
-                report.bytes as f64 / report.grants as f64
             );
         }
     }

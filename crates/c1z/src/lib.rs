@@ -4,11 +4,16 @@
 //! baton-sdk's `pkg/dotc1z`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
 //! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
 
+pub mod atomic_file;
+pub mod clock;
+pub mod expand;
+pub mod proto;
+pub mod protojson;
 pub mod reader;
 pub mod schema;
+pub mod temp;
 pub mod writer;
 
-use crate::proto;
 use std::path::PathBuf;
 
 pub use reader::{
@@ -65,6 +70,8 @@ pub struct WriteOptions {
     pub temp_dir: Option<PathBuf>,
     /// zstd level, clamped to 1..=19.
     pub zstd_level: i32,
+    /// Decoder limits for loading the existing file.
+    pub decode_limits: DecodeLimits,
 }
 
 impl Default for WriteOptions {
@@ -74,22 +81,8 @@ impl Default for WriteOptions {
             skip_cleanup: false,
             temp_dir: None,
             zstd_level: 3,
+            decode_limits: DecodeLimits::default(),
         }
-    }
-}
-
-impl WriteOptions {
-    /// The defaults, overridden by `BATON_KEEP_SYNC_COUNT` and `BATON_SKIP_CLEANUP` when they are set and
-    /// valid.
-    pub fn from_env() -> Self {
-        let mut options = WriteOptions::default();
-        if let Some(count) = env_value("BATON_KEEP_SYNC_COUNT").and_then(|v| v.parse().ok()) {
-            options.keep_sync_count = count;
-        }
-        if let Some(skip) = env_value("BATON_SKIP_CLEANUP").and_then(|v| parse_bool(&v)) {
-            options.skip_cleanup = skip;
-        }
-        options
     }
 }
 
@@ -115,21 +108,6 @@ pub struct WriteReport {
     pub kept_sync_ids: Vec<String>,
 }
 
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" | "on" => Some(true),
-        "0" | "f" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,13 +119,5 @@ mod tests {
         assert!(!options.skip_cleanup);
         assert_eq!(options.temp_dir, None);
         assert_eq!(options.zstd_level, 3);
-    }
-
-    #[test]
-    fn c1z_parse_bool_values() {
-        assert_eq!(parse_bool("TRUE"), Some(true));
-        assert_eq!(parse_bool("1"), Some(true));
-        assert_eq!(parse_bool("false"), Some(false));
-        assert_eq!(parse_bool("maybe"), None);
     }
 }

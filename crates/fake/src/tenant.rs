@@ -20,28 +20,28 @@ pub const DEMO_CLOUD_API_KEY: &str = "demo-cloud-api-key";
 /// base64 of `demo-id:demo-deployment-key`.
 pub const DEMO_DEPLOYMENT_API_KEY: &str = "ZGVtby1pZDpkZW1vLWRlcGxveW1lbnQta2V5";
 
-const ORGANIZATIONS_JSON: &str = include_str!("../../fixtures/cloud/organizations.json");
+const ORGANIZATIONS_JSON: &str = include_str!("../fixtures/cloud/organizations.json");
 /// One members file per demo organization, keyed by organization id.
 const MEMBERS_JSON: &[(&str, &str)] = &[
     (
         "4125567842",
-        include_str!("../../fixtures/cloud/members/4125567842.json"),
+        include_str!("../fixtures/cloud/members/4125567842.json"),
     ),
     (
         "5093318764",
-        include_str!("../../fixtures/cloud/members/5093318764.json"),
+        include_str!("../fixtures/cloud/members/5093318764.json"),
     ),
     (
         "6620014477",
-        include_str!("../../fixtures/cloud/members/6620014477.json"),
+        include_str!("../fixtures/cloud/members/6620014477.json"),
     ),
 ];
-const DEPLOYMENTS_JSON: &str = include_str!("../../fixtures/cloud/deployments.json");
-const PROFILES_JSON: &str = include_str!("../../fixtures/deployment/profiles.json");
-const AUTHENTICATE_JSON: &str = include_str!("../../fixtures/deployment/authenticate.json");
-const USERS_JSON: &str = include_str!("../../fixtures/deployment/users.json");
-const ROLES_JSON: &str = include_str!("../../fixtures/deployment/roles.json");
-const ROLE_MAPPINGS_JSON: &str = include_str!("../../fixtures/deployment/role_mappings.json");
+const DEPLOYMENTS_JSON: &str = include_str!("../fixtures/cloud/deployments.json");
+const PROFILES_JSON: &str = include_str!("../fixtures/deployment/profiles.json");
+const AUTHENTICATE_JSON: &str = include_str!("../fixtures/deployment/authenticate.json");
+const USERS_JSON: &str = include_str!("../fixtures/deployment/users.json");
+const ROLES_JSON: &str = include_str!("../fixtures/deployment/roles.json");
+const ROLE_MAPPINGS_JSON: &str = include_str!("../fixtures/deployment/role_mappings.json");
 
 /// Everything one fake Elastic account serves. Holds fake keys only, so it is
 /// fine for it to derive `Debug`.

@@ -1,8 +1,8 @@
 //! The Elasticsearch security API of one deployment: the authenticated principal, native users, roles,
 //! role mappings and user profiles.
 
+use crate::client::{ApiClient, ApiError};
 use crate::cloud::null_as_default;
-use crate::http::{ApiClient, ApiError};
 use crate::rules::Rule;
 use reqwest::Method;
 use serde::de::{DeserializeOwned, IgnoredAny};

@@ -1,6 +1,6 @@
 //! The Elastic Cloud API: organizations, their members (with their cloud role assignments) and deployments.
 
-use crate::http::{ApiClient, ApiError};
+use crate::client::{ApiClient, ApiError};
 use serde::{Deserialize, Deserializer};
 
 /// Deserializes `null` as the type's default (Elastic sends both `null` and absent for empty lists).

@@ -13,14 +13,12 @@
 //! `x-ratelimit-remaining: 0`, until `x-ratelimit-reset` or for one `x-ratelimit-interval`), otherwise an
 //! exponential backoff with jitter; never longer than [`HttpOptions::max_wait`].
 
-use crate::config::{Api, Endpoint, HttpOptions};
-use crate::logging;
+use crate::{Api, Endpoint, HttpOptions};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::fmt;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +124,18 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// A client that cannot be built: a key that cannot go into a header, or a TLS set-up failure.
+#[derive(Debug)]
+pub struct SetupError(pub String);
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
 /// An authenticated client for one API.
 pub struct ApiClient {
     api: Api,
@@ -150,14 +160,14 @@ impl ApiClient {
         endpoint: &Endpoint,
         options: &HttpOptions,
         stats: Arc<RequestStats>,
-    ) -> anyhow::Result<ApiClient> {
+    ) -> Result<ApiClient, SetupError> {
         let mut auth = HeaderValue::from_str(&format!("ApiKey {}", endpoint.api_key.expose()))
             .map_err(|_| {
-                anyhow::anyhow!(
+                SetupError(format!(
                     "the {} key contains characters that cannot be sent in a header; check {}",
                     endpoint.api.name(),
                     endpoint.api.key_source()
-                )
+                ))
             })?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
@@ -171,7 +181,10 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
-                anyhow::anyhow!("cannot set up the {} client: {e}", endpoint.api.name())
+                SetupError(format!(
+                    "cannot set up the {} client: {e}",
+                    endpoint.api.name()
+                ))
             })?;
         Ok(ApiClient {
             api: endpoint.api,
@@ -284,19 +297,7 @@ impl ApiClient {
                 .server_wait
                 .unwrap_or_else(|| backoff(self.options.retry_base, attempt))
                 .min(self.options.max_wait);
-            logging::warn(
-                "retrying HTTP request",
-                &[
-                    ("api", Value::from(self.api.name())),
-                    ("http.method", Value::from(method.as_str())),
-                    ("http.host", Value::from(url.host_str().unwrap_or(""))),
-                    ("http.path", Value::from(url.path())),
-                    ("cause", Value::from(failed.cause)),
-                    ("attempt", Value::from(attempt)),
-                    ("max_attempts", Value::from(max_attempts)),
-                    ("wait_ms", Value::from(wait.as_millis() as u64)),
-                ],
-            );
+            log::warn!(api = self.api.name(), "http.method" = method.as_str(), "http.host" = url.host_str().unwrap_or(""), "http.path" = url.path(), cause = failed.cause, attempt = attempt, max_attempts = max_attempts, wait_ms = wait.as_millis() as u64; "retrying HTTP request");
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -321,21 +322,7 @@ impl ApiClient {
         self.stats
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        logging::debug(
-            "HTTP request complete",
-            &[
-                ("api", Value::from(self.api.name())),
-                ("http.method", Value::from(method.as_str())),
-                ("http.host", Value::from(url.host_str().unwrap_or(""))),
-                ("http.path", Value::from(url.path())),
-                ("http.status_code", Value::from(status.as_u16())),
-                ("bytes", Value::from(bytes.len())),
-                (
-                    "duration_ms",
-                    Value::from(started.elapsed().as_millis() as u64),
-                ),
-            ],
-        );
+        log::debug!(api = self.api.name(), "http.method" = method.as_str(), "http.host" = url.host_str().unwrap_or(""), "http.path" = url.path(), "http.status_code" = status.as_u16(), bytes = bytes.len(), duration_ms = started.elapsed().as_millis() as u64; "HTTP request complete");
         if status.is_success() {
             return Ok(bytes);
         }
@@ -797,8 +784,9 @@ mod tests {
         assert!(text.contains("line 1"), "{text}");
     }
 
-    use crate::fake::{FakeElastic, Fault, Tenant};
     use chrono::TimeZone;
+    use elastic_fake::{FakeElastic, Fault, Tenant};
+    use serde_json::Value;
 
     fn now() -> chrono::DateTime<chrono::Utc> {
         chrono::Utc
@@ -917,7 +905,7 @@ mod tests {
         let endpoint = Endpoint {
             api: Api::Elasticsearch,
             base_url: Url::parse(&fake.url()).expect("url"),
-            api_key: crate::config::Secret::new(crate::fake::DEMO_DEPLOYMENT_API_KEY),
+            api_key: crate::Secret::new(elastic_fake::DEMO_DEPLOYMENT_API_KEY),
         };
         ApiClient::new(&endpoint, &options, Arc::default()).expect("client")
     }
@@ -1028,7 +1016,7 @@ mod tests {
         let err = client
             .get::<Value>(&["_security", "user"])
             .expect_err("401");
-        let key = crate::fake::DEMO_DEPLOYMENT_API_KEY;
+        let key = elastic_fake::DEMO_DEPLOYMENT_API_KEY;
         for text in [err.to_string(), format!("{err:?}"), format!("{client:?}")] {
             assert!(!text.contains(key), "{text}");
         }
@@ -1040,7 +1028,7 @@ mod tests {
         let endpoint = Endpoint {
             api: Api::Elasticsearch,
             base_url: Url::parse("https://es.example:9243/prefix/").expect("url"),
-            api_key: crate::config::Secret::new("k"),
+            api_key: crate::Secret::new("k"),
         };
         let client =
             ApiClient::new(&endpoint, &HttpOptions::default(), Arc::default()).expect("client");
@@ -1057,7 +1045,7 @@ mod tests {
         let endpoint = Endpoint {
             api: Api::Elasticsearch,
             base_url: Url::parse("https://es.example:9243/prefix").expect("url"),
-            api_key: crate::config::Secret::new("k"),
+            api_key: crate::Secret::new("k"),
         };
         let client =
             ApiClient::new(&endpoint, &HttpOptions::default(), Arc::default()).expect("client");

@@ -4,8 +4,8 @@
 //! Baton uses) into a private temp copy, and that copy is opened with SQLite and migrated to the latest
 //! schema. The source file is only ever read.
 
-use super::{schema, MAGIC_V1, MAGIC_V3};
 use crate::{clock, proto};
+use crate::{schema, MAGIC_V1, MAGIC_V3};
 use anyhow::{bail, Context};
 use prost::Message;
 use rusqlite::Connection;
@@ -38,14 +38,14 @@ impl Default for DecodeLimits {
 }
 
 impl DecodeLimits {
-    /// The defaults, overridden by the environment variables (values in MiB) when set to a positive number.
-    pub fn from_env() -> Self {
+    /// Limits of `max_window_mib` and `max_decoded_mib` MiB; `None` or 0 keeps that default (how Baton's
+    /// readers treat their `BATON_DECODER_MAX_MEMORY_MB` and `BATON_DECODER_MAX_DECODED_SIZE_MB`).
+    pub fn from_mib(max_window_mib: Option<u64>, max_decoded_mib: Option<u64>) -> Self {
         let defaults = DecodeLimits::default();
+        let mib = |value: Option<u64>| value.filter(|v| *v > 0).map(|v| v.saturating_mul(MIB));
         DecodeLimits {
-            max_window_bytes: env_mib("BATON_DECODER_MAX_MEMORY_MB")
-                .unwrap_or(defaults.max_window_bytes),
-            max_decoded_bytes: env_mib("BATON_DECODER_MAX_DECODED_SIZE_MB")
-                .unwrap_or(defaults.max_decoded_bytes),
+            max_window_bytes: mib(max_window_mib).unwrap_or(defaults.max_window_bytes),
+            max_decoded_bytes: mib(max_decoded_mib).unwrap_or(defaults.max_decoded_bytes),
         }
     }
 
@@ -55,11 +55,6 @@ impl DecodeLimits {
         let ceil_log2 = u64::BITS - (bytes - 1).leading_zeros();
         ceil_log2.clamp(10, 31)
     }
-}
-
-fn env_mib(name: &str) -> Option<u64> {
-    let value: u64 = std::env::var(name).ok()?.trim().parse().ok()?;
-    (value > 0).then(|| value.saturating_mul(MIB))
 }
 
 /// The fields of a zstd frame header that Baton's decoder checks.
@@ -342,7 +337,7 @@ impl Table {
 pub struct C1zFile {
     conn: Connection,
     _dir: TempDir,
-    _guard: crate::interrupt::TempGuard<'static>,
+    _guard: crate::temp::TempGuard<'static>,
 }
 
 const SYNC_RUN_COLUMNS: &str =
@@ -354,7 +349,7 @@ impl C1zFile {
     /// refused). `path` itself is never written.
     pub fn open(path: &Path, limits: &DecodeLimits) -> anyhow::Result<C1zFile> {
         // Removed on Ctrl-C too: the decompressed copy is as large as the database and as sensitive.
-        let (dir, guard) = crate::interrupt::create_registered(
+        let (dir, guard) = crate::temp::create_registered(
             || tempfile::Builder::new().prefix("c1z").tempdir(),
             |dir| dir.path().to_path_buf(),
         )
@@ -589,8 +584,8 @@ fn decode<M: Message + Default>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::c1z::{write_sync, SyncRecords, WriteOptions};
     use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
+    use crate::{write_sync, SyncRecords, WriteOptions};
     use std::fs;
     use tempfile::TempDir;
 

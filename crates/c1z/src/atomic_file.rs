@@ -26,7 +26,7 @@ pub fn replace(
     if let Some(permissions) = output_permissions(target) {
         builder.permissions(permissions);
     }
-    let (mut temp, _guard) = crate::interrupt::create_registered(
+    let (mut temp, _guard) = crate::temp::create_registered(
         || builder.tempfile_in(&dir),
         |temp| temp.path().to_path_buf(),
     )

@@ -1,0 +1,18 @@
+//! Clients and types for the two Elastic APIs a Baton sync reads: the Elastic Cloud API (organizations,
+//! members and their role assignments, deployments) and a deployment's Elasticsearch security API
+//! (users, roles, role mappings, user profiles), plus the role-mapping rule grammar and its evaluator.
+//!
+//! [`client::ApiClient`] sends one request with retries and turns every failure into an
+//! [`client::ApiError`] that says which API, method, path and status it was; [`cloud::CloudClient`] and
+//! [`deployment::DeploymentClient`] are the typed requests. Nothing here reads the environment or logs a
+//! secret: keys arrive as [`Secret`]s inside an [`Endpoint`].
+
+pub mod client;
+pub mod cloud;
+pub mod deployment;
+pub mod endpoint;
+pub mod rules;
+pub mod secret;
+
+pub use endpoint::{Api, Endpoint, HttpOptions};
+pub use secret::Secret;

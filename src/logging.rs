@@ -164,17 +164,35 @@ pub fn render(level: LogLevel, format: LogFormat, msg: &str, fields: &[(&str, Va
         }
         LogFormat::Console => {
             let mut line = format!(
-                "{} {:<5} {msg}",
+                "{} {:<5} ",
                 now.format("%Y-%m-%dT%H:%M:%S%.3f%z"),
                 level_name(level).to_uppercase()
             );
+            push_escaped(&mut line, msg);
             for (key, value) in fields {
+                line.push(' ');
+                push_escaped(&mut line, key);
+                line.push('=');
                 match value {
-                    Value::String(s) => line.push_str(&format!(" {key}={s}")),
-                    other => line.push_str(&format!(" {key}={other}")),
+                    Value::String(s) => push_escaped(&mut line, s),
+                    other => push_escaped(&mut line, &other.to_string()),
                 }
             }
             line
+        }
+    }
+}
+
+/// Appends `text` with its control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`…), so that a
+/// value such as a username can neither start a forged log line nor send terminal escape sequences.
+fn push_escaped(line: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() => line.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => line.push(c),
         }
     }
 }
@@ -236,5 +254,26 @@ mod tests {
             &[("count", Value::from(3)), ("type", Value::from("role"))],
         );
         assert!(line.contains("INFO  synced count=3 type=role"), "{line}");
+    }
+
+    #[test]
+    fn console_lines_escape_control_characters() {
+        let line = render(
+            LogLevel::Info,
+            LogFormat::Console,
+            "granted\nERROR forged",
+            &[(
+                "principal",
+                Value::from("alice\n2026-01-01 ERROR root\u{1b}[2J\t\r"),
+            )],
+        );
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(
+            line.ends_with(
+                r"INFO  granted\nERROR forged principal=alice\n2026-01-01 ERROR root\u{1b}[2J\t\r"
+            ),
+            "{line}"
+        );
     }
 }

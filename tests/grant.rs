@@ -1160,3 +1160,46 @@ fn dot_names_are_refused_and_tabs_are_sent_encoded() {
     assert_eq!(paths[0], "/_security/user/tab%09x");
     assert_eq!(fake.tenant(), before);
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_grant_says_the_change_may_have_been_applied() {
+    let fake = demo_fake();
+    // The write is held for 30 s once it arrives: the signal then comes while the PUT is in flight.
+    fake.inject(
+        Fault::delay(
+            "/_security/user/old.contractor",
+            std::time::Duration::from_secs(30),
+        )
+        .method("PUT"),
+    );
+    let mut args = es_flags(&fake);
+    args.extend([
+        "grant".into(),
+        "role:logs_reader:member".into(),
+        "deploymentUser:old.contractor".into(),
+    ]);
+    let child = binary()
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !writes(&fake).iter().any(|r| r.method == "PUT") {
+        assert!(std::time::Instant::now() < deadline, "no PUT arrived");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = stderr(&out);
+    assert!(
+        stderr.contains("may or may not have been applied"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unchanged"), "{stderr}");
+}

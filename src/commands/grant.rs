@@ -312,6 +312,7 @@ impl Outcome {
 
 /// Runs one grant or revoke.
 pub fn run(global: &GlobalArgs, request: Request) -> anyhow::Result<()> {
+    crate::interrupt::set_activity(crate::interrupt::Activity::Provisioning);
     let config = GrantConfig::from_args(global)?;
     let api = ApiClient::new(
         &config.deployment,

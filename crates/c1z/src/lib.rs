@@ -62,7 +62,8 @@ impl RecordSink for SyncRecords {
 /// How [`write_sync`] stores a sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Finished full syncs kept (newest by `ended_at`), including the new one; at least 1 is kept.
+    /// Finished full syncs kept (the newest added to the file), including the new one; at least 1 is
+    /// kept.
     pub keep_sync_count: usize,
     /// Keep every older sync and skip `VACUUM`.
     pub skip_cleanup: bool,

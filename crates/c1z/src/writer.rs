@@ -765,11 +765,14 @@ fn count_resources_by_type(
         .collect())
 }
 
-/// Finished full syncs, newest first.
+/// Finished full syncs, newest first: by row id, the order in which the syncs were added to the file
+/// (Baton's own cleanup lists them the same way). Not by `ended_at`: that is local wall-clock text, which
+/// sorts wrongly once the clock falls back (DST) or the time zone changes between two syncs. Not by the
+/// KSUID either: its time has whole seconds only, so two syncs started in one second sort at random.
 fn finished_full_syncs(conn: &Connection) -> anyhow::Result<Vec<String>> {
     let mut stmt = conn.prepare(
         "select sync_id from v1_sync_runs where ended_at is not null and sync_type = 'full' \
-         order by ended_at desc, sync_id desc",
+         order by id desc",
     )?;
     let ids = stmt.query_map([], |row| row.get(0))?;
     ids.collect::<Result<Vec<String>, _>>()
@@ -1466,6 +1469,57 @@ mod tests {
             );
             assert_eq!(count(&db.conn, &sql), 4);
         }
+        fx.assert_no_leftovers();
+    }
+
+    /// Rewrites the database of the c1z at `path` with `sql` applied to it.
+    fn edit_file(path: &Path, sql: &str) {
+        let db = decode_file(path);
+        db.conn.execute_batch(sql).unwrap();
+        let Decoded { _dir, conn } = db;
+        drop(conn);
+        let mut out = MAGIC_V1.to_vec();
+        out.extend(
+            zstd::encode_all(fs::read(_dir.path().join("db")).unwrap().as_slice(), 3).unwrap(),
+        );
+        fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn c1z_writer_cleanup_keeps_the_newest_sync_across_a_clock_change() {
+        let fx = Fixture::new();
+        let records = sample_records();
+        let older = fx.write(&records);
+        let newer = fx.write(&records);
+        // Wall-clock text of local times around a DST fall-back (or a move to a zone further west): the
+        // newer sync ended later but its text sorts first.
+        edit_file(
+            &fx.target(),
+            &format!(
+                "update v1_sync_runs set started_at = '2024-11-03 01:40:00', ended_at = '2024-11-03 01:50:00'
+                     where sync_id = '{}';
+                 update v1_sync_runs set started_at = '2024-11-03 01:05:00', ended_at = '2024-11-03 01:10:00'
+                     where sync_id = '{}';",
+                older.sync_id, newer.sync_id
+            ),
+        );
+        let third = fx.write(&records);
+        assert_eq!(third.removed_sync_ids, std::slice::from_ref(&older.sync_id));
+        assert_eq!(
+            third.kept_sync_ids,
+            [third.sync_id.clone(), newer.sync_id.clone()]
+        );
+        let db = decode_file(&fx.target());
+        assert_eq!(
+            count(
+                &db.conn,
+                &format!(
+                    "select count(*) from v1_grants where sync_id = '{}'",
+                    newer.sync_id
+                )
+            ),
+            4
+        );
         fx.assert_no_leftovers();
     }
 

@@ -14,6 +14,14 @@ pub mod schema;
 pub mod temp;
 pub mod writer;
 
+/// Lets the test helpers shared with the integration tests name this crate as they do.
+#[cfg(test)]
+extern crate self as baton_c1z;
+/// The writer's test helpers, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_support;
+
 use std::path::PathBuf;
 
 pub use reader::{
@@ -107,18 +115,4 @@ pub struct WriteReport {
     pub removed_sync_ids: Vec<String>,
     /// Finished full syncs left in the file, newest first.
     pub kept_sync_ids: Vec<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c1z_write_options_defaults() {
-        let options = WriteOptions::default();
-        assert_eq!(options.keep_sync_count, 2);
-        assert!(!options.skip_cleanup);
-        assert_eq!(options.temp_dir, None);
-        assert_eq!(options.zstd_level, 3);
-    }
 }

@@ -70,6 +70,11 @@ pub struct FrameHeader {
 
 /// Parses the header of the zstd frame at the start of `bytes`; `None` if it is not a complete header of a
 /// regular (non-skippable) frame.
+///
+/// Parsed here rather than asked of libzstd: its stable API (`zstd_safe::get_frame_content_size`) gives
+/// only the content size, while the memory limit needs the window size, which only the experimental
+/// `ZSTD_getFrameHeader` reports and `zstd-safe` does not wrap. The tests check the content size against
+/// libzstd's.
 pub fn parse_frame_header(bytes: &[u8]) -> Option<FrameHeader> {
     if bytes.get(..4)? != ZSTD_FRAME_MAGIC {
         return None;

@@ -490,3 +490,54 @@ fn c1z_reader_parses_frame_headers() {
     assert_eq!(parse_frame_header(&[0x28, 0xb5, 0x2f]), None);
     assert_eq!(parse_frame_header(b"C1ZF\0abc"), None);
 }
+
+#[test]
+fn c1z_reader_frame_header_agrees_with_libzstd() {
+    let dir = TempDir::new().unwrap();
+    let (path, _) = written(&dir);
+    let written_frame = fs::read(&path).unwrap()[5..].to_vec();
+    let frame = |window_log: Option<u32>, content_size: bool, data: &[u8]| {
+        let mut out = Vec::new();
+        let mut encoder = zstd::stream::write::Encoder::new(&mut out, 3).unwrap();
+        if let Some(log) = window_log {
+            encoder.window_log(log).unwrap();
+        }
+        encoder.include_contentsize(content_size).unwrap();
+        encoder.include_checksum(true).unwrap();
+        encoder
+            .set_pledged_src_size(content_size.then_some(data.len() as u64))
+            .unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap();
+        out
+    };
+    let data: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let frames = [
+        written_frame,
+        zstd::encode_all(&b"short"[..], 3).unwrap(),
+        zstd::encode_all(&data[..], 3).unwrap(),
+        frame(Some(23), false, &data),
+        frame(Some(20), true, &data),
+        frame(None, true, &data[..300]),
+    ];
+    for (i, bytes) in frames.iter().enumerate() {
+        let header = parse_frame_header(bytes).unwrap();
+        let libzstd = zstd::zstd_safe::get_frame_content_size(bytes).unwrap();
+        assert_eq!(header.content_size, libzstd, "frame #{i}");
+        assert_eq!(
+            zstd::zstd_safe::find_frame_compressed_size(bytes).unwrap(),
+            bytes.len(),
+            "frame #{i}"
+        );
+        if header.single_segment {
+            assert_eq!(Some(header.window_size), header.content_size, "frame #{i}");
+        } else {
+            assert!(header.window_size >= 1 << 10, "frame #{i}");
+        }
+    }
+    assert_eq!(parse_frame_header(&frames[3]).unwrap().window_size, 8 << 20);
+    assert_eq!(parse_frame_header(&frames[4]).unwrap().window_size, 1 << 20);
+    assert!(parse_frame_header(&frames[4]).unwrap().has_checksum);
+}

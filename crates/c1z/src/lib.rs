@@ -4,6 +4,8 @@
 //! baton-sdk's `pkg/dotc1z`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
 //! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
 
+#![warn(missing_docs)]
+
 pub mod atomic_file;
 pub mod clock;
 pub mod expand;
@@ -37,18 +39,24 @@ pub const MAGIC_V3: &[u8; 5] = b"C1Z3\0";
 /// The objects of one sync, in the order they are written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncRecords {
+    /// The resource types, each written once.
     pub resource_types: Vec<proto::ResourceType>,
     /// Parents before children; the writer keeps this order.
     pub resources: Vec<proto::Resource>,
+    /// Entitlements, each naming the resource it belongs to.
     pub entitlements: Vec<proto::Entitlement>,
+    /// Grants of an entitlement to a principal.
     pub grants: Vec<proto::Grant>,
 }
 
 /// Receives the records of one sync as they are produced, in the order they are written. The resource
 /// types are fixed and given to the sink up front.
 pub trait RecordSink {
+    /// Takes the next resource.
     fn resource(&mut self, resource: proto::Resource);
+    /// Takes the next entitlement.
     fn entitlement(&mut self, entitlement: proto::Entitlement);
+    /// Takes the next grant.
     fn grant(&mut self, grant: proto::Grant);
 }
 
@@ -106,8 +114,11 @@ pub struct WriteReport {
     pub bytes: u64,
     /// Rows stored for the new sync, per table (duplicates merged).
     pub resource_types: usize,
+    /// Resources stored for the new sync.
     pub resources: usize,
+    /// Entitlements stored for the new sync.
     pub entitlements: usize,
+    /// Grants stored for the new sync, expanded ones included.
     pub grants: usize,
     /// Resources stored for the new sync per resource type id, in the order of the resource types.
     pub resources_by_type: Vec<(String, usize)>,

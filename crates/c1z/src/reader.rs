@@ -60,7 +60,9 @@ impl DecodeLimits {
 /// The fields of a zstd frame header that Baton's decoder checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// Whether the frame is one segment (no window descriptor; the window is the content size).
     pub single_segment: bool,
+    /// Whether the frame ends with a content checksum.
     pub has_checksum: bool,
     /// Frame_Content_Size, when present.
     pub content_size: Option<u64>,
@@ -261,68 +263,106 @@ fn configure(conn: &Connection, cache_kib: i64) -> anyhow::Result<()> {
 /// One row of `v1_sync_runs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncRun {
+    /// The sync's KSUID.
     pub sync_id: String,
+    /// When it started, as stored (local time text).
     pub started_at: String,
+    /// When it ended, as stored; `None` while unfinished.
     pub ended_at: Option<String>,
+    /// The syncer's resume state (JSON); empty when done.
     pub sync_token: String,
+    /// `full`, `partial`, ...
     pub sync_type: String,
+    /// The sync this one derives from; empty if none.
     pub parent_sync_id: String,
 }
 
 /// One row of `v1_resource_types`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceTypeRow {
+    /// The resource type id.
     pub external_id: String,
+    /// The sync it belongs to.
     pub sync_id: String,
+    /// When it was stored, as stored (local time text).
     pub discovered_at: String,
+    /// The decoded message.
     pub data: proto::ResourceType,
 }
 
 /// One row of `v1_resources`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResourceRow {
+    /// The resource type id.
     pub resource_type_id: String,
+    /// `type:id`.
     pub external_id: String,
+    /// The parent's resource type, if any.
     pub parent_resource_type_id: Option<String>,
+    /// The parent's resource id, if any.
     pub parent_resource_id: Option<String>,
+    /// The sync it belongs to.
     pub sync_id: String,
+    /// When it was stored, as stored (local time text).
     pub discovered_at: String,
+    /// The decoded message.
     pub data: proto::Resource,
 }
 
 /// One row of `v1_entitlements`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntitlementRow {
+    /// The resource type of its resource.
     pub resource_type_id: String,
+    /// The id of its resource.
     pub resource_id: String,
+    /// The entitlement id.
     pub external_id: String,
+    /// The sync it belongs to.
     pub sync_id: String,
+    /// When it was stored, as stored (local time text).
     pub discovered_at: String,
+    /// The decoded message.
     pub data: proto::Entitlement,
 }
 
 /// One row of `v1_grants`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GrantRow {
+    /// The resource type of the entitlement's resource.
     pub resource_type_id: String,
+    /// The id of the entitlement's resource.
     pub resource_id: String,
+    /// The entitlement id.
     pub entitlement_id: String,
+    /// The principal's resource type.
     pub principal_resource_type_id: String,
+    /// The principal's resource id.
     pub principal_resource_id: String,
+    /// The grant id.
     pub external_id: String,
+    /// Baton's pending expansion state; `None` when there is none.
     pub expansion: Option<Vec<u8>>,
+    /// Whether Baton still has to expand the grant.
     pub needs_expansion: bool,
+    /// The sync it belongs to.
     pub sync_id: String,
+    /// When it was stored, as stored (local time text).
     pub discovered_at: String,
+    /// The decoded message.
     pub data: proto::Grant,
 }
 
 /// The object tables of a c1z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Table {
+    /// `v1_resource_types`.
     ResourceTypes,
+    /// `v1_resources`.
     Resources,
+    /// `v1_entitlements`.
     Entitlements,
+    /// `v1_grants`.
     Grants,
 }
 

@@ -1,8 +1,37 @@
 //! Baton's `.c1z` sync artifact, v1 (SQLite) format: shared types, the writer and the reader.
 //!
-//! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (the layout of
-//! baton-sdk's `pkg/dotc1z`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
-//! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
+//! A v1 file is the magic `C1ZF\0` followed by zstd data that decompresses to one SQLite database (the
+//! layout of baton-sdk's `pkg/dotc1z`). Each sync has a row in `v1_sync_runs`, keyed by a KSUID; the
+//! resource types, resources, entitlements and grants of every sync are rows of their own tables that
+//! carry that sync id, a few key columns and the `c1.connector.v2` protobuf message in `data`.
+//!
+//! [`SyncWriter`] streams one finished full sync into a file ([`write_sync`] writes one held in
+//! memory), expands the grants like Baton's syncer, removes older syncs and replaces the file
+//! atomically; [`C1zFile`] reads any v1 file, the Go SDK's too, the way Baton's readers do.
+//!
+//! ```
+//! use baton_c1z::proto::{Resource, ResourceId, ResourceType};
+//! use baton_c1z::{clock, C1zFile, DecodeLimits, RecordSink, SyncWriter, WriteOptions};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("sync.c1z");
+//! let types = [ResourceType { id: "user".into(), display_name: "User".into(), ..Default::default() }];
+//! let mut writer = SyncWriter::create(&path, &types, clock::now(), &WriteOptions::default())?;
+//! writer.resource(Resource {
+//!     id: Some(ResourceId::new("user", "alice")),
+//!     display_name: "Alice".into(),
+//!     ..Default::default()
+//! });
+//! let report = writer.finish()?;
+//!
+//! let file = C1zFile::open(&path, &DecodeLimits::default())?;
+//! let sync = file.default_sync()?.expect("a finished full sync");
+//! assert_eq!(sync.sync_id, report.sync_id);
+//! assert_eq!(file.resources(&sync.sync_id)?[0].data.display_name, "Alice");
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -457,7 +457,8 @@ impl C1zFile {
         Ok(self.query_sync_runs(&sql, &[])?.pop())
     }
 
-    /// The finished full syncs, newest first.
+    /// The finished full syncs, newest first by `ended_at` text as Baton's readers order them (local wall
+    /// clock, so a clock change between syncs can misorder them; the writer's cleanup goes by row id).
     pub fn finished_full_syncs(&self) -> anyhow::Result<Vec<SyncRun>> {
         let sql = format!(
             "select {SYNC_RUN_COLUMNS} from v1_sync_runs where ended_at is not null and sync_type = 'full' \

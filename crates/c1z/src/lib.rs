@@ -1,8 +1,39 @@
 //! Baton's `.c1z` sync artifact, v1 (SQLite) format: shared types, the writer and the reader.
 //!
-//! A v1 file is the magic `C1ZF\0` followed by one zstd frame holding a SQLite database (the layout of
-//! baton-sdk's `pkg/dotc1z`). [`SyncWriter`] streams one finished full sync into a file ([`write_sync`]
-//! writes one held in memory); [`C1zFile`] reads any v1 file the way Baton's readers do.
+//! A v1 file is the magic `C1ZF\0` followed by zstd data that decompresses to one SQLite database (the
+//! layout of baton-sdk's `pkg/dotc1z`). Each sync has a row in `v1_sync_runs`, keyed by a KSUID; the
+//! resource types, resources, entitlements and grants of every sync are rows of their own tables that
+//! carry that sync id, a few key columns and the `c1.connector.v2` protobuf message in `data`.
+//!
+//! [`SyncWriter`] streams one finished full sync into a file ([`write_sync`] writes one held in
+//! memory), expands the grants like Baton's syncer, removes older syncs and replaces the file
+//! atomically; [`C1zFile`] reads any v1 file, the Go SDK's too, the way Baton's readers do.
+//!
+//! ```
+//! use baton_c1z::proto::{Resource, ResourceId, ResourceType};
+//! use baton_c1z::{clock, C1zFile, DecodeLimits, RecordSink, SyncWriter, WriteOptions};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("sync.c1z");
+//! let types = [ResourceType { id: "user".into(), display_name: "User".into(), ..Default::default() }];
+//! let mut writer = SyncWriter::create(&path, &types, clock::now(), &WriteOptions::default())?;
+//! writer.resource(Resource {
+//!     id: Some(ResourceId::new("user", "alice")),
+//!     display_name: "Alice".into(),
+//!     ..Default::default()
+//! });
+//! let report = writer.finish()?;
+//!
+//! let file = C1zFile::open(&path, &DecodeLimits::default())?;
+//! let sync = file.default_sync()?.expect("a finished full sync");
+//! assert_eq!(sync.sync_id, report.sync_id);
+//! assert_eq!(file.resources(&sync.sync_id)?[0].data.display_name, "Alice");
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod atomic_file;
 pub mod clock;
@@ -13,6 +44,14 @@ pub mod reader;
 pub mod schema;
 pub mod temp;
 pub mod writer;
+
+/// Lets the test helpers shared with the integration tests name this crate as they do.
+#[cfg(test)]
+extern crate self as baton_c1z;
+/// The writer's test helpers, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_support;
 
 use std::path::PathBuf;
 
@@ -29,18 +68,24 @@ pub const MAGIC_V3: &[u8; 5] = b"C1Z3\0";
 /// The objects of one sync, in the order they are written.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncRecords {
+    /// The resource types, each written once.
     pub resource_types: Vec<proto::ResourceType>,
     /// Parents before children; the writer keeps this order.
     pub resources: Vec<proto::Resource>,
+    /// Entitlements, each naming the resource it belongs to.
     pub entitlements: Vec<proto::Entitlement>,
+    /// Grants of an entitlement to a principal.
     pub grants: Vec<proto::Grant>,
 }
 
 /// Receives the records of one sync as they are produced, in the order they are written. The resource
 /// types are fixed and given to the sink up front.
 pub trait RecordSink {
+    /// Takes the next resource.
     fn resource(&mut self, resource: proto::Resource);
+    /// Takes the next entitlement.
     fn entitlement(&mut self, entitlement: proto::Entitlement);
+    /// Takes the next grant.
     fn grant(&mut self, grant: proto::Grant);
 }
 
@@ -62,7 +107,8 @@ impl RecordSink for SyncRecords {
 /// How [`write_sync`] stores a sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Finished full syncs kept (newest by `ended_at`), including the new one; at least 1 is kept.
+    /// Finished full syncs kept (the newest added to the file), including the new one; at least 1 is
+    /// kept.
     pub keep_sync_count: usize,
     /// Keep every older sync and skip `VACUUM`.
     pub skip_cleanup: bool,
@@ -97,8 +143,11 @@ pub struct WriteReport {
     pub bytes: u64,
     /// Rows stored for the new sync, per table (duplicates merged).
     pub resource_types: usize,
+    /// Resources stored for the new sync.
     pub resources: usize,
+    /// Entitlements stored for the new sync.
     pub entitlements: usize,
+    /// Grants stored for the new sync, expanded ones included.
     pub grants: usize,
     /// Resources stored for the new sync per resource type id, in the order of the resource types.
     pub resources_by_type: Vec<(String, usize)>,
@@ -106,18 +155,4 @@ pub struct WriteReport {
     pub removed_sync_ids: Vec<String>,
     /// Finished full syncs left in the file, newest first.
     pub kept_sync_ids: Vec<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c1z_write_options_defaults() {
-        let options = WriteOptions::default();
-        assert_eq!(options.keep_sync_count, 2);
-        assert!(!options.skip_cleanup);
-        assert_eq!(options.temp_dir, None);
-        assert_eq!(options.zstd_level, 3);
-    }
 }

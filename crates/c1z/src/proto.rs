@@ -19,26 +19,37 @@ pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum Trait {
+    /// No trait.
     Unspecified = 0,
+    /// A user account.
     User = 1,
+    /// A group of principals.
     Group = 2,
+    /// A role.
     Role = 3,
+    /// An application.
     App = 4,
 }
 
 /// `c1.connector.v2.ResourceType`.
 #[derive(Clone, PartialEq, Message)]
 pub struct ResourceType {
+    /// The id, unique in the sync (e.g. `user`).
     #[prost(string, tag = "1")]
     pub id: String,
+    /// The name shown.
     #[prost(string, tag = "2")]
     pub display_name: String,
+    /// The [`Trait`] values of its resources.
     #[prost(enumeration = "Trait", repeated, tag = "3")]
     pub traits: Vec<i32>,
+    /// Annotations, e.g. [`SkipEntitlementsAndGrants`].
     #[prost(message, repeated, tag = "4")]
     pub annotations: Vec<Any>,
+    /// A description shown.
     #[prost(string, tag = "5")]
     pub description: String,
+    /// Whether the resources come from another system than the connector's.
     #[prost(bool, tag = "6")]
     pub sourced_externally: bool,
 }
@@ -46,10 +57,13 @@ pub struct ResourceType {
 /// `c1.connector.v2.ResourceId`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Message)]
 pub struct ResourceId {
+    /// The resource type's id.
     #[prost(string, tag = "1")]
     pub resource_type: String,
+    /// The resource's id within its type.
     #[prost(string, tag = "2")]
     pub resource: String,
+    /// Baton's `baton_resource` flag: the resource was made by Baton, not the connector.
     #[prost(bool, tag = "3")]
     pub baton_resource: bool,
 }
@@ -68,10 +82,13 @@ impl ResourceId {
 /// `c1.connector.v2.ExternalId`.
 #[derive(Clone, PartialEq, Message)]
 pub struct ExternalId {
+    /// The id in the external system.
     #[prost(string, tag = "1")]
     pub id: String,
+    /// A link to the object there.
     #[prost(string, tag = "2")]
     pub link: String,
+    /// A description of the object there.
     #[prost(string, tag = "3")]
     pub description: String,
 }
@@ -79,6 +96,7 @@ pub struct ExternalId {
 /// `c1.connector.v2.AssetRef`: an icon or logo stored in the file's assets.
 #[derive(Clone, PartialEq, Message)]
 pub struct AssetRef {
+    /// The asset's id.
     #[prost(string, tag = "1")]
     pub id: String,
 }
@@ -86,8 +104,10 @@ pub struct AssetRef {
 /// `c1.connector.v2.Resource.Status`; `status` is a `RESOURCE_STATUS_` value.
 #[derive(Clone, PartialEq, Message)]
 pub struct ResourceStatus {
+    /// A `RESOURCE_STATUS_` value.
     #[prost(int32, tag = "1")]
     pub status: i32,
+    /// Free text about the status.
     #[prost(string, tag = "2")]
     pub details: String,
 }
@@ -95,29 +115,40 @@ pub struct ResourceStatus {
 /// `c1.connector.v2.Resource`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Resource {
+    /// The resource's type and id.
     #[prost(message, optional, tag = "1")]
     pub id: Option<ResourceId>,
+    /// The parent resource, if any; the parent is written first.
     #[prost(message, optional, tag = "2")]
     pub parent_resource_id: Option<ResourceId>,
+    /// The name shown.
     #[prost(string, tag = "3")]
     pub display_name: String,
+    /// Annotations: traits ([`UserTrait`], [`GroupTrait`], ...) and hints.
     #[prost(message, repeated, tag = "4")]
     pub annotations: Vec<Any>,
+    /// A description shown.
     #[prost(string, tag = "5")]
     pub description: String,
+    /// Baton's `baton_resource` flag: the resource was made by Baton, not the connector.
     #[prost(bool, tag = "6")]
     pub baton_resource: bool,
+    /// The object's id in an external system.
     #[prost(message, optional, tag = "7")]
     pub external_id: Option<ExternalId>,
     /// A `CREATION_SOURCE_` value.
     #[prost(int32, tag = "8")]
     pub creation_source: i32,
+    /// Extra attributes as a protobuf `Struct`.
     #[prost(message, optional, tag = "9")]
     pub profile: Option<Struct>,
+    /// An icon in the file's assets.
     #[prost(message, optional, tag = "10")]
     pub icon: Option<AssetRef>,
+    /// The resource's status.
     #[prost(message, optional, tag = "11")]
     pub status: Option<ResourceStatus>,
+    /// When the resource was created.
     #[prost(message, optional, tag = "12")]
     pub created_at: Option<Timestamp>,
 }
@@ -126,28 +157,39 @@ pub struct Resource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum Purpose {
+    /// No purpose given.
     Unspecified = 0,
+    /// Granting it assigns membership (e.g. of a group).
     Assignment = 1,
+    /// Granting it gives a permission.
     Permission = 2,
 }
 
 /// `c1.connector.v2.Entitlement`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Entitlement {
+    /// The resource the entitlement belongs to.
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
+    /// The id, unique in the sync (by convention `type:resource:slug`).
     #[prost(string, tag = "2")]
     pub id: String,
+    /// The name shown.
     #[prost(string, tag = "3")]
     pub display_name: String,
+    /// A description shown.
     #[prost(string, tag = "4")]
     pub description: String,
+    /// The resource types that can be granted it.
     #[prost(message, repeated, tag = "5")]
     pub grantable_to: Vec<ResourceType>,
+    /// Annotations.
     #[prost(message, repeated, tag = "6")]
     pub annotations: Vec<Any>,
+    /// A [`Purpose`] value.
     #[prost(enumeration = "Purpose", tag = "7")]
     pub purpose: i32,
+    /// A short name, e.g. `member`.
     #[prost(string, tag = "8")]
     pub slug: String,
 }
@@ -155,14 +197,19 @@ pub struct Entitlement {
 /// `c1.connector.v2.Grant`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Grant {
+    /// The entitlement granted (its id and resource suffice).
     #[prost(message, optional, tag = "1")]
     pub entitlement: Option<Entitlement>,
+    /// Who has it (its id suffices).
     #[prost(message, optional, tag = "2")]
     pub principal: Option<Resource>,
+    /// The id, unique in the sync (by convention `entitlement:principal type:principal`).
     #[prost(string, tag = "3")]
     pub id: String,
+    /// Annotations, e.g. [`GrantExpandable`].
     #[prost(message, repeated, tag = "4")]
     pub annotations: Vec<Any>,
+    /// The entitlements this grant was expanded from.
     #[prost(message, optional, tag = "5")]
     pub sources: Option<GrantSources>,
 }
@@ -173,6 +220,7 @@ pub struct Grant {
 /// what this declares, so that an empty `GrantSource` is still written (`12 00`) as Baton's writer does.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantSources {
+    /// The map's entries.
     #[prost(message, repeated, tag = "1")]
     pub sources: Vec<GrantSourceEntry>,
 }
@@ -204,8 +252,10 @@ impl GrantSources {
 /// One entry of the `GrantSources.sources` map.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantSourceEntry {
+    /// The id of an entitlement the grant comes from (its own when it is also direct).
     #[prost(string, tag = "1")]
     pub key: String,
+    /// How it comes from it.
     #[prost(message, optional, tag = "2")]
     pub value: Option<GrantSource>,
 }
@@ -213,6 +263,8 @@ pub struct GrantSourceEntry {
 /// `c1.connector.v2.GrantSource`.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantSource {
+    /// `true` for the grant's own entitlement when it was also granted directly, `false` for an
+    /// entitlement it was expanded from.
     #[prost(bool, tag = "1")]
     pub is_direct: bool,
 }
@@ -269,17 +321,23 @@ pub fn has_annotation<A: Annotation>(annotations: &[Any]) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum UserStatusValue {
+    /// No status given.
     Unspecified = 0,
+    /// The account can be used.
     Enabled = 1,
+    /// The account is disabled.
     Disabled = 2,
+    /// The account is deleted.
     Deleted = 3,
 }
 
 /// `c1.connector.v2.UserTrait.Status`.
 #[derive(Clone, PartialEq, Message)]
 pub struct UserStatus {
+    /// A [`UserStatusValue`] value.
     #[prost(enumeration = "UserStatusValue", tag = "1")]
     pub status: i32,
+    /// Free text about the status.
     #[prost(string, tag = "2")]
     pub details: String,
 }
@@ -287,8 +345,10 @@ pub struct UserStatus {
 /// `c1.connector.v2.UserTrait.Email`.
 #[derive(Clone, PartialEq, Message)]
 pub struct Email {
+    /// The address.
     #[prost(string, tag = "1")]
     pub address: String,
+    /// Whether it is the user's primary address.
     #[prost(bool, tag = "2")]
     pub is_primary: bool,
 }
@@ -297,39 +357,56 @@ pub struct Email {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum AccountType {
+    /// No account type given.
     Unspecified = 0,
+    /// A person's account.
     Human = 1,
+    /// An account used by software.
     Service = 2,
+    /// An account of the system itself.
     System = 3,
 }
 
 /// `c1.connector.v2.UserTrait`.
 #[derive(Clone, PartialEq, Message)]
 pub struct UserTrait {
+    /// Email addresses.
     #[prost(message, repeated, tag = "1")]
     pub emails: Vec<Email>,
+    /// The account's status.
     #[prost(message, optional, tag = "2")]
     pub status: Option<UserStatus>,
+    /// Extra attributes as a protobuf `Struct`.
     #[prost(message, optional, tag = "3")]
     pub profile: Option<Struct>,
+    /// An icon in the file's assets.
     #[prost(message, optional, tag = "4")]
     pub icon: Option<AssetRef>,
+    /// An [`AccountType`] value.
     #[prost(enumeration = "AccountType", tag = "5")]
     pub account_type: i32,
+    /// The login name.
     #[prost(string, tag = "6")]
     pub login: String,
+    /// Other login names.
     #[prost(string, repeated, tag = "7")]
     pub login_aliases: Vec<String>,
+    /// When the account was created.
     #[prost(message, optional, tag = "8")]
     pub created_at: Option<Timestamp>,
+    /// When the user last logged in.
     #[prost(message, optional, tag = "9")]
     pub last_login: Option<Timestamp>,
+    /// Multi-factor authentication status.
     #[prost(message, optional, tag = "10")]
     pub mfa_status: Option<MfaStatus>,
+    /// Single sign-on status.
     #[prost(message, optional, tag = "11")]
     pub sso_status: Option<SsoStatus>,
+    /// The person's name in parts.
     #[prost(message, optional, tag = "12")]
     pub structured_name: Option<StructuredName>,
+    /// Employee ids.
     #[prost(string, repeated, tag = "13")]
     pub employee_ids: Vec<String>,
 }
@@ -339,6 +416,7 @@ annotation!(UserTrait);
 /// `c1.connector.v2.UserTrait.MFAStatus`.
 #[derive(Clone, PartialEq, Message)]
 pub struct MfaStatus {
+    /// Whether multi-factor authentication is on.
     #[prost(bool, tag = "1")]
     pub mfa_enabled: bool,
 }
@@ -346,6 +424,7 @@ pub struct MfaStatus {
 /// `c1.connector.v2.UserTrait.SSOStatus`.
 #[derive(Clone, PartialEq, Message)]
 pub struct SsoStatus {
+    /// Whether single sign-on is on.
     #[prost(bool, tag = "1")]
     pub sso_enabled: bool,
 }
@@ -353,14 +432,19 @@ pub struct SsoStatus {
 /// `c1.connector.v2.UserTrait.StructuredName`.
 #[derive(Clone, PartialEq, Message)]
 pub struct StructuredName {
+    /// Given name.
     #[prost(string, tag = "1")]
     pub given_name: String,
+    /// Family name.
     #[prost(string, tag = "2")]
     pub family_name: String,
+    /// Middle names.
     #[prost(string, repeated, tag = "3")]
     pub middle_names: Vec<String>,
+    /// Prefix, e.g. a title.
     #[prost(string, tag = "4")]
     pub prefix: String,
+    /// Suffix.
     #[prost(string, tag = "5")]
     pub suffix: String,
 }
@@ -368,8 +452,10 @@ pub struct StructuredName {
 /// `c1.connector.v2.GroupTrait`.
 #[derive(Clone, PartialEq, Message)]
 pub struct GroupTrait {
+    /// An icon in the file's assets.
     #[prost(message, optional, tag = "1")]
     pub icon: Option<AssetRef>,
+    /// Extra attributes as a protobuf `Struct`.
     #[prost(message, optional, tag = "2")]
     pub profile: Option<Struct>,
 }
@@ -379,6 +465,7 @@ annotation!(GroupTrait);
 /// `c1.connector.v2.RoleTrait`.
 #[derive(Clone, PartialEq, Message)]
 pub struct RoleTrait {
+    /// Extra attributes as a protobuf `Struct`.
     #[prost(message, optional, tag = "1")]
     pub profile: Option<Struct>,
 }
@@ -388,6 +475,7 @@ annotation!(RoleTrait);
 /// `c1.connector.v2.ChildResourceType`: the syncer lists this type under the annotated resource.
 #[derive(Clone, PartialEq, Message)]
 pub struct ChildResourceType {
+    /// The id of the child resource type.
     #[prost(string, tag = "1")]
     pub resource_type_id: String,
 }
@@ -415,14 +503,19 @@ annotation!(SkipGrants);
 /// `c1.connector.v2.AppTrait`: marks an application resource; `flags` hold `APP_FLAG_` values.
 #[derive(Clone, PartialEq, Message)]
 pub struct AppTrait {
+    /// A help page.
     #[prost(string, tag = "1")]
     pub help_url: String,
+    /// An icon in the file's assets.
     #[prost(message, optional, tag = "2")]
     pub icon: Option<AssetRef>,
+    /// A logo in the file's assets.
     #[prost(message, optional, tag = "3")]
     pub logo: Option<AssetRef>,
+    /// Extra attributes as a protobuf `Struct`.
     #[prost(message, optional, tag = "4")]
     pub profile: Option<Struct>,
+    /// `APP_FLAG_` values.
     #[prost(int32, repeated, tag = "5")]
     pub flags: Vec<i32>,
 }
@@ -432,10 +525,13 @@ annotation!(AppTrait);
 /// `c1.connector.v2.GrantExpandable`: holders of the listed entitlements also hold the grant's one.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantExpandable {
+    /// The entitlements whose holders also get the annotated grant's entitlement.
     #[prost(string, repeated, tag = "1")]
     pub entitlement_ids: Vec<String>,
+    /// Only holders whose grant of those entitlements is direct, not itself expanded.
     #[prost(bool, tag = "2")]
     pub shallow: bool,
+    /// Only principals of these resource types (all when empty).
     #[prost(string, repeated, tag = "3")]
     pub resource_type_ids: Vec<String>,
 }
@@ -445,6 +541,7 @@ annotation!(GrantExpandable);
 /// `c1.connector.v2.GrantMetadata`: free-form facts about a grant.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantMetadata {
+    /// The metadata.
     #[prost(message, optional, tag = "1")]
     pub metadata: Option<Struct>,
 }
@@ -454,8 +551,10 @@ annotation!(GrantMetadata);
 /// `c1.connector.v2.GrantImmutable`: the grant is managed elsewhere.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantImmutable {
+    /// The id of the system the grant comes from.
     #[prost(string, tag = "1")]
     pub source_id: String,
+    /// Metadata about it.
     #[prost(message, optional, tag = "2")]
     pub metadata: Option<Struct>,
 }
@@ -465,8 +564,10 @@ annotation!(GrantImmutable);
 /// `c1.connector.v2.EntitlementImmutable`: the entitlement is managed elsewhere.
 #[derive(Clone, PartialEq, Message)]
 pub struct EntitlementImmutable {
+    /// The id of the system the entitlement comes from.
     #[prost(string, tag = "1")]
     pub source_id: String,
+    /// Metadata about it.
     #[prost(message, optional, tag = "2")]
     pub metadata: Option<Struct>,
 }
@@ -476,6 +577,7 @@ annotation!(EntitlementImmutable);
 /// `c1.connector.v2.V1Identifier`: the id an older version of a connector gave the object.
 #[derive(Clone, PartialEq, Message)]
 pub struct V1Identifier {
+    /// The old id.
     #[prost(string, tag = "1")]
     pub id: String,
 }
@@ -485,6 +587,7 @@ annotation!(V1Identifier);
 /// `c1.connector.v2.RawId`: the object's id in the source system.
 #[derive(Clone, PartialEq, Message)]
 pub struct RawId {
+    /// The id.
     #[prost(string, tag = "1")]
     pub id: String,
 }
@@ -494,6 +597,7 @@ annotation!(RawId);
 /// `c1.connector.v2.ExternalLink`: where the object is shown in the source system.
 #[derive(Clone, PartialEq, Message)]
 pub struct ExternalLink {
+    /// The address.
     #[prost(string, tag = "1")]
     pub url: String,
 }
@@ -503,8 +607,10 @@ annotation!(ExternalLink);
 /// `c1.connector.v2.ETag`.
 #[derive(Clone, PartialEq, Message)]
 pub struct ETag {
+    /// The entity tag.
     #[prost(string, tag = "1")]
     pub value: String,
+    /// The entitlement the tag belongs to, if any.
     #[prost(string, tag = "2")]
     pub entitlement_id: String,
 }

@@ -17,12 +17,17 @@ use prost_types::{value::Kind, Any, Struct, Timestamp, Value};
 /// A JSON value whose objects keep the order their keys were added in.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// A number, already formatted.
     Num(String),
+    /// A string.
     Str(String),
+    /// An array.
     Arr(Vec<Json>),
+    /// An object, keys in order.
     Obj(Vec<(String, Json)>),
     /// Text already rendered by [`Json::to_text`], shared by many documents (a clone copies a pointer).
     Raw(std::rc::Rc<str>),

@@ -1,12 +1,13 @@
 //! Role-mapping membership: the rule-tree edits that add one username to a mapping or take it out, and
-//! the evaluation that tells whether a username is (or may still be) matched.
+//! what the rule evaluator of `elastic_api::rules` says about whether a username is (or may still be)
+//! matched, and by which conditions.
 //!
 //! Only literal usernames in two places are ever edited: a top-level `username` field rule, and a
 //! `username` field rule directly inside a top-level `any`. Everything else in the tree is kept as read.
 
 use elastic_api::rules::{
-    classify, value_matches, FieldRule, FieldValue, FieldValues, Pattern, Rule, Truth,
-    USERNAME_FIELD,
+    classify, path_text, Assumptions, CompiledRule, FieldRule, FieldValue, FieldValues, Pattern,
+    Rule, Step, Subject, Truth, USERNAME_FIELD,
 };
 
 /// Which username values count as matching during an evaluation.
@@ -19,7 +20,8 @@ enum Mode {
     AfterRevoke,
 }
 
-/// One field rule met during an evaluation.
+/// One condition met during an evaluation: a username value that is not false, or a condition on
+/// another field.
 #[derive(Debug, Clone, PartialEq)]
 struct Finding {
     /// Where it is, e.g. `rules.any[1]`.
@@ -37,62 +39,21 @@ impl Finding {
     }
 }
 
-/// Where in the tree an evaluation is.
-#[derive(Debug, Clone, Copy)]
-struct Position {
-    /// Under an odd number of `except`s.
-    negated: bool,
-    /// The top-level rule.
-    top: bool,
-    /// A place revoke edits: the top-level rule, or a direct child of the top-level `any`.
-    editable: bool,
+/// Whether a field rule at `path` is one revoke edits: the top-level rule, or a direct child of the
+/// top-level `any`.
+fn editable(path: &[Step]) -> bool {
+    matches!(path, [] | [Step::Any(_)])
 }
 
-impl Position {
-    const TOP: Position = Position {
-        negated: false,
-        top: true,
-        editable: true,
-    };
-
-    fn nested(self, negate: bool, editable: bool) -> Position {
-        Position {
-            negated: self.negated != negate,
-            top: false,
-            editable,
-        }
-    }
-}
-
-fn value_truth(value: &FieldValue, username: &str, mode: Mode, editable: bool) -> (Truth, String) {
+/// A username rule value in words.
+fn describe_value(value: &FieldValue) -> String {
     match value {
         FieldValue::String(s) => match classify(s) {
-            Pattern::Literal(l) => {
-                let removed = editable && mode == Mode::AfterRevoke;
-                let truth = if l == username && !removed {
-                    Truth::True
-                } else {
-                    Truth::False
-                };
-                (truth, format!("the username `{l}`"))
-            }
-            Pattern::Wildcard(w) => {
-                let truth = match mode {
-                    Mode::Literals => Truth::Unknown,
-                    Mode::AfterRevoke => value_matches(value, username),
-                };
-                (truth, format!("the wildcard `{w}`"))
-            }
-            Pattern::Regex(r) => {
-                let truth = match mode {
-                    Mode::Literals => Truth::Unknown,
-                    Mode::AfterRevoke => value_matches(value, username),
-                };
-                (truth, format!("the regular expression `{r}`"))
-            }
+            Pattern::Literal(l) => format!("the username `{l}`"),
+            Pattern::Wildcard(w) => format!("the wildcard `{w}`"),
+            Pattern::Regex(r) => format!("the regular expression `{r}`"),
         },
-        // A username is always a string: numbers, booleans and null never match it.
-        other => (Truth::False, format!("the value {}", json_of(other))),
+        other => format!("the value {}", json_of(other)),
     }
 }
 
@@ -100,111 +61,56 @@ fn json_of(value: &FieldValue) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn either(a: Truth, b: Truth) -> Truth {
-    match (a, b) {
-        (Truth::True, _) | (_, Truth::True) => Truth::True,
-        (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
-        _ => Truth::False,
-    }
-}
-
-fn both(a: Truth, b: Truth) -> Truth {
-    match (a, b) {
-        (Truth::False, _) | (_, Truth::False) => Truth::False,
-        (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
-        _ => Truth::True,
-    }
-}
-
-fn field_truth(
-    field: &FieldRule,
-    username: &str,
-    mode: Mode,
-    path: &str,
-    position: Position,
-    out: &mut Vec<Finding>,
-) -> Truth {
-    if field.name != USERNAME_FIELD {
-        out.push(Finding {
-            path: path.to_owned(),
-            what: format!("the condition {}", Rule::Field(field.clone()).to_json()),
-            truth: Truth::Unknown,
-            negated: position.negated,
-        });
-        return Truth::Unknown;
-    }
-    let mut result = Truth::False;
-    for value in field.values.as_slice() {
-        let (truth, what) = value_truth(value, username, mode, position.editable);
-        if truth != Truth::False {
-            out.push(Finding {
-                path: path.to_owned(),
-                what,
-                truth,
-                negated: position.negated,
+/// The rules' truth for `username` (nothing else known of the user) in `mode`, with the conditions met
+/// on the way, evaluated by the rule evaluator the sync uses.
+fn evaluate(rules: &Rule, username: &str, mode: Mode) -> (Truth, Vec<Finding>) {
+    let compiled = CompiledRule::compile(rules);
+    let subject = Subject {
+        username,
+        realm: None,
+    };
+    let removed = |path: &[Step], value: &FieldValue| {
+        mode == Mode::AfterRevoke && editable(path) && value.literal() == Some(username)
+    };
+    let assumptions = Assumptions {
+        username_patterns_unknown: mode == Mode::Literals,
+        without: &removed,
+    };
+    let (truth, found) = compiled.explain(&subject, &assumptions);
+    let mut findings = Vec::new();
+    for finding in &found {
+        let path = path_text("rules", &finding.path);
+        let negated = finding.negated();
+        if finding.rule.name == USERNAME_FIELD {
+            let values = finding.rule.values.as_slice();
+            for (value, truth) in values.iter().zip(&finding.values) {
+                if *truth != Truth::False {
+                    findings.push(Finding {
+                        path: path.clone(),
+                        what: describe_value(value),
+                        truth: *truth,
+                        negated,
+                    });
+                }
+            }
+        } else {
+            findings.push(Finding {
+                path,
+                what: format!(
+                    "the condition {}",
+                    Rule::Field(finding.rule.clone()).to_json()
+                ),
+                truth: finding.truth,
+                negated,
             });
         }
-        result = either(result, truth);
     }
-    result
-}
-
-fn evaluate(
-    rule: &Rule,
-    username: &str,
-    mode: Mode,
-    path: &str,
-    position: Position,
-    out: &mut Vec<Finding>,
-) -> Truth {
-    match rule {
-        Rule::Any(rules) => rules
-            .iter()
-            .enumerate()
-            .fold(Truth::False, |acc, (i, inner)| {
-                let inner_position = position.nested(false, position.top);
-                let path = format!("{path}.any[{i}]");
-                either(
-                    acc,
-                    evaluate(inner, username, mode, &path, inner_position, out),
-                )
-            }),
-        Rule::All(rules) => rules
-            .iter()
-            .enumerate()
-            .fold(Truth::True, |acc, (i, inner)| {
-                let inner_position = position.nested(false, false);
-                let path = format!("{path}.all[{i}]");
-                both(
-                    acc,
-                    evaluate(inner, username, mode, &path, inner_position, out),
-                )
-            }),
-        Rule::Except(inner) => {
-            let path = format!("{path}.except");
-            !evaluate(
-                inner,
-                username,
-                mode,
-                &path,
-                position.nested(true, false),
-                out,
-            )
-        }
-        Rule::Field(field) => field_truth(field, username, mode, path, position, out),
-    }
+    (truth, findings)
 }
 
 /// Whether `username` is matched by a literal value of `rules`, whatever the user's other attributes.
 pub fn matched_by_literal(rules: &Rule, username: &str) -> bool {
-    evaluate(
-        rules,
-        username,
-        Mode::Literals,
-        "rules",
-        Position::TOP,
-        &mut Vec::new(),
-    ) == Truth::True
+    evaluate(rules, username, Mode::Literals).0 == Truth::True
 }
 
 /// The rules after a grant, or `None` when a literal already matches `username` (nothing to change).
@@ -322,15 +228,7 @@ pub fn revoke(rules: &Rule, username: &str) -> RevokePlan {
     let matches_nobody = removed && matches!(&edited, Rule::Any(items) if items.is_empty());
     // Evaluated on the rules as read, with the removed literals counted out, so that the paths point
     // into the mapping as the user knows it.
-    let mut findings = Vec::new();
-    let overall = evaluate(
-        rules,
-        username,
-        Mode::AfterRevoke,
-        "rules",
-        Position::TOP,
-        &mut findings,
-    );
+    let (overall, findings) = evaluate(rules, username, Mode::AfterRevoke);
     let positive = |wanted: &[Truth]| {
         findings
             .iter()
@@ -360,6 +258,7 @@ pub fn revoke(rules: &Rule, username: &str) -> RevokePlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use elastic_api::rules::value_matches;
 
     fn rule(json: &str) -> Rule {
         serde_json::from_str(json).expect("valid rule")
@@ -656,6 +555,35 @@ mod tests {
             .may_match_by
             .iter()
             .any(|m| m.contains("terminated_date")));
+    }
+
+    #[test]
+    fn conditions_on_other_fields_are_judged_as_elasticsearch_does() {
+        // `groups` is always a set of strings: `null` never matches it, so nothing else may match.
+        let plan = revoked(
+            r#"{"any":[{"field":{"username":"zoe"}},{"field":{"groups":null}}]}"#,
+            "zoe",
+        );
+        assert!(plan.removed);
+        assert!(plan.may_match_by.is_empty(), "{:?}", plan.may_match_by);
+        assert!(plan.still_named_by.is_empty(), "{:?}", plan.still_named_by);
+        // A field the user model lacks matches only `null`: with it, a literal alone decides.
+        let absent = r#"{"all":[{"field":{"username":"x"}},{"field":{"no.such.field":null}}]}"#;
+        assert!(matched_by_literal(&rule(absent), "x"));
+        assert_eq!(granted(absent, "x"), None);
+        let plan = revoked(absent, "x");
+        assert_eq!(
+            plan.still_matched_by,
+            [
+                "the username `x` at rules.all[0]",
+                r#"the condition {"field":{"no.such.field":null}} at rules.all[1]"#
+            ]
+        );
+        // Groups with a name stay unknown.
+        assert!(!matched_by_literal(
+            &rule(r#"{"all":[{"field":{"username":"x"}},{"field":{"groups":"g"}}]}"#),
+            "x"
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (users, roles, role mappings, user profiles), plus the role-mapping rule grammar and its evaluator.
 //!
 //! [`client::ApiClient`] sends one request with retries and turns every failure into an
-//! [`client::ApiError`] that says which API, method, path and status it was; [`cloud::CloudClient`] and
+//! [`error::ApiError`] that says which API, method, path and status it was; [`cloud::CloudClient`] and
 //! [`deployment::DeploymentClient`] are the typed requests. Nothing here reads the environment or logs a
 //! secret: keys arrive as [`Secret`]s inside an [`Endpoint`].
 
@@ -11,6 +11,8 @@ pub mod client;
 pub mod cloud;
 pub mod deployment;
 pub mod endpoint;
+pub mod error;
+pub mod retry;
 pub mod rules;
 pub mod secret;
 

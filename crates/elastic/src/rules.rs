@@ -1,6 +1,6 @@
 //! Role-mapping rules as a typed tree (`any`, `all`, `except`, `field`), the walk that finds the
 //! usernames a mapping names literally, and three-valued evaluation of a rule against what is known of a
-//! user ([`CompiledRule`]).
+//! user ([`CompiledRule`]), optionally with what each field rule came to ([`CompiledRule::explain`]).
 //!
 //! Field values keep the form Elasticsearch sent (one scalar or an array), so a rule can be written back
 //! unchanged.
@@ -193,6 +193,80 @@ pub enum Membership {
     Conditional { assumed: Vec<String> },
     /// Not a member.
     No,
+}
+
+/// One step down a rule tree: into the `i`-th rule of an `any` or an `all`, or into an `except`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Any(usize),
+    All(usize),
+    Except,
+}
+
+/// Where a rule sits below `root`, as in `rules.any[1].except`.
+pub fn path_text(root: &str, path: &[Step]) -> String {
+    let mut out = root.to_owned();
+    for step in path {
+        match step {
+            Step::Any(i) => out.push_str(&format!(".any[{i}]")),
+            Step::All(i) => out.push_str(&format!(".all[{i}]")),
+            Step::Except => out.push_str(".except"),
+        }
+    }
+    out
+}
+
+/// How [`CompiledRule::explain`] judges `username` values, beyond what [`CompiledRule::evaluate`] does.
+#[derive(Clone, Copy)]
+pub struct Assumptions<'a> {
+    /// Username wildcards and regular expressions count as unknown instead of being tested, so that only
+    /// literal usernames decide.
+    pub username_patterns_unknown: bool,
+    /// Username values to count as if they were not in the rule (never matching), given the path of
+    /// their field rule: to judge a rule as it would be after an edit.
+    pub without: &'a dyn Fn(&[Step], &FieldValue) -> bool,
+}
+
+fn keep_every_value(_: &[Step], _: &FieldValue) -> bool {
+    false
+}
+
+impl Default for Assumptions<'_> {
+    /// Exactly what [`CompiledRule::evaluate`] does.
+    fn default() -> Self {
+        Assumptions {
+            username_patterns_unknown: false,
+            without: &keep_every_value,
+        }
+    }
+}
+
+impl std::fmt::Debug for Assumptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assumptions")
+            .field("username_patterns_unknown", &self.username_patterns_unknown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one field rule came to in an evaluation ([`CompiledRule::explain`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding<'r> {
+    /// Where the field rule is.
+    pub path: Vec<Step>,
+    /// The field rule, as written.
+    pub rule: &'r FieldRule,
+    /// Its truth (before any `except` above it).
+    pub truth: Truth,
+    /// The truth of each of its values alone, in the order written.
+    pub values: Vec<Truth>,
+}
+
+impl Finding<'_> {
+    /// Whether the rule sits under an odd number of `except`s, so that its truth counts inverted.
+    pub fn negated(&self) -> bool {
+        self.path.iter().filter(|s| **s == Step::Except).count() % 2 == 1
+    }
 }
 
 /// A rule prepared for evaluating many users: patterns are compiled once.
@@ -399,6 +473,20 @@ impl CompiledRule {
         self.node.truth(subject)
     }
 
+    /// The rule's truth for what is known of `subject` under `assumptions`, and what every field rule in
+    /// it came to, in the order written (no branch is skipped once the answer is known).
+    pub fn explain(
+        &self,
+        subject: &Subject<'_>,
+        assumptions: &Assumptions<'_>,
+    ) -> (Truth, Vec<Finding<'_>>) {
+        let mut findings = Vec::new();
+        let truth = self
+            .node
+            .eval(subject, assumptions, &mut Vec::new(), Some(&mut findings));
+        (truth, findings)
+    }
+
     /// Whether a `username` condition outside any `except` matches the user (literal or pattern).
     pub fn names_user(&self, username: &str) -> bool {
         self.node.names_user(username)
@@ -452,31 +540,93 @@ impl Node {
     }
 
     fn truth(&self, subject: &Subject<'_>) -> Truth {
+        self.eval(subject, &Assumptions::default(), &mut Vec::new(), None)
+    }
+
+    /// The truth of this node at `path` under `assumptions`; with `out`, every field rule's finding is
+    /// recorded and no branch is skipped, without it `any` and `all` stop once their answer is known.
+    fn eval<'r>(
+        &'r self,
+        subject: &Subject<'_>,
+        assumptions: &Assumptions<'_>,
+        path: &mut Vec<Step>,
+        mut out: Option<&mut Vec<Finding<'r>>>,
+    ) -> Truth {
         match self {
-            Node::Any(nodes) => {
-                let mut result = Truth::False;
-                for node in nodes {
-                    result = result.max(node.truth(subject));
-                    if result == Truth::True {
+            Node::Any(nodes) | Node::All(nodes) => {
+                let any = matches!(self, Node::Any(_));
+                let (mut result, decisive) = if any {
+                    (Truth::False, Truth::True)
+                } else {
+                    (Truth::True, Truth::False)
+                };
+                for (i, node) in nodes.iter().enumerate() {
+                    path.push(if any { Step::Any(i) } else { Step::All(i) });
+                    let truth = node.eval(subject, assumptions, path, out.as_deref_mut());
+                    path.pop();
+                    result = if any {
+                        result.max(truth)
+                    } else {
+                        result.min(truth)
+                    };
+                    if result == decisive && out.is_none() {
                         break;
                     }
                 }
                 result
             }
-            Node::All(nodes) => {
-                let mut result = Truth::True;
-                for node in nodes {
-                    result = result.min(node.truth(subject));
-                    if result == Truth::False {
-                        break;
-                    }
-                }
-                result
+            Node::Except(inner) => {
+                path.push(Step::Except);
+                let truth = inner.eval(subject, assumptions, path, out);
+                path.pop();
+                !truth
             }
-            Node::Except(inner) => !inner.truth(subject),
             Node::Field {
-                field, matchers, ..
-            } => field_truth(*field, matchers, subject),
+                field,
+                matchers,
+                source,
+            } => {
+                let values = source.values.as_slice();
+                let value_truth = |i: usize, m: &Matcher| match field {
+                    ModelField::Username => {
+                        if values
+                            .get(i)
+                            .is_some_and(|v| (assumptions.without)(path, v))
+                        {
+                            Truth::False
+                        } else if assumptions.username_patterns_unknown
+                            && matches!(m, Matcher::Pattern(_) | Matcher::Unsupported)
+                        {
+                            Truth::Unknown
+                        } else {
+                            m.test(subject.username)
+                        }
+                    }
+                    other => field_truth(*other, std::slice::from_ref(m), subject),
+                };
+                let truth = match field {
+                    ModelField::Username => matchers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| value_truth(i, m))
+                        .max()
+                        .unwrap_or(Truth::False),
+                    other => field_truth(*other, matchers, subject),
+                };
+                if let Some(out) = out {
+                    out.push(Finding {
+                        path: path.clone(),
+                        rule: source,
+                        truth,
+                        values: matchers
+                            .iter()
+                            .enumerate()
+                            .map(|(i, m)| value_truth(i, m))
+                            .collect(),
+                    });
+                }
+                truth
+            }
         }
     }
 
@@ -835,6 +985,85 @@ mod evaluation_tests {
         assert_eq!(e(&[t, &except(f)], "all"), Truth::True);
         assert_eq!(e(&[t, &except(t)], "all"), Truth::False);
         assert_eq!(e(&[t, &except(u)], "all"), Truth::Unknown);
+    }
+
+    #[test]
+    fn explain_records_every_field_rule_with_its_path() {
+        let r = compiled(
+            r#"{"any":[{"field":{"username":["a","dev-*"]}},{"all":[{"field":{"groups":null}},{"except":{"field":{"dn":"x"}}}]}]}"#,
+        );
+        let subject = Subject {
+            username: "dev-a",
+            realm: None,
+        };
+        let (truth, findings) = r.explain(&subject, &Assumptions::default());
+        assert_eq!(truth, Truth::True);
+        assert_eq!(truth, r.evaluate(&subject));
+        let summary: Vec<(String, Truth, Vec<Truth>, bool)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    path_text("rules", &f.path),
+                    f.truth,
+                    f.values.clone(),
+                    f.negated(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "rules.any[0]".to_owned(),
+                    Truth::True,
+                    vec![Truth::False, Truth::True],
+                    false
+                ),
+                (
+                    "rules.any[1].all[0]".to_owned(),
+                    Truth::False,
+                    vec![Truth::False],
+                    false,
+                ),
+                (
+                    "rules.any[1].all[1].except".to_owned(),
+                    Truth::Unknown,
+                    vec![Truth::Unknown],
+                    true,
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn explain_can_leave_patterns_open_and_count_values_out() {
+        let r = compiled(
+            r#"{"any":[{"field":{"username":["dev-*","x"]}},{"field":{"username":"x"}}]}"#,
+        );
+        let subject = |username| Subject {
+            username,
+            realm: None,
+        };
+        let literal_only = Assumptions {
+            username_patterns_unknown: true,
+            ..Assumptions::default()
+        };
+        assert_eq!(
+            r.explain(&subject("dev-a"), &literal_only).0,
+            Truth::Unknown
+        );
+        assert_eq!(r.explain(&subject("x"), &literal_only).0, Truth::True);
+        let first_only = |path: &[Step], value: &FieldValue| {
+            path == [Step::Any(0)] && value.literal() == Some("x")
+        };
+        let without = Assumptions {
+            without: &first_only,
+            ..Assumptions::default()
+        };
+        let (truth, findings) = r.explain(&subject("x"), &without);
+        assert_eq!(truth, Truth::True, "still named at rules.any[1]");
+        assert_eq!(findings[0].values, [Truth::False, Truth::False]);
+        assert_eq!(findings[1].truth, Truth::True);
     }
 
     #[test]

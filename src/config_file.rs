@@ -1,19 +1,23 @@
-//! The config file: `key: value` lines naming flags, read before the command line is parsed.
+//! The config file: `key: value` lines naming flags, merged into the command line as it is parsed.
 //!
 //! The file is `./.baton.yaml` in the current directory (nothing happens when it is absent), or the file
 //! named by `BATON_CONFIG_PATH`, which must end in `.yaml` or `.yml` and must exist. Each key is the long
-//! name of a flag that has a `BATON_*` environment variable. A value is applied by setting that variable
-//! when it is not already set (an empty variable counts as unset), so clap's usual resolution gives: flag
-//! on the command line, then environment variable, then config file, then default.
+//! name of a flag that has a `BATON_*` environment variable. A value becomes that flag's default when
+//! its variable is not set (an empty variable counts as unset), so clap's usual resolution gives: flag
+//! on the command line, then environment variable, then config file, then built-in default.
 //!
 //! Only the part of YAML a flat list of flags needs is read: `key: value` lines at column 0, comments,
 //! blank lines, an optional leading `---`, plain, double-quoted and single-quoted scalars, and an empty
 //! value, `~` or `null` for "not set". Anything else is an error naming the file and line, and so is a key
 //! this program does not know. Values never appear in messages: they may be API keys.
+//!
+//! Nothing here reads the environment: the caller passes in `BATON_CONFIG_PATH` and says which variables
+//! are set.
 
 use crate::cli::Cli;
 use crate::config::UsageError;
-use clap::CommandFactory;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -46,29 +50,169 @@ impl std::fmt::Debug for Entry {
     }
 }
 
+/// A config file that was found, read and checked: every key names a flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Where it was read from, as named.
+    pub path: PathBuf,
+    /// Its lines with a key, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// One file value that becomes a flag's default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The flag's long name (also its clap id).
+    pub key: String,
+    /// The flag's environment variable.
+    pub env: String,
+    /// The value from the file.
+    pub value: String,
+    /// The line of the file it came from.
+    pub line: usize,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be a key: leave it out.
+        f.debug_struct("Assignment")
+            .field("key", &self.key)
+            .field("env", &self.env)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
 fn usage(message: String) -> anyhow::Error {
     UsageError(message).into()
 }
 
-/// Finds, reads and applies the config file to the process environment.
-///
-/// Runs in `main` before the command line is parsed and before any thread starts. Every problem is a
-/// [`UsageError`].
-pub fn apply() -> anyhow::Result<()> {
-    let Some(path) = locate(std::env::var_os(PATH_ENV), Path::new(DEFAULT_PATH))? else {
-        return Ok(());
+/// Finds, reads and checks the config file: the one `config_path` (the value of `BATON_CONFIG_PATH`)
+/// names, else `default` when it exists, else none. Every problem is a [`UsageError`].
+pub fn load(config_path: Option<OsString>, default: &Path) -> anyhow::Result<Option<ConfigFile>> {
+    let Some(path) = locate(config_path, default)? else {
+        return Ok(None);
     };
     let text = read(&path)?;
     let entries = parse(&text, &path)?;
-    let known = known_keys();
-    let assignments = plan(&entries, &known, &path, |name| {
-        std::env::var_os(name).is_some_and(|v| !v.is_empty())
-    })?;
-    for (name, value) in assignments {
-        // Single-threaded at this point: `main` calls this before anything else runs.
-        std::env::set_var(name, value);
+    // Unknown keys are refused even when nothing else would use the file.
+    plan(&entries, &known_keys(), &path, |_| true)?;
+    Ok(Some(ConfigFile { path, entries }))
+}
+
+/// Parses the command line `args` (the program name first) with the values of `file` as the defaults
+/// of their flags. `env` gives the value of an environment variable; a file value is used only for a
+/// flag whose variable is unset or empty.
+///
+/// A clap error (including `--help` and `--version`, which are errors to clap) is returned as a
+/// [`clap::Error`] inside the [`anyhow::Error`], formatted and ready for [`clap::Error::exit`]. A value
+/// from the file that clap rejects is a [`UsageError`] naming the file, the line and the key.
+pub fn parse_command_line<I, T>(
+    args: I,
+    file: Option<&ConfigFile>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Cli::command();
+    let assignments = match file {
+        Some(file) => plan(&file.entries, &known_keys(), &file.path, |name| {
+            env(name).is_some_and(|v| !v.is_empty())
+        })?,
+        None => Vec::new(),
+    };
+    for assignment in &assignments {
+        let Some(id) = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(assignment.key.as_str()))
+            .map(|a| a.get_id().clone())
+        else {
+            continue;
+        };
+        let value = assignment.value.clone();
+        // An empty variable counts as unset: drop it so that the file's value applies.
+        let env_is_empty = env(&assignment.env).is_some();
+        command = command.mut_arg(id, |arg| {
+            // A value hidden from help as a variable stays hidden as a default.
+            let hide = arg.is_hide_env_values_set();
+            let arg = arg.default_value(value);
+            let arg = if hide {
+                arg.hide_default_value(true)
+            } else {
+                arg
+            };
+            if env_is_empty {
+                arg.env(None)
+            } else {
+                arg
+            }
+        });
     }
-    Ok(())
+    let matches = match command.try_get_matches_from_mut(args) {
+        Ok(matches) => matches,
+        Err(err) => {
+            if let Some(file) = file {
+                if let Some(assignment) = rejected_assignment(&err, &assignments) {
+                    return Err(bad_value(&command, file, assignment));
+                }
+            }
+            return Err(err.into());
+        }
+    };
+    Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command).into())
+}
+
+/// The file value `err` is about, when clap rejected a value of a flag the file set, and the rejected
+/// value is the file's.
+fn rejected_assignment<'a>(
+    err: &clap::Error,
+    assignments: &'a [Assignment],
+) -> Option<&'a Assignment> {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let flag = arg.split(' ').next().unwrap_or(arg);
+    assignments
+        .iter()
+        .find(|a| flag.strip_prefix("--") == Some(a.key.as_str()) && &a.value == value)
+}
+
+/// The error for a file value clap rejected: the file, line and key, and the accepted values when there
+/// is a list of them; never the value.
+fn bad_value(command: &clap::Command, file: &ConfigFile, assignment: &Assignment) -> anyhow::Error {
+    let possible: Vec<String> = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(assignment.key.as_str()))
+        .map(|a| {
+            a.get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = if possible.is_empty() {
+        " (see --help)".to_owned()
+    } else {
+        format!(" (possible values: {})", possible.join(", "))
+    };
+    usage(format!(
+        "config file {}: line {}: invalid value for key {:?}{hint}",
+        file.path.display(),
+        assignment.line,
+        assignment.key
+    ))
 }
 
 /// The file to read: the one `BATON_CONFIG_PATH` names (checked for its extension), else the default
@@ -122,14 +266,14 @@ pub fn known_keys() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The variables to set for `entries`: known keys with a value whose variable is not already set
+/// The file values to use for `entries`: known keys with a value whose variable is not already set
 /// (`is_set` says whether it is). An unknown key is an error naming it and the closest known key.
 pub fn plan(
     entries: &[Entry],
     known: &BTreeMap<String, String>,
     path: &Path,
     is_set: impl Fn(&str) -> bool,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<Assignment>> {
     let mut assignments = Vec::new();
     for entry in entries {
         let Some(env) = known.get(&entry.key) else {
@@ -145,7 +289,12 @@ pub fn plan(
         };
         if let Some(value) = &entry.value {
             if !is_set(env) {
-                assignments.push((env.clone(), value.clone()));
+                assignments.push(Assignment {
+                    key: entry.key.clone(),
+                    env: env.clone(),
+                    value: value.clone(),
+                    line: entry.line,
+                });
             }
         }
     }
@@ -619,6 +768,7 @@ mod tests {
             name == "BATON_LOG_LEVEL"
         })
         .expect("known keys");
+        let got: Vec<(String, String)> = got.into_iter().map(|a| (a.env, a.value)).collect();
         assert_eq!(
             got,
             vec![

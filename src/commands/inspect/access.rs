@@ -2,8 +2,8 @@
 //! principal, walked from the file's expanded grants and grouped by resource).
 
 use super::data::{key, name_or, Data, GrantFilter, ResourceKey};
+use super::view::{Console, View};
 use super::views::resource_list;
-use super::{Console, View};
 use anyhow::bail;
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Obj};

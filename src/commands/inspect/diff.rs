@@ -2,7 +2,7 @@
 //! object, compared as canonical protojson text.
 
 use super::data::decode_all;
-use super::{Console, View};
+use super::view::{Console, View};
 use crate::output::Table;
 use anyhow::bail;
 use baton_c1z::proto;

@@ -10,21 +10,22 @@
 //!
 //! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
 //! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;
-//! `export` the CSV; `data` loads the records they share.
+//! `export` the CSV; `data` loads the records they share and `view` is what a view renders to.
 
 mod access;
 mod data;
 mod diff;
 mod export;
+mod view;
 mod views;
 
 pub use export::{export_csv, CSV_COLUMNS};
+pub use view::{Console, View};
 
 use crate::cli::{GlobalArgs, InspectArgs, InspectView, OutputFormat};
 use crate::config::UsageError;
-use crate::output::{self, Table};
+use crate::output;
 use anyhow::{bail, Context};
-use baton_c1z::protojson::Json;
 use baton_c1z::reader::C1zFile;
 use data::{require_sync, Data, GrantFilter};
 
@@ -57,48 +58,6 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
     let view =
         render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
-}
-
-/// A rendered view: its table and its JSON document (the list views fill only the format asked for, as
-/// building the other one for every grant of a large file costs time).
-pub struct View {
-    pub console: Console,
-    pub json: Json,
-}
-
-/// The console form of a view: an aligned table, or text such as the `access` tree.
-pub enum Console {
-    Table(Table),
-    Text(String),
-}
-
-impl View {
-    /// The output in the chosen format: the table, or the JSON document with no trailing newline (as
-    /// the `baton` CLI prints it).
-    pub fn text(&self, format: OutputFormat) -> String {
-        match format {
-            OutputFormat::Console => match &self.console {
-                Console::Table(table) => table.render(),
-                Console::Text(text) => text.clone(),
-            },
-            OutputFormat::Json => self.json.to_text(),
-        }
-    }
-
-    /// Writes the output in the chosen format to `out` as it goes (see [`View::text`]).
-    pub fn write_to(
-        &self,
-        format: OutputFormat,
-        out: &mut dyn std::io::Write,
-    ) -> std::io::Result<()> {
-        match format {
-            OutputFormat::Console => match &self.console {
-                Console::Table(table) => table.write_to(out),
-                Console::Text(text) => out.write_all(text.as_bytes()),
-            },
-            OutputFormat::Json => self.json.write_to(out),
-        }
-    }
 }
 
 /// Renders the view `args` asks for.

@@ -2,7 +2,7 @@
 //! table and a protojson document.
 
 use super::data::{address, key, name_or, require_sync, type_of, Data, GrantFilter};
-use super::{Console, View};
+use super::view::{Console, View};
 use crate::output::Table;
 use anyhow::{bail, Context};
 use baton_c1z::proto;

@@ -313,30 +313,3 @@ pub struct GlobalArgs {
     #[arg(long = "dry-run", hide = true)]
     pub dry_run: bool,
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn command_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn flags_work_before_and_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["baton-elastic", "--api-key", "k", "sync", "-f", "out.c1z"])
-            .expect("parses");
-        assert_eq!(cli.global.api_key.as_deref(), Some("k"));
-        assert_eq!(cli.global.file, PathBuf::from("out.c1z"));
-        assert!(matches!(cli.command, Some(Command::Sync(_))));
-    }
-
-    #[test]
-    fn unknown_log_level_is_a_usage_error() {
-        let err =
-            Cli::try_parse_from(["baton-elastic", "--log-level", "verbose"]).expect_err("rejects");
-        assert_eq!(err.exit_code(), 2);
-    }
-}

@@ -1,19 +1,23 @@
-//! The config file: `key: value` lines naming flags, read before the command line is parsed.
+//! The config file: `key: value` lines naming flags, merged into the command line as it is parsed.
 //!
 //! The file is `./.baton.yaml` in the current directory (nothing happens when it is absent), or the file
 //! named by `BATON_CONFIG_PATH`, which must end in `.yaml` or `.yml` and must exist. Each key is the long
-//! name of a flag that has a `BATON_*` environment variable. A value is applied by setting that variable
-//! when it is not already set (an empty variable counts as unset), so clap's usual resolution gives: flag
-//! on the command line, then environment variable, then config file, then default.
+//! name of a flag that has a `BATON_*` environment variable. A value becomes that flag's default when
+//! its variable is not set (an empty variable counts as unset), so clap's usual resolution gives: flag
+//! on the command line, then environment variable, then config file, then built-in default.
 //!
 //! Only the part of YAML a flat list of flags needs is read: `key: value` lines at column 0, comments,
 //! blank lines, an optional leading `---`, plain, double-quoted and single-quoted scalars, and an empty
 //! value, `~` or `null` for "not set". Anything else is an error naming the file and line, and so is a key
 //! this program does not know. Values never appear in messages: they may be API keys.
+//!
+//! Nothing here reads the environment: the caller passes in `BATON_CONFIG_PATH` and says which variables
+//! are set.
 
 use crate::cli::Cli;
 use crate::config::UsageError;
-use clap::CommandFactory;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -46,29 +50,169 @@ impl std::fmt::Debug for Entry {
     }
 }
 
+/// A config file that was found, read and checked: every key names a flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Where it was read from, as named.
+    pub path: PathBuf,
+    /// Its lines with a key, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// One file value that becomes a flag's default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The flag's long name (also its clap id).
+    pub key: String,
+    /// The flag's environment variable.
+    pub env: String,
+    /// The value from the file.
+    pub value: String,
+    /// The line of the file it came from.
+    pub line: usize,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be a key: leave it out.
+        f.debug_struct("Assignment")
+            .field("key", &self.key)
+            .field("env", &self.env)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
 fn usage(message: String) -> anyhow::Error {
     UsageError(message).into()
 }
 
-/// Finds, reads and applies the config file to the process environment.
-///
-/// Runs in `main` before the command line is parsed and before any thread starts. Every problem is a
-/// [`UsageError`].
-pub fn apply() -> anyhow::Result<()> {
-    let Some(path) = locate(std::env::var_os(PATH_ENV), Path::new(DEFAULT_PATH))? else {
-        return Ok(());
+/// Finds, reads and checks the config file: the one `config_path` (the value of `BATON_CONFIG_PATH`)
+/// names, else `default` when it exists, else none. Every problem is a [`UsageError`].
+pub fn load(config_path: Option<OsString>, default: &Path) -> anyhow::Result<Option<ConfigFile>> {
+    let Some(path) = locate(config_path, default)? else {
+        return Ok(None);
     };
     let text = read(&path)?;
     let entries = parse(&text, &path)?;
-    let known = known_keys();
-    let assignments = plan(&entries, &known, &path, |name| {
-        std::env::var_os(name).is_some_and(|v| !v.is_empty())
-    })?;
-    for (name, value) in assignments {
-        // Single-threaded at this point: `main` calls this before anything else runs.
-        std::env::set_var(name, value);
+    // Unknown keys are refused even when nothing else would use the file.
+    plan(&entries, &known_keys(), &path, |_| true)?;
+    Ok(Some(ConfigFile { path, entries }))
+}
+
+/// Parses the command line `args` (the program name first) with the values of `file` as the defaults
+/// of their flags. `env` gives the value of an environment variable; a file value is used only for a
+/// flag whose variable is unset or empty.
+///
+/// A clap error (including `--help` and `--version`, which are errors to clap) is returned as a
+/// [`clap::Error`] inside the [`anyhow::Error`], formatted and ready for [`clap::Error::exit`]. A value
+/// from the file that clap rejects is a [`UsageError`] naming the file, the line and the key.
+pub fn parse_command_line<I, T>(
+    args: I,
+    file: Option<&ConfigFile>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> anyhow::Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Cli::command();
+    let assignments = match file {
+        Some(file) => plan(&file.entries, &known_keys(), &file.path, |name| {
+            env(name).is_some_and(|v| !v.is_empty())
+        })?,
+        None => Vec::new(),
+    };
+    for assignment in &assignments {
+        let Some(id) = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(assignment.key.as_str()))
+            .map(|a| a.get_id().clone())
+        else {
+            continue;
+        };
+        let value = assignment.value.clone();
+        // An empty variable counts as unset: drop it so that the file's value applies.
+        let env_is_empty = env(&assignment.env).is_some();
+        command = command.mut_arg(id, |arg| {
+            // A value hidden from help as a variable stays hidden as a default.
+            let hide = arg.is_hide_env_values_set();
+            let arg = arg.default_value(value);
+            let arg = if hide {
+                arg.hide_default_value(true)
+            } else {
+                arg
+            };
+            if env_is_empty {
+                arg.env(None)
+            } else {
+                arg
+            }
+        });
     }
-    Ok(())
+    let matches = match command.try_get_matches_from_mut(args) {
+        Ok(matches) => matches,
+        Err(err) => {
+            if let Some(file) = file {
+                if let Some(assignment) = rejected_assignment(&err, &assignments) {
+                    return Err(bad_value(&command, file, assignment));
+                }
+            }
+            return Err(err.into());
+        }
+    };
+    Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command).into())
+}
+
+/// The file value `err` is about, when clap rejected a value of a flag the file set, and the rejected
+/// value is the file's.
+fn rejected_assignment<'a>(
+    err: &clap::Error,
+    assignments: &'a [Assignment],
+) -> Option<&'a Assignment> {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let flag = arg.split(' ').next().unwrap_or(arg);
+    assignments
+        .iter()
+        .find(|a| flag.strip_prefix("--") == Some(a.key.as_str()) && &a.value == value)
+}
+
+/// The error for a file value clap rejected: the file, line and key, and the accepted values when there
+/// is a list of them; never the value.
+fn bad_value(command: &clap::Command, file: &ConfigFile, assignment: &Assignment) -> anyhow::Error {
+    let possible: Vec<String> = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(assignment.key.as_str()))
+        .map(|a| {
+            a.get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = if possible.is_empty() {
+        " (see --help)".to_owned()
+    } else {
+        format!(" (possible values: {})", possible.join(", "))
+    };
+    usage(format!(
+        "config file {}: line {}: invalid value for key {:?}{hint}",
+        file.path.display(),
+        assignment.line,
+        assignment.key
+    ))
 }
 
 /// The file to read: the one `BATON_CONFIG_PATH` names (checked for its extension), else the default
@@ -122,14 +266,14 @@ pub fn known_keys() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The variables to set for `entries`: known keys with a value whose variable is not already set
+/// The file values to use for `entries`: known keys with a value whose variable is not already set
 /// (`is_set` says whether it is). An unknown key is an error naming it and the closest known key.
 pub fn plan(
     entries: &[Entry],
     known: &BTreeMap<String, String>,
     path: &Path,
     is_set: impl Fn(&str) -> bool,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<Assignment>> {
     let mut assignments = Vec::new();
     for entry in entries {
         let Some(env) = known.get(&entry.key) else {
@@ -145,7 +289,12 @@ pub fn plan(
         };
         if let Some(value) = &entry.value {
             if !is_set(env) {
-                assignments.push((env.clone(), value.clone()));
+                assignments.push(Assignment {
+                    key: entry.key.clone(),
+                    env: env.clone(),
+                    value: value.clone(),
+                    line: entry.line,
+                });
             }
         }
     }
@@ -417,276 +566,6 @@ fn parse_single_quoted(s: &str) -> Result<(String, &str), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parsed(text: &str) -> Vec<(String, Option<String>, usize)> {
-        parse(text, Path::new("cfg.yaml"))
-            .expect("parses")
-            .into_iter()
-            .map(|e| (e.key, e.value, e.line))
-            .collect()
-    }
-
-    fn value_of(text: &str) -> Option<String> {
-        let entries = parsed(&format!("k: {text}\n"));
-        assert_eq!(entries.len(), 1);
-        entries[0].1.clone()
-    }
-
-    fn error(text: &str) -> String {
-        let err = parse(text, Path::new("cfg.yaml")).expect_err("rejected");
-        assert!(err.is::<UsageError>());
-        err.to_string()
-    }
-
-    fn assert_error(text: &str, line: usize, words: &str) {
-        let msg = error(text);
-        assert!(
-            msg.starts_with(&format!("config file cfg.yaml: line {line}: ")),
-            "{text:?}: {msg}"
-        );
-        assert!(msg.contains(words), "{text:?}: {msg}");
-    }
-
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_owned())
-    }
-
-    #[test]
-    fn flat_keys_comments_blank_lines_and_document_start() {
-        let text = "\u{feff}# settings\n---  # start\n\napi-key: abc\r\n  # indented comment\nlog_level: debug # trailing\nN0-x_y: 1\n";
-        assert_eq!(
-            parsed(text),
-            vec![
-                ("api-key".into(), s("abc"), 4),
-                ("log_level".into(), s("debug"), 6),
-                ("N0-x_y".into(), s("1"), 7),
-            ]
-        );
-        assert!(parsed("").is_empty());
-        assert!(parsed("---\n").is_empty());
-        assert_eq!(parsed("a: b"), vec![("a".into(), s("b"), 1)]);
-    }
-
-    #[test]
-    fn plain_values() {
-        assert_eq!(value_of("  spaced out  "), s("spaced out"));
-        assert_eq!(
-            value_of("https://host:9243/path"),
-            s("https://host:9243/path")
-        );
-        assert_eq!(value_of("a#b"), s("a#b"));
-        assert_eq!(value_of("a #b"), s("a"));
-        assert_eq!(value_of("a\t#b"), s("a"));
-        assert_eq!(value_of("abc=="), s("abc=="));
-        assert_eq!(value_of("-5"), s("-5"));
-        assert_eq!(value_of("60"), s("60"));
-        assert_eq!(value_of("0x1F"), s("0x1F"));
-        assert_eq!(value_of("1.50"), s("1.50"));
-        assert_eq!(value_of("True"), s("true"));
-        assert_eq!(value_of("FALSE"), s("false"));
-        assert_eq!(value_of("yes"), s("yes"));
-        assert_eq!(parsed("k:\n"), vec![("k".into(), None, 1)]);
-        assert_eq!(parsed("k:   # nothing\n"), vec![("k".into(), None, 1)]);
-        assert_eq!(value_of("~"), None);
-        assert_eq!(value_of("null"), None);
-        assert_eq!(value_of("NULL"), None);
-    }
-
-    #[test]
-    fn double_quoted_values() {
-        assert_eq!(value_of(r#""a \"b\" \\ c""#), s(r#"a "b" \ c"#));
-        assert_eq!(value_of(r#""l1\nl2\tx\r\/""#), s("l1\nl2\tx\r/"));
-        assert_eq!(value_of(r#""\u00e9\u20AC""#), s("é€"));
-        assert_eq!(value_of(r#""\ud83d\ude00""#), s("😀"));
-        assert_eq!(
-            value_of(r#""a # not a comment" # comment"#),
-            s("a # not a comment")
-        );
-        assert_eq!(value_of(r#""""#), s(""));
-        assert_eq!(value_of(r#""null""#), s("null"));
-        assert_eq!(value_of(r#""~""#), s("~"));
-        assert_eq!(value_of(r#""true""#), s("true"));
-        assert_eq!(value_of(r#""  padded ""#), s("  padded "));
-    }
-
-    #[test]
-    fn single_quoted_values() {
-        assert_eq!(value_of("'it''s'"), s("it's"));
-        assert_eq!(value_of(r"'back\slash\n'"), s(r"back\slash\n"));
-        assert_eq!(value_of("'a: b # c' # comment"), s("a: b # c"));
-        assert_eq!(value_of("''"), s(""));
-    }
-
-    #[test]
-    fn rejected_structure_names_the_line() {
-        assert_error("a: 1\n  b: 2\n", 2, "indented line");
-        assert_error("a:\n  b: 2\n", 2, "indented line");
-        assert_error("a: 1\n\tb: 2\n", 2, "indented line");
-        assert_error("a:\n- x\n", 2, "lists are not supported");
-        assert_error("a: 1\n-\n", 2, "lists are not supported");
-        assert_error("{a: 1}\n", 1, "flow mappings");
-        assert_error("[a]\n", 1, "flow mappings");
-        assert_error("a: 1\n---\nb: 2\n", 2, "second YAML document");
-        assert_error("---\n---\n", 2, "second YAML document");
-        assert_error("a: 1\n...\n", 2, "second YAML document");
-        assert_error(
-            "# c\n\na: 1\nb: 2\na: 3\n",
-            5,
-            "duplicate key \"a\" (first set on line 3)",
-        );
-        assert_error("just text\n", 1, "expected `key: value`");
-        assert_error("\"a\": 1\n", 1, "expected `key: value`");
-        assert_error("a.b: 1\n", 1, "expected `key: value`");
-        assert_error("? a\n", 1, "expected `key: value`");
-        assert_error("%YAML 1.2\n", 1, "expected `key: value`");
-        assert_error("a:b\n", 1, "space after `:`");
-    }
-
-    #[test]
-    fn rejected_values_name_the_line() {
-        assert_error("x: 1\na: |\n  text\n", 2, "block scalars");
-        assert_error("a: >-\n", 1, "block scalars");
-        assert_error("a: {b: 1}\n", 1, "flow mappings");
-        assert_error("a: [1, 2]\n", 1, "flow mappings");
-        assert_error("a: &anchor x\n", 1, "anchors and aliases");
-        assert_error("a: *anchor\n", 1, "anchors and aliases");
-        assert_error("a: !!str x\n", 1, "tags");
-        assert_error("a: @x\n", 1, "cannot start with `@`");
-        assert_error("a: `x\n", 1, "cannot start with `");
-        assert_error("a: - x\n", 1, "cannot start with `- `");
-        assert_error("a: b: c\n", 1, "inside a value");
-        assert_error("a: b:\n", 1, "inside a value");
-        assert_error("a: \"open\n", 1, "unterminated double-quoted");
-        assert_error("a: \"open\\\"\n", 1, "unterminated double-quoted");
-        assert_error("a: 'open\n", 1, "unterminated single-quoted");
-        assert_error("a: \"x\" y\n", 1, "after the closing quote");
-        assert_error("a: \"x\"# c\n", 1, "after the closing quote");
-        assert_error("a: 'x'y\n", 1, "after the closing quote");
-        assert_error("a: \"\\q\"\n", 1, "unknown escape `\\q`");
-        assert_error("a: \"\\u12\"\n", 1, "four hex digits");
-        assert_error("a: \"\\ud83d\"\n", 1, "unpaired surrogate");
-        assert_error("a: \"\\ud83d\\u0041\"\n", 1, "unpaired surrogate");
-    }
-
-    #[test]
-    fn errors_never_show_values() {
-        for text in [
-            "api-key: \"secret-value\\q\"\n",
-            "api-key: secret-value: x\n",
-            "api-key: 'secret-value\n",
-            "api-key: \"secret-value\" tail\n",
-        ] {
-            assert!(!error(text).contains("secret-value"), "{text}");
-        }
-        let entry = &parse("api-key: secret-value\n", Path::new("c.yaml")).expect("parses")[0];
-        assert!(!format!("{entry:?}").contains("secret-value"));
-    }
-
-    #[test]
-    fn known_keys_come_from_the_flags() {
-        let known = known_keys();
-        assert_eq!(
-            known.get("api-key").map(String::as_str),
-            Some("BATON_API_KEY")
-        );
-        assert_eq!(known.get("file").map(String::as_str), Some("BATON_FILE"));
-        assert_eq!(
-            known.get("log-level").map(String::as_str),
-            Some("BATON_LOG_LEVEL")
-        );
-        assert_eq!(
-            known.get("client-id").map(String::as_str),
-            Some("BATON_CLIENT_ID")
-        );
-        assert_eq!(
-            known.get("client-secret").map(String::as_str),
-            Some("BATON_CLIENT_SECRET")
-        );
-        assert!(known.contains_key("keep-sync-count"));
-        // No variable: not a config key.
-        assert!(!known.contains_key("dry-run"));
-        assert!(!known.contains_key("version"));
-    }
-
-    #[test]
-    fn plan_keeps_set_variables_and_skips_unset_values() {
-        let entries = parse(
-            "api-key: k\nfile: f.c1z\norganization-id: ~\nlog-level: debug\n",
-            Path::new("c.yaml"),
-        )
-        .expect("parses");
-        let got = plan(&entries, &known_keys(), Path::new("c.yaml"), |name| {
-            name == "BATON_LOG_LEVEL"
-        })
-        .expect("known keys");
-        assert_eq!(
-            got,
-            vec![
-                ("BATON_API_KEY".to_owned(), "k".to_owned()),
-                ("BATON_FILE".to_owned(), "f.c1z".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_keys_name_the_file_the_line_and_the_closest_key() {
-        let message = |text: &str| {
-            let entries = parse(text, Path::new("c.yaml")).expect("parses");
-            let err =
-                plan(&entries, &known_keys(), Path::new("c.yaml"), |_| false).expect_err("unknown");
-            assert!(err.is::<UsageError>());
-            err.to_string()
-        };
-        let msg = message("file: x\napi_key: secret-value\n");
-        assert!(
-            msg.starts_with(
-                "config file c.yaml: line 2: unknown key \"api_key\"; did you mean \"api-key\"?"
-            ),
-            "{msg}"
-        );
-        assert!(!msg.contains("secret-value"), "{msg}");
-        assert!(message("BATON_LOG_LEVEL: x\n").contains("did you mean \"log-level\"?"));
-        assert!(
-            message("deployment-endpiont: x\n").contains("did you mean \"deployment-endpoint\"?")
-        );
-        let msg = message("colour: x\n");
-        assert!(msg.contains("unknown key \"colour\""), "{msg}");
-        assert!(!msg.contains("did you mean"), "{msg}");
-        // Unknown even without a value.
-        assert!(message("nothing:\n").contains("unknown key \"nothing\""));
-    }
-
-    #[test]
-    fn locate_checks_the_named_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let absent_default = dir.path().join(".baton.yaml");
-        assert_eq!(locate(None, &absent_default).expect("ok"), None);
-        assert_eq!(locate(Some("".into()), &absent_default).expect("ok"), None);
-        std::fs::write(&absent_default, "").expect("write");
-        assert_eq!(
-            locate(None, &absent_default).expect("ok"),
-            Some(absent_default.clone())
-        );
-        let other = dir.path().join("other.yml");
-        std::fs::write(&other, "").expect("write");
-        assert_eq!(
-            locate(Some(other.clone().into()), &absent_default).expect("ok"),
-            Some(other)
-        );
-        let msg = locate(Some("x.txt".into()), &absent_default)
-            .expect_err("extension")
-            .to_string();
-        assert!(
-            msg.contains(".yaml or .yml") && msg.contains("x.txt"),
-            "{msg}"
-        );
-        let missing = dir.path().join("missing.yaml");
-        let msg = locate(Some(missing.clone().into()), &absent_default)
-            .expect_err("missing")
-            .to_string();
-        assert!(msg.contains(&missing.display().to_string()), "{msg}");
-        assert!(msg.contains("does not exist"), "{msg}");
-    }
 
     #[test]
     fn edit_distance_counts_edits() {

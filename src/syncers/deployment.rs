@@ -10,26 +10,24 @@
 //! out, and so is, when one organization is synced while the key sees others, a deployment no assignment
 //! names.
 
-use super::{assignment_entitlement, grant, organization, user};
+use super::assignments::deployment_assignments;
+use super::ids::{self, role_entitlement_id, DEPLOYMENT_ROLES};
+use super::records::{assignment_entitlement, grant};
+use super::types;
 use crate::snapshot::Snapshot;
 use baton_c1z::proto::{
-    any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType, Trait,
+    any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType,
 };
 use baton_c1z::RecordSink;
 use elastic_api::cloud::Deployment;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Resource type id.
-pub const TYPE_ID: &str = "deployment";
+pub const TYPE_ID: &str = ids::DEPLOYMENT;
 
 /// The `deployment` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "Deployment".to_owned(),
-        traits: vec![Trait::App as i32],
-        ..ResourceType::default()
-    }
+    types::deployment()
 }
 
 /// The resource of one deployment, under its organization.
@@ -45,7 +43,7 @@ pub fn resource(deployment: &Deployment, org_id: &str) -> Resource {
         .build();
     Resource {
         id: Some(ResourceId::new(TYPE_ID, &deployment.id)),
-        parent_resource_id: Some(ResourceId::new(organization::TYPE_ID, org_id)),
+        parent_resource_id: Some(ResourceId::new(ids::ORGANIZATION, org_id)),
         display_name: deployment.name.clone(),
         annotations: vec![any(&AppTrait {
             profile: Some(profile),
@@ -107,13 +105,11 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     for org in &snapshot.organizations {
         for member in snapshot.members.get(&org.id).into_iter().flatten() {
-            for a in organization::deployment_assignments(member, &org.id) {
+            for a in deployment_assignments(member, &org.id) {
                 if a.all == Some(true) {
                     continue;
                 }
-                let Some((_, slug)) = organization::DEPLOYMENT_ROLES
-                    .iter()
-                    .find(|(role, _)| *role == a.role_id)
+                let Some((_, slug)) = DEPLOYMENT_ROLES.iter().find(|(role, _)| *role == a.role_id)
                 else {
                     continue;
                 };
@@ -133,8 +129,8 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
             continue;
         };
         let resource = resource(deployment, org_id);
-        let org_principal = ResourceId::new(organization::TYPE_ID, org_id);
-        for (role, slug) in organization::DEPLOYMENT_ROLES {
+        let org_principal = ResourceId::new(ids::ORGANIZATION, org_id);
+        for (role, slug) in DEPLOYMENT_ROLES {
             let title = match slug {
                 "admin" => "Admin",
                 "editor" => "Editor",
@@ -145,21 +141,18 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
                 slug,
                 title.to_owned(),
                 format!("{title} of the {} deployment", deployment.name),
-                vec![user::resource_type(), organization::resource_type()],
+                vec![types::user(), types::organization()],
             );
             for u in direct
                 .get(&(deployment.id.as_str(), slug))
                 .into_iter()
                 .flatten()
             {
-                out.grant(grant(&entitlement, ResourceId::new(user::TYPE_ID, u)));
+                out.grant(grant(&entitlement, ResourceId::new(ids::USER, u)));
             }
-            let mut sources = vec![organization::role_entitlement_id(org_id, role)];
+            let mut sources = vec![role_entitlement_id(org_id, role)];
             if slug == "admin" {
-                sources.push(organization::role_entitlement_id(
-                    org_id,
-                    "organization-admin",
-                ));
+                sources.push(role_entitlement_id(org_id, "organization-admin"));
             }
             let mut via_org = grant(&entitlement, org_principal.clone());
             via_org.annotations.push(any(&GrantExpandable {

@@ -1,7 +1,9 @@
 //! `deploymentUser` resources: the deployment's native users (reserved ones too), the users of external
 //! realms who have a user profile, and every other username a role mapping names literally.
 
-use super::{first_non_blank, user_resource_type, user_trait};
+use super::ids;
+use super::records::{first_non_blank, user_trait};
+use super::types;
 use crate::snapshot::DeploymentSnapshot;
 use baton_c1z::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
@@ -11,11 +13,11 @@ use elastic_api::deployment::{Profile, User};
 use std::collections::BTreeMap;
 
 /// Resource type id.
-pub const TYPE_ID: &str = "deploymentUser";
+pub const TYPE_ID: &str = ids::DEPLOYMENT_USER;
 
 /// The `deploymentUser` resource type.
 pub fn resource_type() -> ResourceType {
-    user_resource_type(TYPE_ID, "Deployment User")
+    types::deployment_user()
 }
 
 /// The resource of a native user.

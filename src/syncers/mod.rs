@@ -1,34 +1,25 @@
 //! Turns a [`Snapshot`] into Baton records: resource types, resources, entitlements and grants, in a
 //! fixed order of types (parents before children) and sorted within each type.
 
+pub mod assignments;
 pub mod deployment;
 pub mod deployment_user;
+pub mod ids;
 pub mod organization;
+pub mod records;
 pub mod role;
 pub mod role_mapping;
+pub mod types;
 pub mod user;
 
 use crate::snapshot::{DeploymentSnapshot, Snapshot};
 use anyhow::Context;
-use baton_c1z::proto::{
-    any, AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType,
-    SkipEntitlementsAndGrants, Struct, Trait, UserStatus, UserStatusValue, UserTrait,
-};
+use baton_c1z::proto::ResourceType;
 use baton_c1z::{RecordSink, SyncRecords};
-
-/// The slug of every membership entitlement.
-pub const MEMBER: &str = "member";
 
 /// The resource types, in the order they are written.
 pub fn resource_types() -> Vec<ResourceType> {
-    vec![
-        organization::resource_type(),
-        deployment::resource_type(),
-        user::resource_type(),
-        role::resource_type(),
-        deployment_user::resource_type(),
-        role_mapping::resource_type(),
-    ]
+    types::all()
 }
 
 /// All records of one sync, with `GrantExpandable` grants expanded in memory. All six types are always
@@ -65,124 +56,12 @@ pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     role_mapping::sync(deployment, out);
 }
 
-/// `<type>:<resource>:<slug>`, Baton's entitlement id.
-pub fn entitlement_id(resource: &ResourceId, slug: &str) -> String {
-    format!("{}:{}:{slug}", resource.resource_type, resource.resource)
-}
-
-/// `<entitlement id>:<principal type>:<principal id>`, Baton's grant id.
-pub fn grant_id(entitlement_id: &str, principal: &ResourceId) -> String {
-    format!(
-        "{entitlement_id}:{}:{}",
-        principal.resource_type, principal.resource
-    )
-}
-
-/// A `member` assignment entitlement on `resource`, grantable to the given types.
-pub fn member_entitlement(
-    resource: &Resource,
-    display_name: String,
-    description: String,
-    grantable_to: Vec<ResourceType>,
-) -> Entitlement {
-    assignment_entitlement(resource, MEMBER, display_name, description, grantable_to)
-}
-
-/// An assignment entitlement `slug` on `resource`, grantable to the given types.
-pub fn assignment_entitlement(
-    resource: &Resource,
-    slug: &str,
-    display_name: String,
-    description: String,
-    grantable_to: Vec<ResourceType>,
-) -> Entitlement {
-    let id = resource
-        .id
-        .as_ref()
-        .map(|rid| entitlement_id(rid, slug))
-        .unwrap_or_default();
-    Entitlement {
-        resource: Some(resource.clone()),
-        id,
-        display_name,
-        description,
-        grantable_to,
-        annotations: Vec::new(),
-        purpose: Purpose::Assignment as i32,
-        slug: slug.to_owned(),
-    }
-}
-
-/// A grant of `entitlement` to `principal`, shaped as Baton's `NewGrant` builds it: the entitlement
-/// carries only its id and resource, the principal only its id.
-pub fn grant(entitlement: &Entitlement, principal: ResourceId) -> Grant {
-    Grant {
-        entitlement: Some(Entitlement {
-            id: entitlement.id.clone(),
-            resource: entitlement.resource.clone(),
-            ..Entitlement::default()
-        }),
-        id: grant_id(&entitlement.id, &principal),
-        principal: Some(Resource {
-            id: Some(principal),
-            ..Resource::default()
-        }),
-        annotations: Vec::new(),
-        sources: None,
-    }
-}
-
-/// A resource type of users: trait USER, and no entitlements or grants of its own.
-pub fn user_resource_type(id: &str, display_name: &str) -> ResourceType {
-    ResourceType {
-        id: id.to_owned(),
-        display_name: display_name.to_owned(),
-        traits: vec![Trait::User as i32],
-        annotations: vec![any(&SkipEntitlementsAndGrants {})],
-        ..ResourceType::default()
-    }
-}
-
-/// A `UserTrait` with an optional primary email, a status (always present, as older readers require),
-/// an account type, a login and a profile.
-pub fn user_trait(
-    email: Option<&str>,
-    status: UserStatusValue,
-    account_type: AccountType,
-    login: &str,
-    profile: Struct,
-) -> UserTrait {
-    UserTrait {
-        emails: email
-            .map(|address| Email {
-                address: address.to_owned(),
-                is_primary: true,
-            })
-            .into_iter()
-            .collect(),
-        status: Some(UserStatus {
-            status: status as i32,
-            details: String::new(),
-        }),
-        profile: Some(profile),
-        account_type: account_type as i32,
-        login: login.to_owned(),
-        ..UserTrait::default()
-    }
-}
-
-/// The first of `candidates` that is present and not blank.
-pub fn first_non_blank<'a>(candidates: &[Option<&'a str>]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .flatten()
-        .copied()
-        .find(|s| !s.trim().is_empty())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::ids::{entitlement_id, grant_id, MEMBER};
+    use super::records::{grant, member_entitlement};
     use super::*;
+    use baton_c1z::proto::{Resource, ResourceId};
 
     #[test]
     fn ids_follow_baton_formats_without_escaping() {

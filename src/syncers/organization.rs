@@ -2,38 +2,22 @@
 //! each of its members, and the organization-wide cloud roles (`organization-admin`, `billing-admin`,
 //! `deployment-admin|editor|viewer` for all deployments) granted from the members' role assignments.
 
-use super::{assignment_entitlement, deployment, grant, member_entitlement, user};
+use super::assignments::{deployment_assignments, organization_assignments};
+use super::ids::{self, DEPLOYMENT_ROLES, ORGANIZATION_ROLES};
+use super::records::{assignment_entitlement, grant, member_entitlement};
+use super::types;
 use crate::snapshot::Snapshot;
 use baton_c1z::proto::{any, ChildResourceType, Entitlement, Resource, ResourceId, ResourceType};
 use baton_c1z::RecordSink;
-use elastic_api::cloud::{
-    DeploymentRoleAssignment, Member, Organization, OrganizationRoleAssignment,
-};
+use elastic_api::cloud::Organization;
 use std::collections::BTreeSet;
 
 /// Resource type id.
-pub const TYPE_ID: &str = "organization";
-
-/// The organization-scope cloud roles, with their display names.
-pub const ORGANIZATION_ROLES: [(&str, &str); 2] = [
-    ("organization-admin", "Organization owner"),
-    ("billing-admin", "Billing admin"),
-];
-
-/// The deployment-scope cloud roles, with the slug of the matching `deployment` entitlement.
-pub const DEPLOYMENT_ROLES: [(&str, &str); 3] = [
-    ("deployment-admin", "admin"),
-    ("deployment-editor", "editor"),
-    ("deployment-viewer", "viewer"),
-];
+pub const TYPE_ID: &str = ids::ORGANIZATION;
 
 /// The `organization` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "Organization".to_owned(),
-        ..ResourceType::default()
-    }
+    types::organization()
 }
 
 /// The resource of one organization; its members and deployments are listed under it.
@@ -43,54 +27,14 @@ pub fn resource(org: &Organization) -> Resource {
         display_name: org.name.clone(),
         annotations: vec![
             any(&ChildResourceType {
-                resource_type_id: user::TYPE_ID.to_owned(),
+                resource_type_id: ids::USER.to_owned(),
             }),
             any(&ChildResourceType {
-                resource_type_id: deployment::TYPE_ID.to_owned(),
+                resource_type_id: ids::DEPLOYMENT.to_owned(),
             }),
         ],
         ..Resource::default()
     }
-}
-
-/// The id of the organization role entitlement `slug` (e.g. `deployment-admin`) of `org_id`.
-pub fn role_entitlement_id(org_id: &str, slug: &str) -> String {
-    format!("{TYPE_ID}:{org_id}:{slug}")
-}
-
-/// The organization-scope assignments of a member that apply to `org_id` (an assignment without an
-/// organization id applies to the membership's organization).
-pub fn organization_assignments<'a>(
-    member: &'a Member,
-    org_id: &'a str,
-) -> impl Iterator<Item = &'a OrganizationRoleAssignment> + 'a {
-    member
-        .role_assignments
-        .iter()
-        .flat_map(|ra| ra.organization.iter())
-        .filter(move |a| {
-            a.organization_id
-                .as_deref()
-                .unwrap_or(&member.organization_id)
-                == org_id
-        })
-}
-
-/// The deployment-scope assignments of a member that apply to `org_id`.
-pub fn deployment_assignments<'a>(
-    member: &'a Member,
-    org_id: &'a str,
-) -> impl Iterator<Item = &'a DeploymentRoleAssignment> + 'a {
-    member
-        .role_assignments
-        .iter()
-        .flat_map(|ra| ra.deployment.iter())
-        .filter(move |a| {
-            a.organization_id
-                .as_deref()
-                .unwrap_or(&member.organization_id)
-                == org_id
-        })
 }
 
 /// The organization role entitlements, in a fixed order.
@@ -102,7 +46,7 @@ fn role_entitlements(resource: &Resource, org: &Organization) -> Vec<Entitlement
             slug,
             name.to_owned(),
             format!("{name} of the {} Elastic Cloud organization", org.name),
-            vec![user::resource_type()],
+            vec![types::user()],
         ));
     }
     for (slug, kind) in DEPLOYMENT_ROLES {
@@ -115,7 +59,7 @@ fn role_entitlements(resource: &Resource, org: &Organization) -> Vec<Entitlement
                 "{title} of every deployment of the {} Elastic Cloud organization, including future ones",
                 org.name
             ),
-            vec![user::resource_type()],
+            vec![types::user()],
         ));
     }
     out
@@ -138,7 +82,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
             &resource,
             format!("{} Organization member", org.name),
             format!("Member of the {} Elastic Cloud organization", org.name),
-            vec![user::resource_type()],
+            vec![types::user()],
         );
         let members = snapshot
             .members
@@ -147,7 +91,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
             .unwrap_or(&[]);
         let member_ids: BTreeSet<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
         for user_id in member_ids {
-            out.grant(grant(&entitlement, ResourceId::new(user::TYPE_ID, user_id)));
+            out.grant(grant(&entitlement, ResourceId::new(ids::USER, user_id)));
         }
         let roles = role_entitlements(&resource, org);
         let mut holders: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -175,7 +119,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
                 .range((role.slug.as_str(), "")..)
                 .take_while(|(slug, _)| *slug == role.slug)
             {
-                out.grant(grant(role, ResourceId::new(user::TYPE_ID, user_id)));
+                out.grant(grant(role, ResourceId::new(ids::USER, user_id)));
             }
         }
         out.resource(resource);
@@ -190,6 +134,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
 mod tests {
     use super::*;
     use baton_c1z::SyncRecords;
+    use elastic_api::cloud::Member;
 
     #[test]
     fn each_scope_grants_only_its_own_roles() {

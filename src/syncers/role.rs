@@ -4,24 +4,21 @@
 //! `roleMapping` syncer).
 
 use super::deployment_user::{self, KnownUser};
-use super::{grant, member_entitlement, role_mapping};
+use super::ids;
+use super::records::{grant, member_entitlement};
+use super::types;
 use crate::snapshot::DeploymentSnapshot;
-use baton_c1z::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait, Trait};
+use baton_c1z::proto::{any, ProfileBuilder, Resource, ResourceId, ResourceType, RoleTrait};
 use baton_c1z::RecordSink;
 use elastic_api::deployment::Role;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Resource type id.
-pub const TYPE_ID: &str = "role";
+pub const TYPE_ID: &str = ids::ROLE;
 
 /// The `role` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "Deployment Role".to_owned(),
-        traits: vec![Trait::Role as i32],
-        ..ResourceType::default()
-    }
+    types::role()
 }
 
 /// The resource of one role; `role` is `None` when only a reference to the name is known.
@@ -90,15 +87,12 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             &resource,
             format!("{name} Role member"),
             format!("Holds the {name} role on the deployment"),
-            vec![
-                deployment_user::resource_type(),
-                role_mapping::resource_type(),
-            ],
+            vec![types::deployment_user(), types::role_mapping()],
         );
         for username in holders.get(name).into_iter().flatten() {
             out.grant(grant(
                 &entitlement,
-                ResourceId::new(deployment_user::TYPE_ID, username),
+                ResourceId::new(ids::DEPLOYMENT_USER, username),
             ));
         }
         out.resource(resource);

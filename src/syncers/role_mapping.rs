@@ -10,7 +10,9 @@
 //! `role_templates` compute their roles at login and expand to nothing.
 
 use super::deployment_user::{self, KnownUser};
-use super::{entitlement_id, grant, member_entitlement, role, MEMBER};
+use super::ids::{self, entitlement_id, MEMBER};
+use super::records::{grant, member_entitlement};
+use super::{role, types};
 use crate::snapshot::DeploymentSnapshot;
 use baton_c1z::proto::{
     any, Entitlement, GrantExpandable, GrantMetadata, ProfileBuilder, Resource, ResourceId,
@@ -22,15 +24,11 @@ use elastic_api::rules::{CompiledRule, Membership, Subject};
 use std::collections::BTreeSet;
 
 /// Resource type id.
-pub const TYPE_ID: &str = "roleMapping";
+pub const TYPE_ID: &str = ids::ROLE_MAPPING;
 
 /// The `roleMapping` resource type.
 pub fn resource_type() -> ResourceType {
-    ResourceType {
-        id: TYPE_ID.to_owned(),
-        display_name: "Role Mapping".to_owned(),
-        ..ResourceType::default()
-    }
+    types::role_mapping()
 }
 
 /// The resource of one mapping; its profile shows a reviewer what the mapping does.
@@ -87,7 +85,7 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             &resource,
             format!("{name} Role Mapping member"),
             format!("Matched by the {name} role mapping"),
-            vec![deployment_user::resource_type()],
+            vec![types::deployment_user()],
         );
         if mapping.enabled {
             member_grants(name, mapping, deployment, &externals, &entitlement, out);
@@ -106,7 +104,7 @@ fn member_grants(
     entitlement: &Entitlement,
     out: &mut dyn RecordSink,
 ) {
-    let principal = |u: &str| ResourceId::new(deployment_user::TYPE_ID, u);
+    let principal = |u: &str| ResourceId::new(ids::DEPLOYMENT_USER, u);
     let mut members: Vec<(&str, Option<Vec<String>>)> = mapping
         .rules
         .literal_usernames()

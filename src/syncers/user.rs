@@ -1,7 +1,9 @@
 //! `user` resources: Elastic Cloud accounts, one per distinct member `user_id`, listed under the first of
 //! their organizations by id.
 
-use super::{first_non_blank, organization, user_resource_type, user_trait};
+use super::ids;
+use super::records::{first_non_blank, user_trait};
+use super::types;
 use crate::snapshot::Snapshot;
 use baton_c1z::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, UserStatusValue,
@@ -11,11 +13,11 @@ use elastic_api::cloud::Member;
 use std::collections::BTreeMap;
 
 /// Resource type id.
-pub const TYPE_ID: &str = "user";
+pub const TYPE_ID: &str = ids::USER;
 
 /// The `user` resource type.
 pub fn resource_type() -> ResourceType {
-    user_resource_type(TYPE_ID, "User")
+    types::user()
 }
 
 /// The resource of one account, from its first membership and the ids of all its organizations.
@@ -44,7 +46,7 @@ pub fn resource(member: &Member, organization_ids: &[&str]) -> Resource {
     );
     Resource {
         id: Some(ResourceId::new(TYPE_ID, &member.user_id)),
-        parent_resource_id: Some(ResourceId::new(organization::TYPE_ID, parent)),
+        parent_resource_id: Some(ResourceId::new(ids::ORGANIZATION, parent)),
         display_name: display_name.to_owned(),
         annotations: vec![any(&trait_)],
         ..Resource::default()

@@ -1,0 +1,120 @@
+//! What the views share: the records of one sync decoded with every protocol field, the `--sync-id`
+//! check, the grant filters and small helpers for names and keys.
+
+use anyhow::{bail, Context};
+use baton_c1z::proto;
+use baton_c1z::reader::{C1zFile, Table as DbTable};
+use prost::Message;
+use std::collections::BTreeMap;
+
+pub(super) fn require_sync(file: &C1zFile, id: &str) -> anyhow::Result<()> {
+    if file.sync_runs()?.iter().any(|run| run.sync_id == id) {
+        Ok(())
+    } else {
+        bail!("sync {id} is not in the file (see `inspect syncs`)")
+    }
+}
+
+pub(super) fn decode_all<M: Message + Default>(
+    file: &C1zFile,
+    table: DbTable,
+    sync_id: Option<&str>,
+) -> anyhow::Result<Vec<M>> {
+    file.data_blobs(table, sync_id)?
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            M::decode(bytes.as_slice())
+                .with_context(|| format!("{}: row {} does not decode", table.name(), i + 1))
+        })
+        .collect()
+}
+
+/// The records of one sync (or of every sync), decoded with every protocol field.
+pub(super) struct Data {
+    pub(super) types: Vec<proto::ResourceType>,
+    pub(super) resources: Vec<proto::Resource>,
+    pub(super) entitlements: Vec<proto::Entitlement>,
+    pub(super) grants: Vec<proto::Grant>,
+}
+
+pub(super) type ResourceKey = (String, String);
+
+impl Data {
+    pub(super) fn load(
+        file: &C1zFile,
+        sync_id: Option<&str>,
+        entitlements: bool,
+        grants: bool,
+    ) -> anyhow::Result<Data> {
+        Ok(Data {
+            types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
+            resources: decode_all(file, DbTable::Resources, sync_id)?,
+            entitlements: if entitlements {
+                decode_all(file, DbTable::Entitlements, sync_id)?
+            } else {
+                Vec::new()
+            },
+            grants: if grants {
+                decode_all(file, DbTable::Grants, sync_id)?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    pub(super) fn type_index(&self) -> BTreeMap<&str, &proto::ResourceType> {
+        self.types.iter().map(|t| (t.id.as_str(), t)).collect()
+    }
+
+    pub(super) fn resource_index(&self) -> BTreeMap<ResourceKey, &proto::Resource> {
+        self.resources
+            .iter()
+            .filter_map(|r| r.id.as_ref().map(|id| (key(id), r)))
+            .collect()
+    }
+}
+
+pub(super) fn key(id: &proto::ResourceId) -> ResourceKey {
+    (id.resource_type.clone(), id.resource.clone())
+}
+
+pub(super) fn type_of(r: &proto::Resource) -> &str {
+    r.id.as_ref().map_or("", |id| id.resource_type.as_str())
+}
+
+pub(super) fn name_or<'a>(display_name: &'a str, fallback: &'a str) -> &'a str {
+    if display_name.is_empty() {
+        fallback
+    } else {
+        display_name
+    }
+}
+
+/// The `grants` (and `principals`) filters.
+pub(super) struct GrantFilter<'a> {
+    pub(super) resource_type: Option<&'a str>,
+    pub(super) entitlement: Option<&'a str>,
+    pub(super) resource: Option<&'a str>,
+}
+
+impl GrantFilter<'_> {
+    /// Whether a grant passes every filter given.
+    pub(super) fn matches(&self, g: &proto::Grant) -> bool {
+        let embedded = g.entitlement.as_ref();
+        let ent_id = embedded.map_or("", |e| e.id.as_str());
+        let rid = embedded
+            .and_then(|e| e.resource.as_ref())
+            .and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        let resource_id = rid.map_or("", |id| id.resource.as_str());
+        self.resource_type.is_none_or(|t| t == type_id)
+            && self.entitlement.is_none_or(|e| e == ent_id)
+            && self.resource.is_none_or(|r| r == resource_id)
+    }
+}
+
+/// The address of a value, as a cache key.
+pub(super) fn address<T>(value: &T) -> usize {
+    std::ptr::from_ref(value) as usize
+}

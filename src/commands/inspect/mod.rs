@@ -1,0 +1,140 @@
+//! `inspect`: shows what a `.c1z` file holds, in the views the `baton` CLI offers (stats, resource types,
+//! resources, entitlements, grants, principals, one principal's effective access, syncs, diff): an
+//! aligned console table (a tree for `access`), or one compact protojson document. `export-csv` writes
+//! every grant as one CSV row for access reviews, to stdout or to a file.
+//!
+//! List views read the sync Baton's readers pick (the newest finished full sync, else a recent unfinished
+//! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`
+//! compares the two newest finished full syncs. The file is decompressed into a private temp copy and never
+//! written.
+//!
+//! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
+//! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;
+//! `export` the CSV; `data` loads the records they share and `view` is what a view renders to.
+
+mod access;
+mod data;
+mod diff;
+mod export;
+mod view;
+mod views;
+
+pub use export::{export_csv, CSV_COLUMNS};
+pub use view::{Console, View};
+
+use crate::cli::{GlobalArgs, InspectArgs, InspectView, OutputFormat};
+use crate::config::UsageError;
+use crate::output;
+use anyhow::{bail, Context};
+use baton_c1z::reader::C1zFile;
+use data::{require_sync, Data, GrantFilter};
+
+/// Runs one `inspect` view and prints it.
+pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
+    // A sync starts afresh in an empty target, but an empty file has nothing to show: most likely the
+    // wrong path, or a file cut short by a failed copy.
+    if std::fs::metadata(&global.file).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        bail!(
+            "{} is empty (0 bytes): not a c1z file",
+            global.file.display()
+        );
+    }
+    if let InspectView::ExportCsv { out } = &args.view {
+        if args.output == OutputFormat::Json {
+            return Err(UsageError(
+                "--output-format json does not apply to export-csv: it always writes CSV".into(),
+            )
+            .into());
+        }
+        let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
+        let csv = export_csv(&file, args.sync_id.as_deref())
+            .with_context(|| format!("cannot export {}", global.file.display()))?;
+        return match out {
+            Some(path) => output::write_file(path, csv.as_bytes()),
+            None => output::print(&csv),
+        };
+    }
+    let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
+    let view =
+        render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;
+    output::print_with(|out| view.write_to(args.output, out))
+}
+
+/// Renders the view `args` asks for.
+pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
+    let json = args.output == OutputFormat::Json;
+    match &args.view {
+        InspectView::Stats => views::stats(file, args.sync_id.as_deref()),
+        InspectView::ResourceTypes => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
+            Ok(views::resource_types(&data, json))
+        }
+        InspectView::Resources { resource_type } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
+            Ok(views::resources(&data, resource_type.as_deref(), json))
+        }
+        InspectView::Entitlements { resource_type } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
+            Ok(views::entitlements(&data, resource_type.as_deref(), json))
+        }
+        InspectView::Grants {
+            resource_type,
+            entitlement,
+            resource,
+        } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            Ok(views::grants(&data, &filter, json))
+        }
+        InspectView::Principals {
+            resource_type,
+            entitlement,
+            resource,
+        } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            Ok(access::principals(&data, &filter, json))
+        }
+        InspectView::Access {
+            resource_type,
+            resource,
+        } => {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
+            access::access(&data, resource_type, resource, json)
+        }
+        InspectView::Syncs => Ok(views::syncs(&file.sync_runs()?)),
+        InspectView::Diff => {
+            if args.sync_id.is_some() {
+                return Err(UsageError(
+                    "--sync-id does not apply to diff: it compares the two newest finished full syncs"
+                        .into(),
+                )
+                .into());
+            }
+            diff::diff(file)
+        }
+        InspectView::ExportCsv { .. } => {
+            Err(UsageError("export-csv writes CSV, not a console or JSON view".into()).into())
+        }
+    }
+}
+
+/// The sync a list view reads: `--sync-id` (which must exist), else the one Baton's readers pick;
+/// `None` means every row.
+fn list_sync(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<Option<String>> {
+    match &args.sync_id {
+        Some(id) => {
+            require_sync(file, id)?;
+            Ok(Some(id.clone()))
+        }
+        None => Ok(file.default_sync()?.map(|run| run.sync_id)),
+    }
+}

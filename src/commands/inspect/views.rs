@@ -1,0 +1,342 @@
+//! The list views (resource types, resources, entitlements, grants), `syncs` and `stats`, as a console
+//! table and a protojson document.
+
+use super::data::{address, key, name_or, require_sync, type_of, Data, GrantFilter};
+use super::view::{Console, View};
+use crate::output::Table;
+use anyhow::{bail, Context};
+use baton_c1z::proto;
+use baton_c1z::protojson::{self, Json, Obj};
+use baton_c1z::reader::{C1zFile, SyncRun};
+use std::collections::BTreeMap;
+
+pub(super) fn resource_types(data: &Data, json: bool) -> View {
+    let mut table = Table::new(&["ID", "Display Name", "Traits"]);
+    let mut items = Vec::new();
+    for rt in &data.types {
+        table.row(vec![
+            rt.id.clone(),
+            rt.display_name.clone(),
+            protojson::trait_names(&rt.traits).join(", "),
+        ]);
+        if !json {
+            continue;
+        }
+        items.push(
+            Obj::new()
+                .field("resourceType", protojson::resource_type(rt))
+                .build(),
+        );
+    }
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("resourceTypes", items).build(),
+    }
+}
+
+pub(super) fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
+    let selected = data
+        .resources
+        .iter()
+        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)));
+    resource_list(data, selected, json)
+}
+
+/// A resource table (and its `{"resources":[…]}` document) of these resources, in this order.
+pub(super) fn resource_list<'a>(
+    data: &'a Data,
+    selected: impl Iterator<Item = &'a proto::Resource>,
+    json: bool,
+) -> View {
+    let types = data.type_index();
+    let by_id = data.resource_index();
+    let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
+    let mut items = Vec::new();
+    for r in selected {
+        let type_id = type_of(r);
+        let rt = types.get(type_id).copied();
+        let parent = r
+            .parent_resource_id
+            .as_ref()
+            .map(|pid| (pid, by_id.get(&key(pid)).copied()));
+        let parent_text = match parent {
+            None => "-".to_owned(),
+            Some((pid, found)) => format!(
+                "{} ({})",
+                found.map_or(pid.resource.as_str(), |p| name_or(
+                    &p.display_name,
+                    &pid.resource
+                )),
+                pid.resource_type
+            ),
+        };
+        let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
+        table.row(vec![
+            id.to_owned(),
+            r.display_name.clone(),
+            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                .to_owned(),
+            parent_text,
+        ]);
+        if !json {
+            continue;
+        }
+        items.push(
+            Obj::new()
+                .field("resource", protojson::resource(r))
+                .msg("resourceType", rt.map(protojson::resource_type))
+                .msg(
+                    "parent",
+                    parent.and_then(|(_, p)| p).map(protojson::resource),
+                )
+                .build(),
+        );
+    }
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("resources", items).build(),
+    }
+}
+
+pub(super) fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {
+    let types = data.type_index();
+    let by_id = data.resource_index();
+    let mut table = Table::new(&[
+        "ID",
+        "Display Name",
+        "Resource Type",
+        "Resource",
+        "Permission",
+    ]);
+    let mut items = Vec::new();
+    for e in &data.entitlements {
+        let embedded = e.resource.as_ref();
+        let rid = embedded.and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        if resource_type.is_some_and(|t| t != type_id) {
+            continue;
+        }
+        let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(embedded);
+        let rt = types.get(type_id).copied();
+        table.row(vec![
+            e.id.clone(),
+            e.display_name.clone(),
+            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                .to_owned(),
+            resource
+                .map_or("", |r| {
+                    name_or(&r.display_name, rid.map_or("", |id| id.resource.as_str()))
+                })
+                .to_owned(),
+            e.slug.clone(),
+        ]);
+        if !json {
+            continue;
+        }
+        items.push(
+            Obj::new()
+                .field("entitlement", protojson::entitlement(e))
+                .msg("resource", resource.map(protojson::resource))
+                .msg("resourceType", rt.map(protojson::resource_type))
+                .build(),
+        );
+    }
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("entitlements", items).build(),
+    }
+}
+
+pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
+    let types = data.type_index();
+    let by_id = data.resource_index();
+    let entitlements: BTreeMap<&str, &proto::Entitlement> = data
+        .entitlements
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
+    let mut table = Table::new(&[
+        "ID",
+        "Resource Type",
+        "Resource",
+        "Entitlement",
+        "Principal",
+    ]);
+    // Entitlements, resources and types repeat across grants: render each object once, keyed by its
+    // address (each decoded object lives in `data` for the whole loop).
+    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
+    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
+        cache
+            .entry(address)
+            .or_insert_with(|| Json::Raw(render().to_text().into()))
+            .clone()
+    };
+    let mut items = Vec::new();
+    for g in &data.grants {
+        let embedded = g.entitlement.as_ref();
+        let ent_id = embedded.map_or("", |e| e.id.as_str());
+        let rid = embedded
+            .and_then(|e| e.resource.as_ref())
+            .and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        let resource_id = rid.map_or("", |id| id.resource.as_str());
+        if !filter.matches(g) {
+            continue;
+        }
+        let entitlement = entitlements.get(ent_id).copied().or(embedded);
+        let resource = rid
+            .and_then(|id| by_id.get(&key(id)).copied())
+            .or(embedded.and_then(|e| e.resource.as_ref()));
+        let rt = types.get(type_id).copied();
+        let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
+        let principal = pid
+            .and_then(|id| by_id.get(&key(id)).copied())
+            .or(g.principal.as_ref());
+        if !json {
+            table.row(vec![
+                g.id.clone(),
+                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                    .to_owned(),
+                resource
+                    .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
+                    .to_owned(),
+                entitlement
+                    .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
+                    .to_owned(),
+                principal
+                    .map_or("", |p| {
+                        name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
+                    })
+                    .to_owned(),
+            ]);
+            continue;
+        }
+        // Rendered at once: a compact text per grant weighs far less than its JSON tree.
+        let item = Obj::new()
+            .field("grant", protojson::grant(g))
+            .msg(
+                "entitlement",
+                entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
+            )
+            .msg(
+                "resource",
+                resource.map(|r| cached(address(r), &|| protojson::resource(r))),
+            )
+            .msg(
+                "resourceType",
+                rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
+            )
+            .msg(
+                "principal",
+                principal.map(|p| cached(address(p), &|| protojson::resource(p))),
+            )
+            .build();
+        items.push(Json::Raw(item.to_text().into()));
+    }
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("grants", items).build(),
+    }
+}
+
+/// A stored sync time in RFC 3339, read as UTC as Baton's SQLite drivers do (the raw text if it does not
+/// parse).
+fn sync_time(text: &str) -> String {
+    match baton_c1z::clock::parse_sqlite_time(text) {
+        Some(at) => protojson::rfc3339(&at),
+        None => text.to_owned(),
+    }
+}
+
+/// Longest sync token shown in the console table; JSON shows it whole.
+const TOKEN_CONSOLE_CHARS: usize = 40;
+
+pub(super) fn syncs(runs: &[SyncRun]) -> View {
+    let mut table = Table::new(&["ID", "Started At", "Ended At", "Type", "Parent ID", "Token"]);
+    let mut items = Vec::new();
+    for run in runs {
+        let started = sync_time(&run.started_at);
+        let ended = run.ended_at.as_deref().map(sync_time);
+        let token = if run.sync_token.chars().count() > TOKEN_CONSOLE_CHARS {
+            let head: String = run.sync_token.chars().take(TOKEN_CONSOLE_CHARS).collect();
+            format!("{head}…")
+        } else {
+            run.sync_token.clone()
+        };
+        table.row(vec![
+            run.sync_id.clone(),
+            started.clone(),
+            ended.clone().unwrap_or_default(),
+            run.sync_type.clone(),
+            run.parent_sync_id.clone(),
+            token,
+        ]);
+        items.push(
+            Obj::new()
+                .str("id", &run.sync_id)
+                .str("startedAt", &started)
+                .str("endedAt", ended.as_deref().unwrap_or(""))
+                .str("syncToken", &run.sync_token)
+                .str("syncType", &run.sync_type)
+                .str("parentSyncId", &run.parent_sync_id)
+                .build(),
+        );
+    }
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("syncs", items).build(),
+    }
+}
+
+pub(super) fn stats(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<View> {
+    let sync_id = match sync_id {
+        Some(id) => {
+            require_sync(file, id)?;
+            id.to_owned()
+        }
+        None => match file.latest_finished_sync()? {
+            Some(run) => run.sync_id,
+            None => bail!("no finished sync found"),
+        },
+    };
+    // Counted in SQL from the rows' columns: nothing is decoded, so a large file costs no memory.
+    let conn = file.connection();
+    let count = |table: &str| -> anyhow::Result<usize> {
+        let n: i64 = conn
+            .query_row(
+                &format!("select count(*) from {table} where sync_id = ?1"),
+                [&sync_id],
+                |row| row.get(0),
+            )
+            .with_context(|| format!("count the rows of {table}"))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    };
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    counts.insert("resource_types".into(), count("v1_resource_types")?);
+    counts.insert("entitlements".into(), count("v1_entitlements")?);
+    counts.insert("grants".into(), count("v1_grants")?);
+    let mut types = conn.prepare("select external_id from v1_resource_types where sync_id = ?1")?;
+    for id in types.query_map([&sync_id], |row| row.get::<_, String>(0))? {
+        counts.entry(id?).or_insert(0);
+    }
+    let mut per_type = conn.prepare(
+        "select resource_type_id, count(*) from v1_resources where sync_id = ?1 group by resource_type_id",
+    )?;
+    let rows = per_type.query_map([&sync_id], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (type_id, n) = row.context("count the resources by type")?;
+        *counts.entry(type_id).or_insert(0) += usize::try_from(n).unwrap_or(0);
+    }
+    let mut table = Table::new(&["Type", "Count"]);
+    let mut obj = Obj::new();
+    for (name, count) in &counts {
+        table.row(vec![name.clone(), count.to_string()]);
+        obj = obj.field(name, Json::Num(count.to_string()));
+    }
+    Ok(View {
+        console: Console::Table(table),
+        json: obj.build(),
+    })
+}

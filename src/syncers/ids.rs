@@ -1,0 +1,52 @@
+//! The ids the syncers write: resource type ids, entitlement slugs, the cloud roles and the formats of
+//! entitlement and grant ids. Every syncer takes them from here, so no syncer imports another for an id.
+
+use baton_c1z::proto::ResourceId;
+
+/// The `organization` resource type id.
+pub const ORGANIZATION: &str = "organization";
+/// The `deployment` resource type id.
+pub const DEPLOYMENT: &str = "deployment";
+/// The `user` resource type id (Elastic Cloud accounts).
+pub const USER: &str = "user";
+/// The `role` resource type id (deployment roles).
+pub const ROLE: &str = "role";
+/// The `deploymentUser` resource type id.
+pub const DEPLOYMENT_USER: &str = "deploymentUser";
+/// The `roleMapping` resource type id.
+pub const ROLE_MAPPING: &str = "roleMapping";
+
+/// The slug of every membership entitlement.
+pub const MEMBER: &str = "member";
+
+/// The organization-scope cloud roles (entitlement slugs on `organization`), with their display names.
+pub const ORGANIZATION_ROLES: [(&str, &str); 2] = [
+    ("organization-admin", "Organization owner"),
+    ("billing-admin", "Billing admin"),
+];
+
+/// The deployment-scope cloud roles (entitlement slugs on `organization`), with the slug of the matching
+/// `deployment` entitlement.
+pub const DEPLOYMENT_ROLES: [(&str, &str); 3] = [
+    ("deployment-admin", "admin"),
+    ("deployment-editor", "editor"),
+    ("deployment-viewer", "viewer"),
+];
+
+/// `<type>:<resource>:<slug>`, Baton's entitlement id.
+pub fn entitlement_id(resource: &ResourceId, slug: &str) -> String {
+    format!("{}:{}:{slug}", resource.resource_type, resource.resource)
+}
+
+/// `<entitlement id>:<principal type>:<principal id>`, Baton's grant id.
+pub fn grant_id(entitlement_id: &str, principal: &ResourceId) -> String {
+    format!(
+        "{entitlement_id}:{}:{}",
+        principal.resource_type, principal.resource
+    )
+}
+
+/// The id of the organization role entitlement `slug` (e.g. `deployment-admin`) of `org_id`.
+pub fn role_entitlement_id(org_id: &str, slug: &str) -> String {
+    format!("{ORGANIZATION}:{org_id}:{slug}")
+}

@@ -1,0 +1,76 @@
+//! The six resource types, in the order they are written; the syncers name each other's types (as
+//! `grantable_to`) from here.
+
+use super::ids;
+use baton_c1z::proto::{any, ResourceType, SkipEntitlementsAndGrants, Trait};
+
+/// All resource types, in the order they are written.
+pub fn all() -> Vec<ResourceType> {
+    vec![
+        organization(),
+        deployment(),
+        user(),
+        role(),
+        deployment_user(),
+        role_mapping(),
+    ]
+}
+
+/// The `organization` resource type.
+pub fn organization() -> ResourceType {
+    ResourceType {
+        id: ids::ORGANIZATION.to_owned(),
+        display_name: "Organization".to_owned(),
+        ..ResourceType::default()
+    }
+}
+
+/// The `deployment` resource type.
+pub fn deployment() -> ResourceType {
+    ResourceType {
+        id: ids::DEPLOYMENT.to_owned(),
+        display_name: "Deployment".to_owned(),
+        traits: vec![Trait::App as i32],
+        ..ResourceType::default()
+    }
+}
+
+/// The `user` resource type.
+pub fn user() -> ResourceType {
+    user_resource_type(ids::USER, "User")
+}
+
+/// The `role` resource type.
+pub fn role() -> ResourceType {
+    ResourceType {
+        id: ids::ROLE.to_owned(),
+        display_name: "Deployment Role".to_owned(),
+        traits: vec![Trait::Role as i32],
+        ..ResourceType::default()
+    }
+}
+
+/// The `deploymentUser` resource type.
+pub fn deployment_user() -> ResourceType {
+    user_resource_type(ids::DEPLOYMENT_USER, "Deployment User")
+}
+
+/// The `roleMapping` resource type.
+pub fn role_mapping() -> ResourceType {
+    ResourceType {
+        id: ids::ROLE_MAPPING.to_owned(),
+        display_name: "Role Mapping".to_owned(),
+        ..ResourceType::default()
+    }
+}
+
+/// A resource type of users: trait USER, and no entitlements or grants of its own.
+fn user_resource_type(id: &str, display_name: &str) -> ResourceType {
+    ResourceType {
+        id: id.to_owned(),
+        display_name: display_name.to_owned(),
+        traits: vec![Trait::User as i32],
+        annotations: vec![any(&SkipEntitlementsAndGrants {})],
+        ..ResourceType::default()
+    }
+}

@@ -20,14 +20,18 @@
 mod http;
 mod routes;
 mod tenant;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use tenant::{Tenant, TenantSpec, DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY};
+#[cfg(feature = "tls")]
+pub use tls::TestCa;
 
-use http::{Action, Reply, Request, Response, Server};
+use http::{Action, Reply, Request, Response, Server, Transport};
 use routes::{Family, Routed, Target};
 
 /// Which of the two APIs a request went to.
@@ -390,6 +394,8 @@ impl http::Handler for Shared {
 pub struct FakeElastic {
     shared: Arc<Shared>,
     server: Server,
+    /// `http` or `https`.
+    scheme: &'static str,
 }
 
 impl std::fmt::Debug for FakeElastic {
@@ -403,6 +409,25 @@ impl std::fmt::Debug for FakeElastic {
 impl FakeElastic {
     /// Serve `tenant` on `127.0.0.1` at a free port.
     pub fn start(tenant: Tenant) -> std::io::Result<FakeElastic> {
+        FakeElastic::start_on(tenant, Transport::Plain)
+    }
+
+    /// Serve `tenant` over HTTPS on `127.0.0.1` at a free port, presenting
+    /// this PEM certificate chain (leaf first) and PEM private key (cargo
+    /// feature `tls`). [`TestCa::generate`] makes a matching set; every
+    /// fault works over TLS as over plain HTTP.
+    #[cfg(feature = "tls")]
+    pub fn start_tls(
+        tenant: Tenant,
+        cert_chain_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<FakeElastic> {
+        let config = tls::server_config(cert_chain_pem, private_key_pem)?;
+        FakeElastic::start_on(tenant, Transport::Tls(config))
+    }
+
+    /// Serve `tenant` over `transport`.
+    fn start_on(tenant: Tenant, transport: Transport) -> std::io::Result<FakeElastic> {
         let shared = Arc::new(Shared {
             tenant: Mutex::new(tenant),
             faults: Mutex::new(Vec::new()),
@@ -412,14 +437,25 @@ impl FakeElastic {
             cloud_responses: AtomicU64::new(0),
         });
         let handler: Arc<dyn http::Handler> = shared.clone();
-        let server = Server::start(handler)?;
-        Ok(FakeElastic { shared, server })
+        let scheme = transport.scheme();
+        let server = Server::start(handler, transport)?;
+        Ok(FakeElastic {
+            shared,
+            server,
+            scheme,
+        })
     }
 
-    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123` (Cloud paths
-    /// start with `/api/v1`, Elasticsearch paths with `/_security`).
+    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123` (`https://…`
+    /// when served over TLS; Cloud paths start with `/api/v1`,
+    /// Elasticsearch paths with `/_security`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("{}://{}", self.scheme, self.server.addr())
+    }
+
+    /// The bound address (`127.0.0.1` and the port).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
     }
 
     /// Number of requests received so far.

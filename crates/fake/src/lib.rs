@@ -9,6 +9,13 @@
 //! statuses, delays, malformed/truncated/oversized bodies, dropped
 //! connections) to exercise client error handling.
 //!
+//! A tenant can also play a versioned Elasticsearch cluster
+//! ([`Tenant::with_es_version`], [`Tenant::self_managed`]): `GET /`, endpoints
+//! gated by [`EsVersion`], the `_query/user` and `_query/role` APIs, Basic
+//! authentication ([`Tenant::with_password`]). With the cargo feature `tls`,
+//! `FakeElastic::start_tls` serves the same over HTTPS and `TestCa` makes a
+//! throw-away CA and server certificate.
+//!
 //! ```no_run
 //! use elastic_fake::{FakeElastic, Fault, Tenant};
 //! let fake = FakeElastic::start(Tenant::demo()?)?;

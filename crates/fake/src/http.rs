@@ -8,6 +8,11 @@
 //! `Content-Length` (or chunked transfer encoding); responses always carry a
 //! `Content-Length`.
 //!
+//! Connections are plain TCP or, with the `tls` feature, TLS over TCP
+//! ([`Transport`]); the request/response code works on any `Read + Write`
+//! stream and keeps a clone of the underlying `TcpStream` to break the
+//! connection (dropped and truncated responses) whatever the stream is.
+//!
 //! Shutting down sets a flag, connects to the listener once so the blocking
 //! `accept` returns, and shuts down every connection that is still open so
 //! their threads end too.
@@ -94,6 +99,43 @@ pub(crate) trait Handler: Send + Sync + 'static {
 
 type Connections = Arc<Mutex<BTreeMap<u64, TcpStream>>>;
 
+/// How accepted connections are spoken to.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// Plain HTTP over TCP.
+    Plain,
+    /// HTTPS: a TLS server session over TCP with this configuration.
+    #[cfg(feature = "tls")]
+    Tls(Arc<rustls::ServerConfig>),
+}
+
+impl Transport {
+    /// URL scheme of the transport.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Transport::Plain => "http",
+            #[cfg(feature = "tls")]
+            Transport::Tls(_) => "https",
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP or a TLS session over it.
+trait Stream: Read + Write {
+    /// Called before an orderly close (TLS sends its `close_notify`).
+    fn finish(&mut self) {}
+}
+
+impl Stream for TcpStream {}
+
+#[cfg(feature = "tls")]
+impl Stream for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn finish(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
 /// A running server; dropping it shuts the server down.
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -103,8 +145,9 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Bind `127.0.0.1:0` and start accepting connections.
-    pub fn start(handler: Arc<dyn Handler>) -> io::Result<Server> {
+    /// Bind `127.0.0.1:0` and start accepting connections spoken to over
+    /// `transport`.
+    pub fn start(handler: Arc<dyn Handler>, transport: Transport) -> io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -114,7 +157,7 @@ impl Server {
             let connections = Arc::clone(&connections);
             std::thread::Builder::new()
                 .name("fake-elastic-accept".to_string())
-                .spawn(move || accept_loop(listener, handler, stop, connections))?
+                .spawn(move || accept_loop(listener, handler, transport, stop, connections))?
         };
         Ok(Server {
             addr,
@@ -155,6 +198,7 @@ impl Drop for Server {
 fn accept_loop(
     listener: TcpListener,
     handler: Arc<dyn Handler>,
+    transport: Transport,
     stop: Arc<AtomicBool>,
     connections: Connections,
 ) {
@@ -175,10 +219,11 @@ fn accept_loop(
         }
         let handler = Arc::clone(&handler);
         let conns = Arc::clone(&connections);
+        let transport = transport.clone();
         let spawned = std::thread::Builder::new()
             .name("fake-elastic-conn".to_string())
             .spawn(move || {
-                serve_connection(stream, handler.as_ref());
+                serve_transport(stream, &transport, handler.as_ref());
                 conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             });
         if spawned.is_err() {
@@ -206,8 +251,29 @@ impl From<io::Error> for ReadError {
     }
 }
 
-fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
+/// Wrap an accepted connection as the transport says and serve it.
+fn serve_transport(stream: TcpStream, transport: &Transport, handler: &dyn Handler) {
     let _ = stream.set_nodelay(true);
+    let Ok(raw) = stream.try_clone() else {
+        return;
+    };
+    match transport {
+        Transport::Plain => serve_connection(stream, &raw, handler),
+        #[cfg(feature = "tls")]
+        Transport::Tls(config) => {
+            let Ok(session) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                let _ = raw.shutdown(Shutdown::Both);
+                return;
+            };
+            // The handshake happens on the first read of the request.
+            serve_connection(rustls::StreamOwned::new(session, stream), &raw, handler);
+        }
+    }
+}
+
+/// Serve requests on `stream` until the connection ends; `raw` is the TCP
+/// connection underneath, used to break it.
+fn serve_connection<S: Stream>(stream: S, raw: &TcpStream, handler: &dyn Handler) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     loop {
         let request = match read_request(&mut reader) {
@@ -219,8 +285,9 @@ fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
                     headers: vec![("Content-Type".to_string(), "text/plain".to_string())],
                     body: why.as_bytes().to_vec(),
                 };
-                let _ = write_response(reader.get_ref(), &response, true, None, None);
-                let _ = reader.get_ref().shutdown(Shutdown::Both);
+                let _ = write_response(reader.get_mut(), &response, true, None, None);
+                reader.get_mut().finish();
+                let _ = raw.shutdown(Shutdown::Both);
                 return;
             }
         };
@@ -232,7 +299,8 @@ fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
             std::thread::sleep(delay);
         }
         let writing = Instant::now();
-        let stream = reader.get_ref();
+        let stream = reader.get_mut();
+        let mut orderly = true;
         let keep_going = match &reply.action {
             Action::Send(response) => {
                 write_response(stream, response, !keep_alive, None, None).is_ok() && keep_alive
@@ -240,18 +308,26 @@ fn serve_connection(stream: TcpStream, handler: &dyn Handler) {
             Action::Truncate(response) => {
                 let half = response.body.len() / 2;
                 let _ = write_response(stream, response, true, Some(half), None);
+                orderly = false;
                 false
             }
             Action::Announce(response, length) => {
                 let _ = write_response(stream, response, true, None, Some(*length));
+                orderly = false;
                 false
             }
-            Action::Drop => false,
+            Action::Drop => {
+                orderly = false;
+                false
+            }
         };
         busy += writing.elapsed();
         handler.served(busy);
         if !keep_going {
-            let _ = reader.get_ref().shutdown(Shutdown::Both);
+            if orderly {
+                stream.finish();
+            }
+            let _ = raw.shutdown(Shutdown::Both);
             return;
         }
     }
@@ -277,7 +353,7 @@ fn wants_keep_alive(request: &Request) -> bool {
 }
 
 /// Read one line (including its `\n`), bounded by [`MAX_LINE`].
-fn read_line(reader: &mut BufReader<TcpStream>, buf: &mut Vec<u8>) -> Result<usize, ReadError> {
+fn read_line<S: Read>(reader: &mut BufReader<S>, buf: &mut Vec<u8>) -> Result<usize, ReadError> {
     buf.clear();
     let n = reader.by_ref().take(MAX_LINE).read_until(b'\n', buf)?;
     if n > 0 && buf.last() != Some(&b'\n') {
@@ -292,7 +368,7 @@ fn read_line(reader: &mut BufReader<TcpStream>, buf: &mut Vec<u8>) -> Result<usi
     Ok(n)
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError> {
+fn read_request<S: Read + Write>(reader: &mut BufReader<S>) -> Result<Request, ReadError> {
     let mut line = Vec::new();
     // Skip stray blank lines between requests (allowed by RFC 9112).
     loop {
@@ -345,9 +421,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError>
         .header("expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     {
-        reader
-            .get_ref()
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        let stream = reader.get_mut();
+        stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        stream.flush()?;
     }
     let chunked = request
         .header("transfer-encoding")
@@ -368,7 +444,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Request, ReadError>
     Ok(request)
 }
 
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, ReadError> {
+fn read_chunked<S: Read>(reader: &mut BufReader<S>) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     let mut line = Vec::new();
     loop {
@@ -421,8 +497,8 @@ fn reason_phrase(status: u16) -> &'static str {
 
 /// Write the status line, headers and (all or `limit` bytes of) the body; `Content-Length` is the body's
 /// length unless `announced` says otherwise.
-fn write_response(
-    mut stream: &TcpStream,
+fn write_response<W: Write + ?Sized>(
+    stream: &mut W,
     response: &Response,
     close: bool,
     limit: Option<usize>,

@@ -9,6 +9,13 @@
 //! statuses, delays, malformed/truncated/oversized bodies, dropped
 //! connections) to exercise client error handling.
 //!
+//! A tenant can also play a versioned Elasticsearch cluster
+//! ([`Tenant::with_es_version`], [`Tenant::self_managed`]): `GET /`, endpoints
+//! gated by [`EsVersion`], the `_query/user` and `_query/role` APIs, Basic
+//! authentication ([`Tenant::with_password`]). With the cargo feature `tls`,
+//! `FakeElastic::start_tls` serves the same over HTTPS and `TestCa` makes a
+//! throw-away CA and server certificate.
+//!
 //! ```no_run
 //! use elastic_fake::{FakeElastic, Fault, Tenant};
 //! let fake = FakeElastic::start(Tenant::demo()?)?;
@@ -17,17 +24,23 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod cluster;
 mod http;
 mod routes;
 mod tenant;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub use cluster::{Cluster, EsVersion, CLUSTER_UUID, DEFAULT_CLUSTER_NAME};
 pub use tenant::{Tenant, TenantSpec, DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY};
+#[cfg(feature = "tls")]
+pub use tls::TestCa;
 
-use http::{Action, Reply, Request, Response, Server};
+use http::{Action, Reply, Request, Response, Server, Transport};
 use routes::{Family, Routed, Target};
 
 /// Which of the two APIs a request went to.
@@ -288,12 +301,13 @@ impl Shared {
 
 impl http::Handler for Shared {
     fn handle(&self, request: &Request) -> Reply {
-        let target = Target::parse(&request.target);
-        let family = target.family;
-        let authorized = {
+        let (target, authorized) = {
             let tenant = lock(&self.tenant);
-            routes::check_auth(&tenant, family, request.header("authorization")) == routes::Auth::Ok
+            let target = Target::parse_for(&tenant, &request.target);
+            let auth = routes::check_auth(&tenant, target.family, request.header("authorization"));
+            (target, auth == routes::Auth::Ok)
         };
+        let family = target.family;
         let fault = self.take_fault(&request.method, &request.target);
         let mut delay = None;
         let action = match fault {
@@ -390,6 +404,8 @@ impl http::Handler for Shared {
 pub struct FakeElastic {
     shared: Arc<Shared>,
     server: Server,
+    /// `http` or `https`.
+    scheme: &'static str,
 }
 
 impl std::fmt::Debug for FakeElastic {
@@ -403,6 +419,25 @@ impl std::fmt::Debug for FakeElastic {
 impl FakeElastic {
     /// Serve `tenant` on `127.0.0.1` at a free port.
     pub fn start(tenant: Tenant) -> std::io::Result<FakeElastic> {
+        FakeElastic::start_on(tenant, Transport::Plain)
+    }
+
+    /// Serve `tenant` over HTTPS on `127.0.0.1` at a free port, presenting
+    /// this PEM certificate chain (leaf first) and PEM private key (cargo
+    /// feature `tls`). [`TestCa::generate`] makes a matching set; every
+    /// fault works over TLS as over plain HTTP.
+    #[cfg(feature = "tls")]
+    pub fn start_tls(
+        tenant: Tenant,
+        cert_chain_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<FakeElastic> {
+        let config = tls::server_config(cert_chain_pem, private_key_pem)?;
+        FakeElastic::start_on(tenant, Transport::Tls(config))
+    }
+
+    /// Serve `tenant` over `transport`.
+    fn start_on(tenant: Tenant, transport: Transport) -> std::io::Result<FakeElastic> {
         let shared = Arc::new(Shared {
             tenant: Mutex::new(tenant),
             faults: Mutex::new(Vec::new()),
@@ -412,14 +447,25 @@ impl FakeElastic {
             cloud_responses: AtomicU64::new(0),
         });
         let handler: Arc<dyn http::Handler> = shared.clone();
-        let server = Server::start(handler)?;
-        Ok(FakeElastic { shared, server })
+        let scheme = transport.scheme();
+        let server = Server::start(handler, transport)?;
+        Ok(FakeElastic {
+            shared,
+            server,
+            scheme,
+        })
     }
 
-    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123` (Cloud paths
-    /// start with `/api/v1`, Elasticsearch paths with `/_security`).
+    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123` (`https://…`
+    /// when served over TLS; Cloud paths start with `/api/v1`,
+    /// Elasticsearch paths with `/_security`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("{}://{}", self.scheme, self.server.addr())
+    }
+
+    /// The bound address (`127.0.0.1` and the port).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
     }
 
     /// Number of requests received so far.
@@ -1424,5 +1470,558 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.json(), json!({"created": false}));
         assert_eq!(fake.tenant(), before);
+    }
+
+    // ---- versioned clusters -------------------------------------------------
+
+    /// Send with a raw `Authorization` header value (or none).
+    fn send_raw_auth(
+        fake: &FakeElastic,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
+        let mut stream = connect(fake);
+        let mut text =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        if let Some(value) = authorization {
+            text.push_str(&format!("Authorization: {value}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() {
+            text.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        stream.write_all(text.as_bytes()).expect("write");
+        read_response(&mut BufReader::new(stream)).expect("response")
+    }
+
+    fn base64(input: &str) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in input.as_bytes().chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn basic(user: &str, password: &str) -> String {
+        format!("Basic {}", base64(&format!("{user}:{password}")))
+    }
+
+    fn versioned(version: EsVersion) -> FakeElastic {
+        FakeElastic::start(Tenant::demo().expect("demo").with_es_version(version)).expect("start")
+    }
+
+    fn es_post(fake: &FakeElastic, path: &str, body: &str) -> Resp {
+        send(fake, "POST", path, Some(ES), Some(body))
+    }
+
+    #[test]
+    fn the_default_tenant_plays_no_version() {
+        let fake = demo();
+        assert_eq!(fake.tenant().cluster, None);
+        assert!(fake.tenant().basic_users.is_empty());
+        let r = es_post(&fake, "/_security/_query/user", "{}");
+        assert_eq!(r.status, 404);
+        let r = send_raw_auth(
+            &fake,
+            "GET",
+            "/_security/_authenticate",
+            Some(&basic("elastic", "x")),
+            None,
+        );
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            es_reason(&r),
+            "unable to authenticate with provided credentials and anonymous access is not allowed for this request"
+        );
+    }
+
+    #[test]
+    fn root_answers_like_a_node_and_needs_credentials() {
+        let fake = versioned(EsVersion::V8_15);
+        let r = es_get(&fake, "/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+        let body = r.json();
+        assert_eq!(body["cluster_name"], "5b1d0c7e9a2f4c3b8e6d1a0f9c8b7a65");
+        assert_eq!(body["cluster_uuid"], CLUSTER_UUID);
+        assert_eq!(body["name"], "instance-0000000000");
+        assert_eq!(body["tagline"], "You Know, for Search");
+        assert_eq!(body["version"]["number"], "8.15.0");
+        assert_eq!(body["version"]["build_flavor"], "default");
+        assert_eq!(body["version"]["lucene_version"], "9.11.1");
+        assert_eq!(
+            body["version"]["minimum_wire_compatibility_version"],
+            "7.17.0"
+        );
+        assert_eq!(
+            body["version"]["minimum_index_compatibility_version"],
+            "7.0.0"
+        );
+        let r = send(&fake, "GET", "/", None, None);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            es_reason(&r),
+            "missing authentication credentials for REST request [/]"
+        );
+        assert_eq!(r.headers_named("WWW-Authenticate").len(), 3);
+        let r = send(&fake, "POST", "/", Some(ES), None);
+        assert_eq!(r.status, 405);
+        let generated = Tenant::generate(&TenantSpec::named("small").expect("small"))
+            .self_managed(EsVersion::V7_17);
+        let fake = FakeElastic::start(generated).expect("start");
+        let body = es_get(&fake, "/").json();
+        assert_eq!(body["version"]["number"], "7.17.25");
+        assert_eq!(body["name"], "node-1");
+        let name = body["cluster_name"].as_str().expect("name");
+        assert_eq!(name.len(), 32);
+        assert!(name.bytes().all(|b| b.is_ascii_hexdigit()));
+        let fake = FakeElastic::start(
+            Tenant::empty("c", DEMO_DEPLOYMENT_API_KEY).self_managed(EsVersion::V9_1),
+        )
+        .expect("start");
+        let body = es_get(&fake, "/").json();
+        assert_eq!(body["cluster_name"], DEFAULT_CLUSTER_NAME);
+        assert_eq!(body["version"]["number"], "9.1.0");
+    }
+
+    #[test]
+    fn endpoints_a_version_lacks_are_unknown() {
+        let expect_no_handler = |fake: &FakeElastic, method: &str, path: &str| {
+            let r = send(fake, method, path, Some(ES), Some("{}"));
+            assert_eq!(r.status, 400, "{method} {path}");
+            assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+            assert_eq!(
+                r.json(),
+                json!({"error": format!("no handler found for uri [{path}] and method [{method}]"), "status": 400})
+            );
+        };
+        let fake = versioned(EsVersion::V7_17);
+        expect_no_handler(&fake, "POST", "/_security/profile/_suggest");
+        expect_no_handler(&fake, "POST", "/_security/_query/user");
+        expect_no_handler(&fake, "GET", "/_security/_query/user");
+        expect_no_handler(&fake, "POST", "/_security/_query/role");
+        expect_no_handler(&fake, "GET", "/_security/nothing");
+        expect_no_handler(&fake, "GET", "/_cluster/health");
+        assert_eq!(es_get(&fake, "/_security/user").status, 200);
+        assert_eq!(es_get(&fake, "/_security/role_mapping").status, 200);
+        // Unknown endpoints are refused before authentication, as Elasticsearch does.
+        let r = send(&fake, "POST", "/_security/_query/user", None, None);
+        assert_eq!(r.status, 400);
+
+        let fake = versioned(EsVersion::V8_13);
+        assert_eq!(
+            es_post(&fake, "/_security/profile/_suggest", "{}").status,
+            200
+        );
+        expect_no_handler(&fake, "POST", "/_security/_query/user");
+
+        let fake = versioned(EsVersion::V8_14);
+        assert_eq!(es_post(&fake, "/_security/_query/user", "{}").status, 200);
+        expect_no_handler(&fake, "POST", "/_security/_query/role");
+
+        for version in [EsVersion::V8_15, EsVersion::V9_1] {
+            let fake = versioned(version);
+            assert_eq!(es_post(&fake, "/_security/_query/user", "{}").status, 200);
+            assert_eq!(es_post(&fake, "/_security/_query/role", "{}").status, 200);
+            assert_eq!(
+                send(&fake, "DELETE", "/_security/_query/user", Some(ES), None).status,
+                405
+            );
+            // Cloud stays on a hosted deployment.
+            assert_eq!(cloud_get(&fake, "/api/v1/organizations").status, 200);
+        }
+    }
+
+    #[test]
+    fn a_self_managed_cluster_has_no_cloud_api() {
+        let fake = FakeElastic::start(Tenant::demo().expect("demo").self_managed(EsVersion::V8_15))
+            .expect("start");
+        let r = cloud_get(&fake, "/api/v1/organizations");
+        assert_eq!(r.status, 400);
+        assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+        assert!(r.header("x-ratelimit-limit").is_none());
+        assert_eq!(
+            r.json()["error"],
+            "no handler found for uri [/api/v1/organizations] and method [GET]"
+        );
+        assert_eq!(fake.requests()[0].api, Api::Elasticsearch);
+        assert_eq!(es_get(&fake, "/_security/_authenticate").status, 200);
+    }
+
+    #[test]
+    fn query_user_pages_native_users_only() {
+        let fake = versioned(EsVersion::V8_15);
+        let all = es_post(&fake, "/_security/_query/user", r#"{"size":100}"#).json();
+        assert_eq!(all["total"], 7);
+        assert_eq!(all["count"], 7);
+        let names: Vec<&str> = all["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|u| u["username"].as_str().expect("username"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "alice",
+                "bob",
+                "carol",
+                "jdoe",
+                "old.contractor",
+                "ops:oncall",
+                "svc ingest"
+            ]
+        );
+        assert!(all["users"][0].get("_sort").is_none(), "unsorted: no _sort");
+        assert_eq!(all["users"][3], fake.tenant().users["jdoe"]);
+        // Default size 10, GET without a body.
+        let r = send(&fake, "GET", "/_security/_query/user", Some(ES), None);
+        assert_eq!(r.json()["count"], 7);
+
+        // Three pages of three with search_after.
+        let mut seen = Vec::new();
+        let mut after: Option<Value> = None;
+        let mut counts = Vec::new();
+        loop {
+            let mut body = json!({"size": 3, "sort": [{"username": "asc"}]});
+            if let Some(last) = &after {
+                body["search_after"] = last.clone();
+            }
+            let page = es_post(&fake, "/_security/_query/user", &body.to_string()).json();
+            assert_eq!(page["total"], 7);
+            let users = page["users"].as_array().expect("users").clone();
+            assert_eq!(page["count"], users.len());
+            counts.push(users.len());
+            for user in &users {
+                assert_eq!(user["_sort"], json!([user["username"]]));
+                seen.push(user["username"].as_str().expect("name").to_string());
+            }
+            if users.len() < 3 {
+                break;
+            }
+            after = users.last().map(|u| u["_sort"].clone());
+        }
+        assert_eq!(counts, [3, 3, 1]);
+        assert_eq!(seen, names);
+        // search_after resumes right after the given name, even one that does not exist.
+        let page = es_post(
+            &fake,
+            "/_security/_query/user",
+            r#"{"sort":["username"],"search_after":["bob"],"size":2}"#,
+        )
+        .json();
+        assert_eq!(page["users"][0]["username"], "carol");
+        assert_eq!(page["users"][1]["username"], "jdoe");
+        let page = es_post(
+            &fake,
+            "/_security/_query/user",
+            r#"{"sort":{"username":{"order":"asc"}},"search_after":["d"],"size":1}"#,
+        )
+        .json();
+        assert_eq!(page["users"][0]["username"], "jdoe");
+        // from paging and descending order.
+        let page = es_post(
+            &fake,
+            "/_security/_query/user",
+            r#"{"from":5,"size":5,"sort":["username"]}"#,
+        )
+        .json();
+        assert_eq!(page["count"], 2);
+        assert_eq!(page["users"][0]["username"], "ops:oncall");
+        let page = es_post(
+            &fake,
+            "/_security/_query/user",
+            r#"{"sort":[{"username":{"order":"desc"}}],"search_after":["jdoe"],"size":1,"query":{"match_all":{}}}"#,
+        )
+        .json();
+        assert_eq!(page["users"][0]["username"], "carol");
+    }
+
+    #[test]
+    fn query_user_refuses_what_elasticsearch_refuses() {
+        let fake = versioned(EsVersion::V8_14);
+        let cases = [
+            (
+                r#"{"from":9995,"size":10}"#,
+                "illegal_argument_exception",
+                "Result window is too large",
+            ),
+            (
+                r#"{"size":10001}"#,
+                "illegal_argument_exception",
+                "Result window is too large",
+            ),
+            (
+                r#"{"size":-1}"#,
+                "illegal_argument_exception",
+                "[size] parameter cannot be negative",
+            ),
+            (
+                r#"{"sort":["roles"]}"#,
+                "illegal_argument_exception",
+                "sorting is not supported for field [roles]",
+            ),
+            (
+                r#"{"sort":[{"username":"sideways"}]}"#,
+                "x_content_parse_exception",
+                "failed to parse field [sort]",
+            ),
+            (
+                r#"{"query":{"term":{"username":"jdoe"}}}"#,
+                "illegal_argument_exception",
+                "Query type [term]",
+            ),
+            (
+                r#"{"query":"jdoe"}"#,
+                "x_content_parse_exception",
+                "failed to parse field [query]",
+            ),
+            (
+                r#"{"with_profile_uid":true}"#,
+                "x_content_parse_exception",
+                "unknown field [with_profile_uid]",
+            ),
+            (
+                r#"{"search_after":["bob"]}"#,
+                "illegal_argument_exception",
+                "without [sort]",
+            ),
+            (
+                r#"{"sort":["username"],"search_after":["a","b"]}"#,
+                "illegal_argument_exception",
+                "search_after has 2 value(s)",
+            ),
+            (
+                r#"{"sort":["username"],"search_after":["a"],"from":1}"#,
+                "illegal_argument_exception",
+                "`from` parameter must be set to 0",
+            ),
+            ("[1]", "parse_exception", "request body must be an object"),
+        ];
+        for (body, kind, reason) in cases {
+            let r = es_post(&fake, "/_security/_query/user", body);
+            assert_eq!(r.status, 400, "{body}");
+            assert_eq!(r.json()["error"]["type"], kind, "{body}");
+            assert!(es_reason(&r).contains(reason), "{body}: {}", es_reason(&r));
+        }
+        assert_eq!(
+            es_post(
+                &fake,
+                "/_security/_query/user",
+                r#"{"from":9990,"size":10}"#
+            )
+            .status,
+            200
+        );
+        let r = es_post(&fake, "/_security/_query/user?with_profile_uid=true", "{}");
+        assert_eq!(r.status, 200);
+    }
+
+    #[test]
+    fn query_role_lists_custom_roles_with_names() {
+        let fake = versioned(EsVersion::V9_1);
+        let body = es_post(
+            &fake,
+            "/_security/_query/role",
+            r#"{"sort":["name"],"size":2}"#,
+        )
+        .json();
+        assert_eq!(body["total"], 3);
+        assert_eq!(body["count"], 2);
+        assert_eq!(body["roles"][0]["name"], "logs_reader");
+        assert_eq!(body["roles"][0]["_sort"], json!(["logs_reader"]));
+        assert_eq!(
+            body["roles"][0]["description"],
+            fake.tenant().roles["logs_reader"]["description"]
+        );
+        let rest = es_post(
+            &fake,
+            "/_security/_query/role",
+            r#"{"sort":["name"],"search_after":["metrics_writer"]}"#,
+        )
+        .json();
+        assert_eq!(rest["roles"].as_array().map(Vec::len), Some(1));
+        assert_eq!(rest["roles"][0]["name"], "sre_admin");
+        assert_eq!(
+            es_post(&fake, "/_security/_query/role", r#"{"sort":["username"]}"#).status,
+            400
+        );
+    }
+
+    #[test]
+    fn query_user_pages_a_generated_tenant() {
+        let spec = TenantSpec::named("small").expect("small");
+        let fake = FakeElastic::start(Tenant::generate(&spec).self_managed(EsVersion::V8_15))
+            .expect("start");
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let mut body = json!({"size": 20, "sort": ["username"]});
+            if let Some(last) = after.take() {
+                body["search_after"] = json!([last]);
+            }
+            let page = es_post(&fake, "/_security/_query/user", &body.to_string()).json();
+            assert_eq!(page["total"], spec.users);
+            let users = page["users"].as_array().expect("users").clone();
+            for user in &users {
+                seen.push(user["username"].as_str().expect("name").to_string());
+            }
+            if users.len() < 20 {
+                break;
+            }
+            after = seen.last().cloned();
+        }
+        let expected: Vec<String> = fake
+            .tenant()
+            .users
+            .iter()
+            .filter(|(_, u)| u["metadata"]["_reserved"] != json!(true))
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert_eq!(seen.len(), spec.users);
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn basic_authentication_with_native_passwords() {
+        let tenant = Tenant::demo()
+            .expect("demo")
+            .self_managed(EsVersion::V8_15)
+            .with_password("jdoe", "jdoe-password")
+            .with_password("elastic", "changeme")
+            .with_password("old.contractor", "still-set")
+            .with_password("file_admin", "from-a-file");
+        assert_eq!(tenant.basic_users.len(), 4);
+        let fake = FakeElastic::start(tenant).expect("start");
+        let auth = |user: &str, password: &str| {
+            send_raw_auth(
+                &fake,
+                "GET",
+                "/_security/_authenticate",
+                Some(&basic(user, password)),
+                None,
+            )
+        };
+        let r = auth("jdoe", "jdoe-password");
+        assert_eq!(r.status, 200);
+        let body = r.json();
+        assert_eq!(body["username"], "jdoe");
+        assert_eq!(body["roles"], json!(["viewer", "logs_reader"]));
+        assert_eq!(body["authentication_type"], "realm");
+        assert_eq!(
+            body["authentication_realm"],
+            json!({"name": "native1", "type": "native"})
+        );
+        assert_eq!(
+            body["lookup_realm"],
+            json!({"name": "native1", "type": "native"})
+        );
+        let body = auth("elastic", "changeme").json();
+        assert_eq!(
+            body["authentication_realm"],
+            json!({"name": "reserved", "type": "reserved"})
+        );
+        assert_eq!(body["roles"], json!(["superuser"]));
+        let body = auth("file_admin", "from-a-file").json();
+        assert_eq!(body["authentication_realm"]["type"], "file");
+        assert_eq!(body["roles"], json!([]));
+
+        let r = auth("jdoe", "wrong");
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            es_reason(&r),
+            "unable to authenticate user [jdoe] for REST request [/_security/_authenticate]"
+        );
+        assert_eq!(r.headers_named("WWW-Authenticate").len(), 3);
+        assert_eq!(
+            r.json()["error"]["header"]["WWW-Authenticate"]
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+        assert_eq!(auth("nobody", "x").status, 401);
+        assert_eq!(
+            auth("old.contractor", "still-set").status,
+            401,
+            "disabled user"
+        );
+
+        // Every Elasticsearch route takes the password; the API key still works; Cloud does not take it.
+        let r = send_raw_auth(
+            &fake,
+            "GET",
+            "/_security/user/jdoe",
+            Some(&basic("jdoe", "jdoe-password")),
+            None,
+        );
+        assert_eq!(r.status, 200);
+        let r = send_raw_auth(
+            &fake,
+            "POST",
+            "/_security/_query/user",
+            Some(&basic("jdoe", "jdoe-password")),
+            Some("{}"),
+        );
+        assert_eq!(r.json()["total"], 7);
+        assert_eq!(
+            es_get(&fake, "/_security/_authenticate").json()["authentication_type"],
+            "api_key"
+        );
+        let r = send_raw_auth(&fake, "GET", "/", Some(&basic("elastic", "changeme")), None);
+        assert_eq!(r.status, 200);
+        let log = fake.requests();
+        assert!(log[0].authorized);
+        assert!(!log[3].authorized);
+
+        let fake = FakeElastic::start(
+            Tenant::demo()
+                .expect("demo")
+                .with_es_version(EsVersion::V8_15)
+                .with_password("jdoe", "pw-jdoe"),
+        )
+        .expect("start");
+        let r = send_raw_auth(
+            &fake,
+            "GET",
+            "/api/v1/organizations",
+            Some(&basic("jdoe", "pw-jdoe")),
+            None,
+        );
+        assert_eq!(r.status, 401);
+        // A 403 fault names the user and its roles.
+        fake.inject(Fault::status("/_security/role_mapping", 403).times(1));
+        let r = send_raw_auth(
+            &fake,
+            "GET",
+            "/_security/role_mapping",
+            Some(&basic("jdoe", "pw-jdoe")),
+            None,
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            es_reason(&r),
+            "action [cluster:admin/xpack/security/role_mapping/get] is unauthorized for user [jdoe] with effective roles [viewer,logs_reader], this action is granted by the cluster privileges [read_security,manage_security,all]"
+        );
     }
 }

@@ -8,6 +8,12 @@
 //! and Elasticsearch's `{"error":{...},"status":N}`. Writes are checked the way
 //! Elasticsearch checks them (PUT user, PUT role mapping including the full
 //! rules grammar) before they change the [`Tenant`].
+//!
+//! A tenant that plays a versioned cluster ([`Tenant::cluster`]) also answers
+//! `GET /`, the `_query/user` and `_query/role` APIs, refuses endpoints its
+//! version lacks (and, when self-managed, the Cloud API) with Elasticsearch's
+//! 400 for an unknown endpoint, and accepts `Authorization: Basic` for the
+//! passwords in [`Tenant::basic_users`].
 
 use std::collections::BTreeMap;
 
@@ -114,6 +120,29 @@ impl Target {
     }
 }
 
+impl Target {
+    /// [`Target::parse`], with Cloud paths counted as unknown when the
+    /// tenant plays a cluster without the Cloud API.
+    pub fn parse_for(tenant: &Tenant, target: &str) -> Target {
+        let mut parsed = Target::parse(target);
+        let no_cloud = tenant.cluster.as_ref().is_some_and(|c| !c.cloud_api);
+        if parsed.family == Family::Cloud && no_cloud {
+            parsed = Target {
+                family: Family::Other,
+                rest: target
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or_default()
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(percent_decode)
+                    .collect(),
+            };
+        }
+        parsed
+    }
+}
+
 /// Decode `%XX` escapes; malformed escapes are kept literally.
 pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
@@ -155,8 +184,65 @@ pub(crate) fn check_auth(tenant: &Tenant, family: Family, header: Option<&str>) 
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("ApiKey") && key.trim() == expected => {
             Auth::Ok
         }
+        Some(_) if family != Family::Cloud && basic_user(tenant, header).is_some() => Auth::Ok,
         _ => Auth::Wrong,
     }
+}
+
+/// The `user:password` pair of an `Authorization: Basic` header.
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, credential) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    let text = String::from_utf8(base64_decode(credential.trim())?).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// The user an `Authorization: Basic` header authenticates: the password
+/// matches [`Tenant::basic_users`] and the user is not a disabled native
+/// user.
+pub(crate) fn basic_user(tenant: &Tenant, header: &str) -> Option<String> {
+    if tenant.basic_users.is_empty() {
+        return None;
+    }
+    let (user, password) = basic_credentials(header)?;
+    if tenant.basic_users.get(&user) != Some(&password) {
+        return None;
+    }
+    let disabled = tenant
+        .users
+        .get(&user)
+        .is_some_and(|u| u["enabled"] == Value::Bool(false));
+    (!disabled).then_some(user)
+}
+
+/// The `_authenticate` body of a user logged in with a password: the native
+/// realm (`reserved` for built-in users), or the file realm for a name that
+/// is no native user.
+fn realm_authenticate(tenant: &Tenant, username: &str) -> Value {
+    let user = tenant.users.get(username);
+    let reserved = RESERVED_USERNAMES.contains(&username)
+        || user.is_some_and(|u| u["metadata"]["_reserved"] == Value::Bool(true));
+    let realm = match (reserved, user.is_some()) {
+        (true, _) => json!({"name": "reserved", "type": "reserved"}),
+        (false, true) => json!({"name": "native1", "type": "native"}),
+        (false, false) => json!({"name": "default_file", "type": "file"}),
+    };
+    let field =
+        |name: &str, default: Value| user.and_then(|u| u.get(name)).cloned().unwrap_or(default);
+    json!({
+        "username": username,
+        "roles": field("roles", json!([])),
+        "full_name": field("full_name", Value::Null),
+        "email": field("email", Value::Null),
+        "metadata": field("metadata", json!({})),
+        "enabled": true,
+        "authentication_realm": realm,
+        "lookup_realm": realm,
+        "authentication_type": "realm"
+    })
 }
 
 /// The id part of an Elasticsearch API key credential (`base64(id:secret)`).
@@ -235,15 +321,28 @@ const WWW_AUTHENTICATE: [&str; 3] = [
     "ApiKey",
 ];
 
-/// The Elasticsearch 401 for missing or wrong credentials.
-fn es_unauthorized(auth: Auth, target: &str, header: Option<&str>) -> Routed {
+/// The Elasticsearch 401 for missing or wrong credentials; `basic` says
+/// whether the tenant takes passwords (then a refused `Basic` header names
+/// its user).
+fn es_unauthorized(auth: Auth, target: &str, header: Option<&str>, basic: bool) -> Routed {
     let mut cause = Map::new();
     cause.insert("type".into(), json!("security_exception"));
+    let basic_name = header
+        .filter(|_| basic)
+        .and_then(basic_credentials)
+        .map(|(user, _)| user);
     if auth == Auth::Missing {
         cause.insert(
             "reason".into(),
             json!(format!(
                 "missing authentication credentials for REST request [{target}]"
+            )),
+        );
+    } else if let Some(user) = basic_name {
+        cause.insert(
+            "reason".into(),
+            json!(format!(
+                "unable to authenticate user [{user}] for REST request [{target}]"
             )),
         );
     } else {
@@ -322,7 +421,31 @@ pub(crate) fn fault_response(
         };
     }
     match status {
-        401 => es_unauthorized(Auth::Wrong, request_target, auth_header),
+        401 => es_unauthorized(
+            Auth::Wrong,
+            request_target,
+            auth_header,
+            !tenant.basic_users.is_empty(),
+        ),
+        403 if auth_header.and_then(|h| basic_user(tenant, h)).is_some() => {
+            let user = auth_header
+                .and_then(|h| basic_user(tenant, h))
+                .unwrap_or_default();
+            let body = realm_authenticate(tenant, &user);
+            let roles: Vec<&str> = body["roles"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let (action, privileges) = es_action(method, target);
+            es_error(
+                403,
+                "security_exception",
+                &format!(
+                    "action [{action}] is unauthorized for user [{user}] with effective roles [{}], this action is granted by the cluster privileges [{privileges}]",
+                    roles.join(",")
+                ),
+            )
+        }
         403 => {
             let key_id = tenant.authenticate["api_key"]["id"]
                 .as_str()
@@ -365,6 +488,18 @@ pub(crate) fn fault_response(
 fn es_action(method: &str, target: &Target) -> (String, &'static str) {
     let object = match target.rest.first().map(String::as_str) {
         Some("_authenticate") => "user/authenticate",
+        Some("_query") if target.rest.get(1).is_some_and(|s| s == "user") => {
+            return (
+                "cluster:admin/xpack/security/user/query".to_string(),
+                "read_security,manage_security,all",
+            )
+        }
+        Some("_query") if target.rest.get(1).is_some_and(|s| s == "role") => {
+            return (
+                "cluster:admin/xpack/security/role/query".to_string(),
+                "read_security,manage_security,all",
+            )
+        }
         Some("role") => "role",
         Some("role_mapping") => "role_mapping",
         _ => "user",
@@ -401,18 +536,50 @@ pub(crate) fn route(
     body: &[u8],
 ) -> Routed {
     let auth = check_auth(tenant, target.family, auth_header);
+    let basic = !tenant.basic_users.is_empty();
+    if let Some(cluster) = &tenant.cluster {
+        // Elasticsearch looks the handler up before it authenticates.
+        let root = target.family == Family::Other && target.rest.is_empty();
+        let known = match target.family {
+            Family::Cloud => true,
+            Family::Elasticsearch => cluster.has_endpoint(&target.rest),
+            Family::Other => root,
+        };
+        if !known {
+            return no_handler(request_target, method, 400);
+        }
+        if root {
+            return match (auth, method) {
+                (Auth::Ok, "GET") => Routed::json(200, &cluster.root_body()),
+                (Auth::Ok, _) => es_method_not_allowed(request_target, method, "HEAD, GET"),
+                _ => es_unauthorized(auth, request_target, auth_header, basic),
+            };
+        }
+    }
+    let password_user = auth_header.and_then(|h| basic_user(tenant, h));
     match target.family {
         Family::Cloud if auth != Auth::Ok => cloud_unauthorized(),
         Family::Cloud => cloud_route(tenant, method, request_target, &target.rest),
         Family::Elasticsearch if auth != Auth::Ok => {
-            es_unauthorized(auth, request_target, auth_header)
+            es_unauthorized(auth, request_target, auth_header, basic)
         }
-        Family::Elasticsearch => es_route(tenant, method, request_target, &target.rest, body),
-        Family::Other => es_plain_error(
-            404,
-            &format!("no handler found for uri [{request_target}] and method [{method}]"),
-        ),
+        Family::Elasticsearch => match (password_user, target.rest.as_slice(), method) {
+            (Some(user), [only], "GET") if only == "_authenticate" => {
+                Routed::json(200, &realm_authenticate(tenant, &user))
+            }
+            _ => es_route(tenant, method, request_target, &target.rest, body),
+        },
+        Family::Other => no_handler(request_target, method, 404),
     }
+}
+
+/// Elasticsearch's answer for a path it has no handler for: a plain-string
+/// error, 404 from the unversioned fake, 400 from a versioned cluster.
+fn no_handler(request_target: &str, method: &str, status: u16) -> Routed {
+    es_plain_error(
+        status,
+        &format!("no handler found for uri [{request_target}] and method [{method}]"),
+    )
 }
 
 fn cloud_method_not_allowed(method: &str) -> Routed {
@@ -534,11 +701,262 @@ fn es_route(
         }
         (["profile", "_suggest"], "POST" | "GET") => suggest_profiles(tenant, body),
         (["profile", "_suggest"], _) => es_method_not_allowed(request_target, method, "GET, POST"),
-        _ => es_plain_error(
-            404,
-            &format!("no handler found for uri [{request_target}] and method [{method}]"),
-        ),
+        (["_query", "user"], "POST" | "GET") if tenant.cluster.is_some() => {
+            query_objects(native_users(tenant), body, &QUERY_USERS)
+        }
+        (["_query", "role"], "POST" | "GET") if tenant.cluster.is_some() => {
+            query_objects(native_roles(tenant), body, &QUERY_ROLES)
+        }
+        (["_query", "user" | "role"], _) if tenant.cluster.is_some() => {
+            es_method_not_allowed(request_target, method, "GET, POST")
+        }
+        _ if tenant.cluster.is_some() => no_handler(request_target, method, 400),
+        _ => no_handler(request_target, method, 404),
     }
+}
+
+/// One of the `_query` APIs over a keyed collection.
+struct QueryKind {
+    /// Name of the body's parser, as quoted in parse errors.
+    payload: &'static str,
+    /// The field that holds the object's key, the only one sortable here.
+    key: &'static str,
+    /// The response's array field.
+    list: &'static str,
+}
+
+const QUERY_USERS: QueryKind = QueryKind {
+    payload: "query_user_request",
+    key: "username",
+    list: "users",
+};
+
+const QUERY_ROLES: QueryKind = QueryKind {
+    payload: "query_role_request",
+    key: "name",
+    list: "roles",
+};
+
+/// Largest `from + size` a `_query` search takes.
+const MAX_RESULT_WINDOW: u64 = 10_000;
+
+fn is_reserved(name: &str, object: &Value) -> bool {
+    object["metadata"]["_reserved"] == Value::Bool(true) || RESERVED_USERNAMES.contains(&name)
+}
+
+/// Native users without the built-in ones, in username order.
+fn native_users(tenant: &Tenant) -> Vec<(String, Value)> {
+    tenant
+        .users
+        .iter()
+        .filter(|(name, user)| !is_reserved(name, user))
+        .map(|(name, user)| (name.clone(), user.clone()))
+        .collect()
+}
+
+/// Native roles without the built-in ones, in name order, each with its
+/// `name` added as `_query/role` answers them.
+fn native_roles(tenant: &Tenant) -> Vec<(String, Value)> {
+    tenant
+        .roles
+        .iter()
+        .filter(|(_, role)| role["metadata"]["_reserved"] != Value::Bool(true))
+        .map(|(name, role)| {
+            let mut role = role.clone();
+            if let Value::Object(map) = &mut role {
+                map.insert("name".to_string(), json!(name));
+            }
+            (name.clone(), role)
+        })
+        .collect()
+}
+
+/// Read the `sort` of a `_query` body: `"key"`, `{"key": "asc"}`,
+/// `{"key": {"order": "desc"}}`, or an array of one of those. `Ok(None)` for
+/// an empty array; `Ok(Some(true))` for descending.
+fn parse_sort(sort: &Value, kind: &QueryKind) -> Result<Option<bool>, Routed> {
+    let unsupported = |field: &str| {
+        es_error(
+            400,
+            "illegal_argument_exception",
+            &format!("sorting is not supported for field [{field}]"),
+        )
+    };
+    let bad = |what: &Value| {
+        es_error(
+            400,
+            "x_content_parse_exception",
+            &format!("[{}] failed to parse field [sort]: {what}", kind.payload),
+        )
+    };
+    let entries: Vec<&Value> = match sort {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut order = None;
+    for entry in entries {
+        let (field, descending) = match entry {
+            Value::String(field) => (field.as_str(), false),
+            Value::Object(map) if map.len() == 1 => {
+                let Some((field, spec)) = map.iter().next() else {
+                    return Err(bad(entry));
+                };
+                let direction = match spec {
+                    Value::String(d) => d.as_str(),
+                    Value::Object(options) => match options.get("order").and_then(Value::as_str) {
+                        Some(d) => d,
+                        None if options.is_empty() => "asc",
+                        None => return Err(bad(entry)),
+                    },
+                    _ => return Err(bad(entry)),
+                };
+                let descending = match direction.to_ascii_lowercase().as_str() {
+                    "asc" => false,
+                    "desc" => true,
+                    _ => return Err(bad(entry)),
+                };
+                (field.as_str(), descending)
+            }
+            _ => return Err(bad(entry)),
+        };
+        if field != kind.key || order.is_some() {
+            return Err(unsupported(field));
+        }
+        order = Some(descending);
+    }
+    Ok(order)
+}
+
+/// `POST|GET /_security/_query/{user,role}` over `items` (in key order):
+/// `query` (absent or `match_all`), `from`, `size` (default 10), `sort` by
+/// the key, `search_after`. Answers `{"total","count",<list>}` with `_sort`
+/// on each object when sorted.
+fn query_objects(items: Vec<(String, Value)>, body: &[u8], kind: &QueryKind) -> Routed {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match parse_object(body) {
+            Ok(map) => map,
+            Err(routed) => return routed,
+        }
+    };
+    let illegal = |reason: String| es_error(400, "illegal_argument_exception", &reason);
+    let parse_error = |reason: String| es_error(400, "x_content_parse_exception", &reason);
+    let number = |field: &str| -> Result<Option<u64>, Routed> {
+        match request.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => match (value.as_u64(), value.as_i64()) {
+                (Some(n), _) => Ok(Some(n)),
+                (None, Some(n)) => Err(illegal(format!(
+                    "[{field}] parameter cannot be negative but was [{n}]"
+                ))),
+                _ => Err(parse_error(format!(
+                    "[{}] failed to parse field [{field}]",
+                    kind.payload
+                ))),
+            },
+        }
+    };
+    if let Some(key) = request.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "query" | "from" | "size" | "sort" | "search_after"
+        )
+    }) {
+        return parse_error(format!("[{}] unknown field [{key}]", kind.payload));
+    }
+    match request.get("query") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(query)) => {
+            let mut kinds = query.keys();
+            match (kinds.next().map(String::as_str), kinds.next()) {
+                (Some("match_all"), None) => {}
+                (Some(other), None) => {
+                    return illegal(format!(
+                        "Query type [{other}] is not currently supported by this fake"
+                    ))
+                }
+                _ => {
+                    return parse_error(format!("[{}] failed to parse field [query]", kind.payload))
+                }
+            }
+        }
+        Some(_) => return parse_error(format!("[{}] failed to parse field [query]", kind.payload)),
+    }
+    let (from, size) = match (number("from"), number("size")) {
+        (Ok(from), Ok(size)) => (from.unwrap_or(0), size.unwrap_or(10)),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let window = from.saturating_add(size);
+    if window > MAX_RESULT_WINDOW {
+        return illegal(format!(
+            "Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was [{window}]. See the scroll api for a more efficient way to request large data sets. This limit can be set by changing the [index.max_result_window] index level setting."
+        ));
+    }
+    let descending = match request.get("sort") {
+        None | Some(Value::Null) => None,
+        Some(sort) => match parse_sort(sort, kind) {
+            Ok(order) => order,
+            Err(routed) => return routed,
+        },
+    };
+    let after: Option<String> = match request.get("search_after") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(values)) => {
+            if descending.is_none() {
+                return illegal("[search_after] cannot be used without [sort]".to_string());
+            }
+            if values.len() != 1 {
+                return illegal(format!(
+                    "search_after has {} value(s) but sort has 1.",
+                    values.len()
+                ));
+            }
+            match &values[0] {
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            }
+        }
+        Some(_) => {
+            return parse_error(format!(
+                "[{}] failed to parse field [search_after]",
+                kind.payload
+            ))
+        }
+    };
+    if after.is_some() && from > 0 {
+        return illegal(
+            "`from` parameter must be set to 0 when `search_after` is used".to_string(),
+        );
+    }
+    let total = items.len();
+    let mut ordered = items;
+    if descending == Some(true) {
+        ordered.reverse();
+    }
+    let page: Vec<Value> = ordered
+        .into_iter()
+        .filter(|(name, _)| match (&after, descending) {
+            (Some(after), Some(true)) => name.as_str() < after.as_str(),
+            (Some(after), _) => name.as_str() > after.as_str(),
+            (None, _) => true,
+        })
+        .skip(usize::try_from(from).unwrap_or(usize::MAX))
+        .take(usize::try_from(size).unwrap_or(usize::MAX))
+        .map(|(name, mut object)| {
+            if descending.is_some() {
+                if let Value::Object(map) = &mut object {
+                    map.insert("_sort".to_string(), json!([name]));
+                }
+            }
+            object
+        })
+        .collect();
+    let mut answer = Map::new();
+    answer.insert("total".to_string(), json!(total));
+    answer.insert("count".to_string(), json!(page.len()));
+    answer.insert(kind.list.to_string(), Value::Array(page));
+    Routed::json(200, &Value::Object(answer))
 }
 
 /// `POST /_security/profile/_suggest`: accepts only `name`, `size` (at most

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Context};
 use serde_json::{json, Map, Value};
 
+use super::cluster::{Cluster, EsVersion, CLUSTER_UUID, DEFAULT_CLUSTER_NAME};
+
 /// Cloud API key of the demo and generated tenants.
 pub const DEMO_CLOUD_API_KEY: &str = "demo-cloud-api-key";
 /// Deployment (Elasticsearch) API key of the demo and generated tenants:
@@ -69,6 +71,17 @@ pub struct Tenant {
     /// User profile objects, as `POST /_security/profile/_suggest` returns
     /// them (served in this order, at most `size` of them).
     pub profiles: Vec<Value>,
+    /// The Elasticsearch cluster the tenant plays: version, names, whether
+    /// the Cloud API is served. `None` (every built-in tenant) is the
+    /// unversioned fake: all endpoints, no `GET /`, unknown paths 404. Set it
+    /// with [`Tenant::with_es_version`] or [`Tenant::self_managed`].
+    pub cluster: Option<Cluster>,
+    /// Username -> password accepted in `Authorization: Basic` on
+    /// Elasticsearch requests (besides the API key). Empty (the default):
+    /// Basic credentials are refused like any other wrong credential. A name
+    /// that is no native user in [`Tenant::users`] authenticates as a
+    /// file-realm user without roles.
+    pub basic_users: BTreeMap<String, String>,
 }
 
 /// Size of a generated tenant.
@@ -153,6 +166,8 @@ impl Tenant {
             role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
             deployments: parse_list("cloud/deployments.json", DEPLOYMENTS_JSON, "deployments")?,
             profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
+            cluster: None,
+            basic_users: BTreeMap::new(),
         })
     }
 
@@ -170,6 +185,8 @@ impl Tenant {
             role_mappings: BTreeMap::new(),
             deployments: Vec::new(),
             profiles: Vec::new(),
+            cluster: None,
+            basic_users: BTreeMap::new(),
         }
     }
 
@@ -177,6 +194,57 @@ impl Tenant {
     /// spec always produces the same tenant.
     pub fn generate(spec: &TenantSpec) -> Tenant {
         Generator::new(spec).run()
+    }
+
+    /// This tenant as an Elastic Cloud deployment running Elasticsearch
+    /// `version`: `GET /` answers, endpoints newer than `version` are
+    /// refused, the Cloud API stays. The cluster name is the Elasticsearch
+    /// resource id of the tenant's first Cloud deployment (for the demo
+    /// tenant `5b1d0c7e9a2f4c3b8e6d1a0f9c8b7a65`, `prod-logs`), or
+    /// [`DEFAULT_CLUSTER_NAME`] when it has none.
+    pub fn with_es_version(mut self, version: EsVersion) -> Tenant {
+        self.cluster = Some(Cluster {
+            version,
+            cluster_name: self.es_resource_id(),
+            cluster_uuid: CLUSTER_UUID.to_string(),
+            node_name: "instance-0000000000".to_string(),
+            cloud_api: true,
+        });
+        self
+    }
+
+    /// This tenant as a self-managed cluster running Elasticsearch
+    /// `version`: as [`Tenant::with_es_version`], but the Cloud API paths are
+    /// unknown endpoints (400) and the node is called `node-1`. The Cloud
+    /// data stays in the tenant, unserved.
+    pub fn self_managed(self, version: EsVersion) -> Tenant {
+        let mut tenant = self.with_es_version(version);
+        if let Some(cluster) = tenant.cluster.as_mut() {
+            cluster.cloud_api = false;
+            cluster.node_name = "node-1".to_string();
+        }
+        tenant
+    }
+
+    /// Accept `Authorization: Basic` for `username` with `password` on
+    /// Elasticsearch requests (see [`Tenant::basic_users`]).
+    pub fn with_password(mut self, username: &str, password: &str) -> Tenant {
+        self.basic_users
+            .insert(username.to_string(), password.to_string());
+        self
+    }
+
+    /// The id of the first Elasticsearch resource among the Cloud
+    /// deployments, or [`DEFAULT_CLUSTER_NAME`].
+    fn es_resource_id(&self) -> String {
+        self.deployments
+            .iter()
+            .filter_map(|d| d.get("resources").and_then(Value::as_array))
+            .flatten()
+            .find(|r| r.get("kind").and_then(Value::as_str) == Some("elasticsearch"))
+            .and_then(|r| r.get("id").and_then(Value::as_str))
+            .unwrap_or(DEFAULT_CLUSTER_NAME)
+            .to_string()
     }
 
     /// Total number of memberships over all organizations.

@@ -1203,3 +1203,82 @@ fn an_interrupted_grant_says_the_change_may_have_been_applied() {
     );
     assert!(!stderr.contains("unchanged"), "{stderr}");
 }
+
+#[test]
+fn a_grant_that_overrides_an_except_says_so_also_in_a_dry_run() {
+    let fake = demo_fake();
+    let except = r#"{"except":{"field":{"username":"mallory"}}}"#;
+    let out = baton(
+        &fake,
+        &[
+            "grant",
+            "roleMapping:except-user:member",
+            "deploymentUser:mallory",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(outcome(&out)["outcome"], "would_grant");
+    let printed = stdout(&out);
+    let first = printed.lines().next().expect("a line");
+    assert!(
+        first.starts_with("warning: ") && first.contains(except) && first.contains("overrides"),
+        "{printed}"
+    );
+    let warns_about = |out: &Output| {
+        log_lines(out)
+            .into_iter()
+            .any(|l| l["level"] == "warn" && l["msg"].as_str().is_some_and(|m| m.contains(except)))
+    };
+    assert!(warns_about(&out), "{}", stderr(&out));
+    assert!(writes(&fake).is_empty());
+    let out = grant_mapping(&fake, "except-user", "mallory");
+    expect_outcome(
+        &out,
+        "granted",
+        "roleMapping:except-user:member",
+        "deploymentUser:mallory",
+    );
+    assert!(warns_about(&out), "{}", stderr(&out));
+    // A user the exclusion does not name gets no such warning.
+    let out = grant_mapping(&fake, "except-user", "ops:oncall");
+    assert!(!stderr(&out).contains("overrides"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_external_realm_twin_of_a_native_user_is_edited_by_its_username() {
+    let fake = demo_fake();
+    // `jdoe-direct` names jdoe; the sync shows that membership on `deploymentUser:external:jdoe`.
+    let out = grant_mapping(&fake, "jdoe-direct", "external:jdoe");
+    expect_outcome(
+        &out,
+        "already_granted",
+        "roleMapping:jdoe-direct:member",
+        "deploymentUser:external:jdoe",
+    );
+    let out = revoke_mapping(&fake, "jdoe-direct", "external:jdoe");
+    expect_outcome(
+        &out,
+        "revoked",
+        "roleMapping:jdoe-direct:member",
+        "deploymentUser:external:jdoe",
+    );
+    assert!(!mapping(&fake, "jdoe-direct").to_string().contains("jdoe\""));
+}
+
+#[test]
+fn a_mapping_whose_rules_cannot_be_read_is_not_edited() {
+    let fake = demo_fake();
+    fake.update_tenant(|t| {
+        t.role_mappings.insert(
+            "future-rules".into(),
+            json!({"enabled": true, "roles": ["viewer"],
+                   "rules": {"some_future_operator": {"field": {"username": "erin"}}}, "metadata": {}}),
+        );
+    });
+    let before = fake.tenant();
+    let out = grant_mapping(&fake, "future-rules", "erin");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    assert!(writes(&fake).is_empty());
+    assert_eq!(fake.tenant(), before);
+}

@@ -95,6 +95,8 @@ const EXTERNAL_USERS: [&str; 9] = [
     "frank",
     "j?smith",
 ];
+/// External-realm users whose username is also a native user's, named by a mapping (`external:<name>`).
+const EXTERNAL_TWINS: [&str; 1] = ["external:jdoe"];
 const MAPPINGS: [&str; 16] = [
     "admins-any",
     "contractor-wildcard",
@@ -129,6 +131,7 @@ fn expected_resources() -> BTreeSet<String> {
         NATIVE_USERS
             .iter()
             .chain(EXTERNAL_USERS.iter())
+            .chain(EXTERNAL_TWINS.iter())
             .chain(PROFILE_USERS.iter())
             .map(|id| format!("deploymentUser:{id}")),
     );
@@ -195,7 +198,8 @@ fn expected_grants() -> BTreeSet<String> {
         ("metrics_writer", "svc-etl-01"),
     ];
     let mapping_members = [
-        ("jdoe-direct", "jdoe"),
+        // Mappings never apply to the native jdoe: the member is the external-realm user `jdoe`.
+        ("jdoe-direct", "external:jdoe"),
         ("esadmins-list", "esadmin01"),
         ("esadmins-list", "esadmin02"),
         ("admins-any", "esadmin"),
@@ -344,6 +348,7 @@ fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
         ("viewer", "j?smith", "mixed-values"),
         ("viewer", "frank", "sso-read-only-operator-mapping"),
         ("viewer", "es-system", "terminated-complex"),
+        ("logs_reader", "external:jdoe", "jdoe-direct"),
     ] {
         add(
             format!("role:{role}:member:deploymentUser:{user}"),
@@ -353,7 +358,6 @@ fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
     // Direct grants (native roles, profile roles) that a mapping also gives.
     for (role, user, mapping) in [
         ("editor", "sam.saml", "except-user"),
-        ("logs_reader", "jdoe", "jdoe-direct"),
         ("logs_reader", "qa-bot", "mixed-values"),
         ("metrics_writer", "svc-etl-01", "svc-regex"),
         ("viewer", "contractor-jane", "contractor-wildcard"),
@@ -1389,6 +1393,16 @@ fn conditional_mapping_grants_name_the_assumed_conditions() {
     for g in file.grants(&sync).expect("grants") {
         if let Some(m) = find_annotation::<GrantMetadata>(&g.data.annotations).expect("decodes") {
             let fields = m.metadata.expect("metadata");
+            if !fields.fields.contains_key("assumed_conditions") {
+                // The external-realm twin of a native user: marked, not conditional.
+                assert_eq!(
+                    g.external_id,
+                    "roleMapping:jdoe-direct:member:deploymentUser:external:jdoe"
+                );
+                assert!(profile_string(&fields, "principal")
+                    .is_some_and(|p| p.contains("do not apply to the native user")));
+                continue;
+            }
             let assumed: Vec<String> = match fields
                 .fields
                 .get("assumed_conditions")
@@ -1576,8 +1590,8 @@ fn a_partial_profile_list_is_reported() {
         .filter(|k| k.starts_with("deploymentUser:"))
         .count();
     // The fake answers the first 10,000 profiles: the demo's 11 (10 of them not native users) and
-    // 9,989 extra ones; plus 13 native users and 9 users only mappings name.
-    assert_eq!(users, 13 + 9 + 10 + 9_989);
+    // 9,989 extra ones; plus 13 native users, 9 users only mappings name and 1 external twin.
+    assert_eq!(users, 13 + 9 + 1 + 10 + 9_989);
 }
 
 #[test]
@@ -1611,4 +1625,128 @@ fn an_explicit_sync_refuses_dry_run_and_ignores_grant_variables_with_a_warning()
             .all(|r| r.method == "GET" || r.path.ends_with("/_suggest")),
         "a sync only reads"
     );
+}
+
+/// Syncs the demo tenant after `change`, returning what the file holds and the log output.
+fn sync_changed(change: impl FnOnce(&mut elastic_fake::Tenant)) -> (Synced, String) {
+    let fake = demo_fake();
+    fake.update_tenant(change);
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    (
+        read_default_sync(&open(&path)),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_mapping_with_unreadable_rules_keeps_its_resource_roles_and_literal_names() {
+    let (synced, stderr) = sync_changed(|t| {
+        t.role_mappings.insert(
+            "future-rules".into(),
+            serde_json::json!({
+                "enabled": true,
+                "roles": ["viewer"],
+                "rules": {"any": [
+                    {"field": {"username": ["erin", "zed-*"]}},
+                    {"some_future_operator": {"field": {"groups": "x"}}}
+                ]},
+                "metadata": {}
+            }),
+        );
+    });
+    let mapping = &synced.resources["roleMapping:future-rules"];
+    let role_trait = find_annotation::<RoleTrait>(&mapping.annotations)
+        .expect("decodes")
+        .expect("role trait");
+    let note = profile_string(&role_trait.profile.expect("profile"), "rules_error")
+        .expect("a note on the rules")
+        .to_owned();
+    assert!(note.contains("cannot evaluate"), "{note}");
+    assert!(synced
+        .entitlements
+        .contains("roleMapping:future-rules:member"));
+    // The role grant of the mapping stays, and so does the literal name; the wildcard is not evaluated.
+    assert!(synced
+        .grants
+        .contains("role:viewer:member:roleMapping:future-rules"));
+    let members: Vec<&String> = synced
+        .grants
+        .iter()
+        .filter(|g| g.starts_with("roleMapping:future-rules:member:"))
+        .collect();
+    assert_eq!(
+        members,
+        ["roleMapping:future-rules:member:deploymentUser:erin"]
+    );
+    assert!(
+        stderr.contains("cannot evaluate") && stderr.contains("future-rules"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn native_users_never_get_a_mapping_membership_or_its_roles() {
+    let (synced, _) = sync_changed(|t| {
+        t.role_mappings.insert(
+            "saml-alice-admin".into(),
+            serde_json::json!({
+                "enabled": true,
+                "roles": ["superuser"],
+                "rules": {"all": [
+                    {"field": {"username": "alice"}},
+                    {"field": {"realm.name": "saml1"}}
+                ]},
+                "metadata": {}
+            }),
+        );
+    });
+    // alice is a native user: the mapping cannot apply to her, so she holds no superuser.
+    assert!(!synced
+        .grants
+        .contains("roleMapping:saml-alice-admin:member:deploymentUser:alice"));
+    assert!(!synced
+        .grants
+        .contains("role:superuser:member:deploymentUser:alice"));
+    // The SSO user who logs in as alice is another principal, a conditional member (realm unknown).
+    assert!(synced
+        .resources
+        .contains_key("deploymentUser:external:alice"));
+    assert!(synced
+        .grants
+        .contains("roleMapping:saml-alice-admin:member:deploymentUser:external:alice"));
+    assert!(synced
+        .grants
+        .contains("role:superuser:member:deploymentUser:external:alice"));
+    let twin = user_trait(&synced.resources["deploymentUser:external:alice"]);
+    assert_eq!(twin.login, "alice");
+}
+
+#[test]
+fn a_role_only_a_mapping_names_has_its_resource_and_entitlement() {
+    let (synced, _) = sync_changed(|_| {});
+    // `ghost_mapping_role` is named by `ghost-role-mapping` and returned by no API.
+    assert!(synced.resources.contains_key("role:ghost_mapping_role"));
+    assert!(synced
+        .entitlements
+        .contains("role:ghost_mapping_role:member"));
+    assert!(synced
+        .grants
+        .contains("role:ghost_mapping_role:member:roleMapping:ghost-role-mapping"));
+    let role =
+        find_annotation::<RoleTrait>(&synced.resources["role:ghost_mapping_role"].annotations)
+            .expect("decodes")
+            .expect("role trait");
+    assert_eq!(
+        profile_bool(&role.profile.expect("profile"), "defined"),
+        Some(false)
+    );
+    // Every grant's entitlement is a row of the file.
+    for g in &synced.grants {
+        let entitlement = g.split(":deploymentUser:").next().expect("split");
+        let entitlement = entitlement.split(":roleMapping:").next().expect("split");
+        if entitlement.starts_with("role:") || entitlement.starts_with("roleMapping:") {
+            assert!(synced.entitlements.contains(entitlement), "{g}");
+        }
+    }
 }

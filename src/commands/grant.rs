@@ -10,6 +10,7 @@ use crate::{logging, provision};
 use anyhow::{bail, Context};
 use elastic_api::client::{ApiClient, RequestStats};
 use elastic_api::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
+use elastic_api::rules::MappingRules;
 use elastic_api::{Api, Endpoint, HttpOptions, Secret};
 use serde::Serialize;
 use serde_json::Value;
@@ -469,7 +470,8 @@ fn mapping_membership(
     name: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let username = request.username.as_str();
+    // The external-realm twin `external:<name>` of a native user is matched as `<name>`.
+    let username = crate::syncers::ids::mapping_username(&request.username);
     let path = client.path(&["_security", "role_mapping", name]);
     let mapping = client
         .role_mapping(name)
@@ -482,13 +484,29 @@ fn mapping_membership(
     if mapping.read_only() {
         bail!("the role mapping `{name}` is operator-defined (metadata._read_only) and cannot be changed through the API");
     }
+    let current = match &mapping.rules {
+        MappingRules::Parsed(rule) => rule,
+        MappingRules::Unreadable { error, .. } => bail!(
+            "the rules of the role mapping `{name}` have a form this version cannot read ({error}); nothing was changed: edit the mapping in Kibana or with the Elasticsearch API"
+        ),
+    };
     let rules = if request.grant {
         if !mapping.enabled {
             bail!("the role mapping `{name}` is disabled: adding `{username}` would give them nothing; enable the mapping first");
         }
-        provision::role_mapping::grant(&mapping.rules, username)
+        let overridden = provision::role_mapping::excepts_naming(current, username);
+        for except in &overridden {
+            let message = format!(
+                "granting `{username}` overrides the exclusion {except} of the role mapping `{name}`: the grant adds the username beside the rules, so the mapping matches `{username}` whatever the exclusion says"
+            );
+            logging::warn(&message, &[("role_mapping", Value::from(name))]);
+            if request.dry_run {
+                writeln!(out, "warning: {message}").context("cannot write to stdout")?;
+            }
+        }
+        provision::role_mapping::grant(current, username)
     } else {
-        let plan = provision::role_mapping::revoke(&mapping.rules, username);
+        let plan = provision::role_mapping::revoke(current, username);
         // A disabled mapping matches nobody, whatever its rules say.
         if mapping.enabled {
             if !plan.still_matched_by.is_empty() {
@@ -536,13 +554,16 @@ fn mapping_membership(
     let after = client
         .role_mapping(name)
         .with_context(|| format!("cannot read the role mapping `{name}` back after updating it"))?;
-    let holds = after.is_some_and(|m| {
-        if request.grant {
-            provision::role_mapping::matched_by_literal(&m.rules, username)
-        } else {
-            !provision::role_mapping::revoke(&m.rules, username).removed
-        }
-    });
+    let holds = after
+        .as_ref()
+        .and_then(|m| m.rules.parsed())
+        .is_some_and(|rules| {
+            if request.grant {
+                provision::role_mapping::matched_by_literal(rules, username)
+            } else {
+                !provision::role_mapping::revoke(rules, username).removed
+            }
+        });
     if !holds {
         bail!(
             "PUT {path} succeeded but reading the role mapping `{name}` back shows `{username}` {}; someone else may have changed the mapping at the same time",

@@ -151,6 +151,30 @@ pub fn grant(rules: &Rule, username: &str) -> Option<Rule> {
     })
 }
 
+/// The `except` rules (as JSON) whose inner rule names `username`: granting wraps the rules in an `any`
+/// beside them, which overrides those exclusions for that user.
+pub fn excepts_naming(rules: &Rule, username: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_excepts_naming(rules, username, &mut out);
+    out
+}
+
+fn collect_excepts_naming(rule: &Rule, username: &str, out: &mut Vec<String>) {
+    match rule {
+        Rule::Any(items) | Rule::All(items) => {
+            for item in items {
+                collect_excepts_naming(item, username, out);
+            }
+        }
+        Rule::Except(inner) => {
+            if CompiledRule::compile(inner).names_user(username) {
+                out.push(rule.to_json());
+            }
+        }
+        Rule::Field(_) => {}
+    }
+}
+
 fn with_value(values: &FieldValues, value: FieldValue) -> FieldValues {
     let mut all = values.as_slice().to_vec();
     all.push(value);

@@ -1,5 +1,7 @@
 //! `deploymentUser` resources: the deployment's native users (reserved ones too), the users of external
-//! realms who have a user profile, and every other username a role mapping names literally.
+//! realms who have a user profile, every other username a role mapping names literally, and, for a
+//! native username a mapping names, that name's external-realm user (`external:<name>`, see
+//! [`ids::EXTERNAL_TWIN_PREFIX`]): mappings never apply to native users.
 
 use super::ids;
 use super::records::{first_non_blank, user_trait};
@@ -68,6 +70,40 @@ pub fn external_resource(username: &str) -> Resource {
         AccountType::Human,
         profile,
     )
+}
+
+/// The resource of the external-realm user who logs in as `username`, where a native user has that
+/// name too (a role mapping names it).
+pub fn external_twin_resource(username: &str) -> Resource {
+    let profile = ProfileBuilder::new()
+        .string("username", username)
+        .bool("reserved", false)
+        .string("realm", "external")
+        .string(
+            "note",
+            "the user of an external realm (SAML, OIDC, LDAP…) who logs in with this username; the native user of the same name is another principal, to whom role mappings never apply",
+        )
+        .build();
+    let mut resource = user_resource(
+        username,
+        &format!("{username} (external realm)"),
+        None,
+        UserStatusValue::Unspecified,
+        AccountType::Human,
+        profile,
+    );
+    resource.id = Some(ResourceId::new(TYPE_ID, &ids::external_twin_id(username)));
+    resource
+}
+
+/// Native usernames that a role mapping names literally: each has an external-realm twin.
+pub fn external_twins(deployment: &DeploymentSnapshot) -> std::collections::BTreeSet<&str> {
+    deployment
+        .role_mappings
+        .values()
+        .flat_map(|m| m.rules.literal_usernames())
+        .filter(|u| deployment.users.contains_key(*u))
+        .collect()
 }
 
 /// The resource of an external-realm user known from their user profile.
@@ -157,5 +193,8 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             KnownUser::Profile(profile) => profile_resource(profile),
             KnownUser::Named => external_resource(username),
         });
+    }
+    for username in external_twins(deployment) {
+        out.resource(external_twin_resource(username));
     }
 }

@@ -50,3 +50,20 @@ pub fn grant_id(entitlement_id: &str, principal: &ResourceId) -> String {
 pub fn role_entitlement_id(org_id: &str, slug: &str) -> String {
     format!("{ORGANIZATION}:{org_id}:{slug}")
 }
+
+/// Prefix of the `deploymentUser` id of an external-realm user whose username is also a native user's:
+/// role mappings never apply to the native realm, so the user a mapping matches as `alice` is the one
+/// who logs in as `alice` through an external realm (SAML, OIDC, LDAP…), a different principal from the
+/// native user `alice`. Its id is `external:alice`.
+pub const EXTERNAL_TWIN_PREFIX: &str = "external:";
+
+/// The `deploymentUser` id of the external-realm user `username` when a native user has that name.
+pub fn external_twin_id(username: &str) -> String {
+    format!("{EXTERNAL_TWIN_PREFIX}{username}")
+}
+
+/// The username a role mapping matches for the `deploymentUser` id `id`: the id itself, or without
+/// [`EXTERNAL_TWIN_PREFIX`] for the external-realm twin of a native user.
+pub fn mapping_username(id: &str) -> &str {
+    id.strip_prefix(EXTERNAL_TWIN_PREFIX).unwrap_or(id)
+}

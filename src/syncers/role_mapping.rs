@@ -1,13 +1,16 @@
 //! `roleMapping` resources: one per role mapping, with a `member` entitlement, and, for enabled mappings,
 //! the grants that say who a mapping covers and which roles it gives.
 //!
-//! Members: a native user the rules name literally keeps a grant (native users are never evaluated);
-//! every external user (profile users and usernames a mapping names) is evaluated against the rules in
-//! three-valued logic (`rules::CompiledRule`). True makes a member; unknown makes a member only when a
-//! `username` condition names the user, and that grant carries `GrantMetadata` listing the conditions
-//! assumed; false gives nothing. Roles: each role of the mapping's `roles` gets a grant of its `member`
-//! entitlement to the mapping, expandable from the mapping's `member` entitlement. Mappings with
-//! `role_templates` compute their roles at login and expand to nothing.
+//! Members: role mappings never apply to native users, so no native user is a member. Every external
+//! user (profile users, usernames a mapping names, and the external-realm twin `external:<name>` of a
+//! native username a mapping names) is evaluated against the rules in three-valued logic
+//! (`rules::CompiledRule`). True makes a member; unknown makes a member only when a `username`
+//! condition names the user, and that grant carries `GrantMetadata` listing the conditions assumed;
+//! false gives nothing. A mapping whose rules have a form the grammar does not know is not evaluated:
+//! the users it names literally are its members, marked as such, and its profile says why. Roles: each
+//! role of the mapping's `roles` gets a grant of its `member` entitlement to the mapping, expandable
+//! from the mapping's `member` entitlement. Mappings with `role_templates` compute their roles at login
+//! and expand to nothing.
 
 use super::deployment_user::{self, KnownUser};
 use super::ids::{self, entitlement_id, MEMBER};
@@ -20,7 +23,7 @@ use baton_c1z::proto::{
 };
 use baton_c1z::RecordSink;
 use elastic_api::deployment::RoleMapping;
-use elastic_api::rules::{CompiledRule, Membership, Subject};
+use elastic_api::rules::{CompiledRule, MappingRules, Membership, Subject};
 use std::collections::BTreeSet;
 
 /// Resource type id.
@@ -41,6 +44,12 @@ pub fn resource(name: &str, mapping: &RoleMapping) -> Resource {
         .strings("roles", mapping.roles.iter().map(String::as_str))
         .string("rules", &mapping.rules.to_json())
         .bool("expands_to_roles", !templated && !mapping.roles.is_empty());
+    if let MappingRules::Unreadable { error, .. } = &mapping.rules {
+        profile = profile.string(
+            "rules_error",
+            &format!("the rules have a form this version cannot evaluate ({error}); only the usernames they name literally are shown as members"),
+        );
+    }
     if templated {
         let templates = serde_json::to_string(&mapping.role_templates).unwrap_or_default();
         profile = profile.string("role_templates", &templates).string(
@@ -58,22 +67,44 @@ pub fn resource(name: &str, mapping: &RoleMapping) -> Resource {
     }
 }
 
+/// A user the rules are evaluated against: what is known of them, and their principal id.
+struct External<'a> {
+    subject: Subject<'a>,
+    id: String,
+    /// The external-realm twin of a native user.
+    twin: bool,
+}
+
 /// The users the rules are evaluated against: every external user, with what is known of them.
-fn external_subjects(deployment: &DeploymentSnapshot) -> Vec<Subject<'_>> {
-    deployment_user::known_users(deployment)
+fn external_subjects(deployment: &DeploymentSnapshot) -> Vec<External<'_>> {
+    let mut out: Vec<External<'_>> = deployment_user::known_users(deployment)
         .into_iter()
-        .filter_map(|(username, user)| match user {
-            KnownUser::Native(_) => None,
-            KnownUser::Profile(p) => Some(Subject {
-                username,
-                realm: p.user.realm_name.as_deref(),
-            }),
-            KnownUser::Named => Some(Subject {
-                username,
-                realm: None,
-            }),
+        .filter_map(|(username, user)| {
+            let realm = match user {
+                KnownUser::Native(_) => return None,
+                KnownUser::Profile(p) => p.user.realm_name.as_deref(),
+                KnownUser::Named => None,
+            };
+            Some(External {
+                subject: Subject { username, realm },
+                id: username.to_owned(),
+                twin: false,
+            })
         })
-        .collect()
+        .collect();
+    out.extend(
+        deployment_user::external_twins(deployment)
+            .into_iter()
+            .map(|username| External {
+                subject: Subject {
+                    username,
+                    realm: None,
+                },
+                id: ids::external_twin_id(username),
+                twin: true,
+            }),
+    );
+    out
 }
 
 /// Adds mappings, their `member` entitlements, member grants and role grants.
@@ -87,8 +118,17 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             format!("Matched by the {name} role mapping"),
             vec![types::deployment_user()],
         );
+        if let MappingRules::Unreadable { error, .. } = &mapping.rules {
+            crate::logging::warn(
+                "a role mapping's rules have a form this version cannot evaluate; only the usernames they name literally are members",
+                &[
+                    ("role_mapping", serde_json::Value::from(name.as_str())),
+                    ("error", serde_json::Value::from(error.as_str())),
+                ],
+            );
+        }
         if mapping.enabled {
-            member_grants(name, mapping, deployment, &externals, &entitlement, out);
+            member_grants(name, mapping, &externals, &entitlement, out);
             role_grants(mapping, deployment, &resource, out);
         }
         out.resource(resource);
@@ -96,44 +136,84 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
     }
 }
 
+/// Why a member grant holds, for its `GrantMetadata`.
+enum Evaluation {
+    Member,
+    Conditional(Vec<String>),
+    /// The rules could not be read; the user is named literally.
+    Literal,
+}
+
 fn member_grants(
     name: &str,
     mapping: &RoleMapping,
-    deployment: &DeploymentSnapshot,
-    externals: &[Subject<'_>],
+    externals: &[External<'_>],
     entitlement: &Entitlement,
     out: &mut dyn RecordSink,
 ) {
-    let principal = |u: &str| ResourceId::new(ids::DEPLOYMENT_USER, u);
-    let mut members: Vec<(&str, Option<Vec<String>>)> = mapping
-        .rules
-        .literal_usernames()
-        .into_iter()
-        .filter(|u| deployment.users.contains_key(*u))
-        .map(|u| (u, None))
-        .collect();
-    let rule = CompiledRule::compile(&mapping.rules);
-    for subject in externals {
-        match rule.membership(subject) {
-            Membership::Member => members.push((subject.username, None)),
-            Membership::Conditional { assumed } => members.push((subject.username, Some(assumed))),
-            Membership::No => {}
+    let mut members: Vec<(&External<'_>, Evaluation)> = Vec::new();
+    match &mapping.rules {
+        MappingRules::Parsed(rules) => {
+            let rule = CompiledRule::compile(rules);
+            for external in externals {
+                match rule.membership(&external.subject) {
+                    Membership::Member => members.push((external, Evaluation::Member)),
+                    Membership::Conditional { assumed } => {
+                        members.push((external, Evaluation::Conditional(assumed)))
+                    }
+                    Membership::No => {}
+                }
+            }
+        }
+        MappingRules::Unreadable { .. } => {
+            let named = mapping.rules.literal_usernames();
+            members.extend(
+                externals
+                    .iter()
+                    .filter(|e| named.contains(e.subject.username))
+                    .map(|e| (e, Evaluation::Literal)),
+            );
         }
     }
-    members.sort_by(|a, b| a.0.cmp(b.0));
-    for (username, assumed) in members {
-        let mut g = grant(entitlement, principal(username));
-        if let Some(assumed) = assumed {
-            let metadata = ProfileBuilder::new()
-                .string("role_mapping", name)
-                .string(
+    members.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    for (external, evaluation) in members {
+        let mut g = grant(
+            entitlement,
+            ResourceId::new(ids::DEPLOYMENT_USER, &external.id),
+        );
+        let mut metadata = ProfileBuilder::new().string("role_mapping", name);
+        let mut annotate = external.twin;
+        match &evaluation {
+            Evaluation::Member => {}
+            Evaluation::Conditional(assumed) => {
+                annotate = true;
+                metadata = metadata
+                    .string(
+                        "evaluation",
+                        "conditional: the rules could not be fully checked; a username condition matches",
+                    )
+                    .strings("assumed_conditions", assumed.iter().map(String::as_str));
+            }
+            Evaluation::Literal => {
+                annotate = true;
+                metadata = metadata.string(
                     "evaluation",
-                    "conditional: the rules could not be fully checked; a username condition matches",
-                )
-                .strings("assumed_conditions", assumed.iter().map(String::as_str))
-                .build();
+                    "not evaluated: the rules have a form this version cannot read; they name this username literally",
+                );
+            }
+        }
+        if external.twin {
+            metadata = metadata.string(
+                "principal",
+                &format!(
+                    "the external-realm user who logs in as {}; role mappings do not apply to the native user of that name",
+                    external.subject.username
+                ),
+            );
+        }
+        if annotate {
             g.annotations.push(any(&GrantMetadata {
-                metadata: Some(metadata),
+                metadata: Some(metadata.build()),
             }));
         }
         out.grant(g);

@@ -3,7 +3,7 @@
 
 use crate::client::{ApiClient, ApiError};
 use crate::cloud::null_as_default;
-use crate::rules::Rule;
+use crate::rules::{MappingRules, Rule};
 use reqwest::Method;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
@@ -112,7 +112,8 @@ pub struct RoleMapping {
     pub roles: Vec<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub role_templates: Vec<RoleTemplate>,
-    pub rules: Rule,
+    /// Decoded on their own: rules of a shape the grammar does not know are kept as JSON.
+    pub rules: MappingRules,
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }

@@ -154,6 +154,104 @@ impl Rule {
     }
 }
 
+/// A mapping's `rules` as read: the grammar above, or, for a shape it does not describe (a newer
+/// Elasticsearch, an unforeseen form), the JSON exactly as sent, so that one such mapping does not stop a
+/// sync.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappingRules {
+    /// Rules in the known grammar.
+    Parsed(Rule),
+    /// Rules that do not fit the grammar, with why.
+    Unreadable {
+        /// The `rules` object as Elasticsearch sent it.
+        raw: serde_json::Value,
+        /// What did not fit, for the profile note and the warning.
+        error: String,
+    },
+}
+
+impl MappingRules {
+    /// The rules, when they fit the grammar.
+    pub fn parsed(&self) -> Option<&Rule> {
+        match self {
+            MappingRules::Parsed(rule) => Some(rule),
+            MappingRules::Unreadable { .. } => None,
+        }
+    }
+
+    /// Usernames named as literals outside any `except`. For unreadable rules, found by walking the JSON
+    /// through `any`, `all` and `field` (other keys are passed over).
+    pub fn literal_usernames(&self) -> BTreeSet<&str> {
+        match self {
+            MappingRules::Parsed(rule) => rule.literal_usernames(),
+            MappingRules::Unreadable { raw, .. } => {
+                let mut out = BTreeSet::new();
+                raw_literal_usernames(raw, &mut out);
+                out
+            }
+        }
+    }
+
+    /// The rules as compact JSON.
+    pub fn to_json(&self) -> String {
+        match self {
+            MappingRules::Parsed(rule) => rule.to_json(),
+            MappingRules::Unreadable { raw, .. } => raw.to_string(),
+        }
+    }
+}
+
+fn raw_literal_usernames<'a>(value: &'a serde_json::Value, out: &mut BTreeSet<&'a str>) {
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    for (key, inner) in object {
+        match key.as_str() {
+            "any" | "all" => {
+                for rule in inner.as_array().into_iter().flatten() {
+                    raw_literal_usernames(rule, out);
+                }
+            }
+            "field" => {
+                let values = inner.get(USERNAME_FIELD);
+                let strings = match values {
+                    Some(serde_json::Value::Array(items)) => items.iter().collect(),
+                    Some(one) => vec![one],
+                    None => Vec::new(),
+                };
+                for s in strings.into_iter().filter_map(serde_json::Value::as_str) {
+                    if let Pattern::Literal(literal) = classify(s) {
+                        out.insert(literal);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MappingRules {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(deserializer)?;
+        Ok(match Rule::deserialize(&raw) {
+            Ok(rule) => MappingRules::Parsed(rule),
+            Err(e) => MappingRules::Unreadable {
+                raw,
+                error: e.to_string(),
+            },
+        })
+    }
+}
+
+impl Serialize for MappingRules {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MappingRules::Parsed(rule) => rule.serialize(serializer),
+            MappingRules::Unreadable { raw, .. } => raw.serialize(serializer),
+        }
+    }
+}
+
 /// Three-valued truth: what a rule says about a user whose attributes are partly unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Truth {
@@ -800,6 +898,25 @@ mod evaluation_tests {
 
     fn eval(json: &str, username: &str, realm: Option<&str>) -> Truth {
         compiled(json).evaluate(&Subject { username, realm })
+    }
+
+    #[test]
+    fn unreadable_rules_keep_their_json_and_literal_usernames() {
+        let rules: MappingRules = serde_json::from_str(
+            r#"{"any":[{"field":{"username":["ann","/re.*/","b*"]}},{"future_op":{"x":1}},
+                {"all":[{"field":{"username":"cy"}},{"except":{"field":{"username":"dan"}}}]}]}"#,
+        )
+        .unwrap();
+        let MappingRules::Unreadable { error, .. } = &rules else {
+            panic!("parsed: {rules:?}");
+        };
+        assert!(!error.is_empty());
+        assert!(rules.parsed().is_none());
+        assert_eq!(rules.literal_usernames(), BTreeSet::from(["ann", "cy"]));
+        assert!(rules.to_json().contains("future_op"));
+        let known: MappingRules = serde_json::from_str(r#"{"field":{"username":"ann"}}"#).unwrap();
+        assert!(known.parsed().is_some());
+        assert_eq!(serde_json::to_string(&known).unwrap(), known.to_json());
     }
 
     #[test]

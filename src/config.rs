@@ -122,6 +122,10 @@ pub fn write_options(args: &GlobalArgs) -> WriteOptions {
         skip_cleanup: args.skip_cleanup,
         temp_dir: args.c1z_temp_dir.clone(),
         decode_limits: decode_limits(args),
+        // Files no reader opens are refused; a cap raised above the current readers' is honoured.
+        max_decoded_bytes: decode_limits(args)
+            .max_decoded_bytes
+            .max(baton_c1z::reader::CURRENT_READER_MAX_DECODED_BYTES),
         ..WriteOptions::default()
     }
 }

@@ -180,9 +180,26 @@ fn progress_is_drawn_on_a_terminal() {
         screen.contains("\u{1b}[2K"),
         "progress lines are redrawn: {screen}"
     );
-    for step in ["reading Elastic", "writing the file"] {
-        assert!(screen.contains(step), "{step}: {screen}");
+    assert!(screen.contains("reading Elastic"), "{screen}");
+    // One line per finished write phase (printed, so never lost to the redraw rate), with its count.
+    for phase in [
+        "writing rows",
+        "expanding grants",
+        "building indexes",
+        "compressing",
+    ] {
+        assert!(
+            drawn_lines(&screen).any(|l| l.trim_start().starts_with(phase)),
+            "{phase}: {screen}"
+        );
     }
+    assert!(
+        drawn_lines(&screen).any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.starts_with(&["writing", "rows"]) && words.get(3) == Some(&"rows")
+        }),
+        "the rows line has a count: {screen}"
+    );
     // One line per list, with its count and elapsed time.
     assert!(
         screen.lines().any(|l| {
@@ -197,4 +214,11 @@ fn progress_is_drawn_on_a_terminal() {
     assert!(screen.contains(" INFO  sync started"), "{screen}");
     assert!(!screen.contains(r#""level""#), "{screen}");
     assert!(screen.contains("  grants"), "{screen}");
+}
+
+/// The text of each screen line as last drawn: what follows its last "erase line" sequence.
+fn drawn_lines(screen: &str) -> impl Iterator<Item = &str> {
+    screen
+        .lines()
+        .map(|l| l.rsplit("\u{1b}[2K").next().unwrap_or(l))
 }

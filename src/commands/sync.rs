@@ -58,20 +58,25 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
             ("deployment", Value::from(deployment.is_some())),
         ],
     );
-    let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
-        Box::new(TerminalProgress::start())
-    } else {
-        Box::new(LogProgress)
-    };
+    let terminal = std::io::stderr()
+        .is_terminal()
+        .then(TerminalProgress::start);
     // The new sync's working copy exists from before the first request, so an interrupted or failed
     // fetch is cleaned up by the same path as a failed write.
-    let writer = baton_c1z::SyncWriter::create(
+    let mut writer = baton_c1z::SyncWriter::create(
         &config.file,
         &syncers::resource_types(),
         started_at,
         &config.write,
     )
     .with_context(|| format!("cannot write {}", config.file.display()))?;
+    let mut progress: Box<dyn Progress> = match terminal {
+        Some(terminal) => {
+            writer.set_progress(Box::new(terminal.write_phases()));
+            Box::new(terminal)
+        }
+        None => Box::new(LogProgress),
+    };
     let snapshot = Snapshot::fetch(
         &cloud,
         deployment.as_ref(),
@@ -82,6 +87,12 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     let report = write(writer, snapshot)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     drop(progress);
+    if let Some(warning) = decoded_size_warning(report.decoded_bytes) {
+        logging::warn(
+            &warning,
+            &[("decoded_bytes", Value::from(report.decoded_bytes))],
+        );
+    }
     let outcome = SyncOutcome {
         resources_by_type: report.resources_by_type.clone(),
         report,
@@ -106,6 +117,17 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         ],
     );
     Ok(outcome)
+}
+
+/// The warning for a file that the oldest Baton readers (2 GiB cap) refuse to open, if it is one.
+pub fn decoded_size_warning(decoded_bytes: u64) -> Option<String> {
+    (decoded_bytes > baton_c1z::reader::OLDEST_READER_MAX_DECODED_BYTES).then(|| {
+        format!(
+            "the file decodes to {}: Baton readers with a 2 GiB cap (baton-sdk v0.1.14) refuse it; \
+             set BATON_DECODER_MAX_DECODED_SIZE_MB (in MiB) for them to raise their cap",
+            human_bytes(decoded_bytes)
+        )
+    })
 }
 
 /// Streams the records of `snapshot` into the new sync, then frees the snapshot before the grants are

@@ -67,15 +67,26 @@ struct Edge {
 /// Expands the edges of the `expandable` grants (those carrying `GrantExpandable`, in the order they
 /// were produced) into `store`.
 pub fn expand(store: &mut dyn GrantStore, expandable: &[Grant]) -> anyhow::Result<ExpansionReport> {
+    expand_observed(store, expandable, &mut |_, _| {})
+}
+
+/// [`expand`] that calls `on_edge(done, total)` before each edge it follows and once at the end.
+pub fn expand_observed(
+    store: &mut dyn GrantStore,
+    expandable: &[Grant],
+    on_edge: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<ExpansionReport> {
     let mut report = ExpansionReport::default();
     let edges = collect_edges(store, expandable, &mut report)?;
     if edges.is_empty() {
         return Ok(report);
     }
     let order = order_edges(&edges, &mut report);
+    let total = order.len() as u64;
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut updated: BTreeSet<String> = BTreeSet::new();
-    for index in order {
+    for (done, index) in order.into_iter().enumerate() {
+        on_edge(done as u64, total);
         let edge = &edges[index];
         let Some(target) = store.entitlement(&edge.target)? else {
             continue;
@@ -137,6 +148,7 @@ pub fn expand(store: &mut dyn GrantStore, expandable: &[Grant]) -> anyhow::Resul
             }
         }
     }
+    on_edge(total, total);
     report.created = created.len();
     report.updated = updated.len();
     log::debug!(edges = report.edges, created = report.created, updated = report.updated; "grants expanded");

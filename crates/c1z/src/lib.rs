@@ -38,6 +38,7 @@
 pub mod atomic_file;
 pub mod clock;
 pub mod expand;
+pub mod progress;
 pub mod proto;
 pub mod protojson;
 pub mod reader;
@@ -118,6 +119,9 @@ pub struct WriteOptions {
     pub zstd_level: i32,
     /// Decoder limits for loading the existing file.
     pub decode_limits: DecodeLimits,
+    /// Largest decoded size the new file may have: a bigger one is an error and nothing is published
+    /// (default: the 10 GiB that the current Baton readers accept).
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for WriteOptions {
@@ -128,6 +132,7 @@ impl Default for WriteOptions {
             temp_dir: None,
             zstd_level: 3,
             decode_limits: DecodeLimits::default(),
+            max_decoded_bytes: reader::CURRENT_READER_MAX_DECODED_BYTES,
         }
     }
 }
@@ -141,6 +146,8 @@ pub struct WriteReport {
     pub path: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The size of the SQLite database it decodes to, which readers compare with their decoded size cap.
+    pub decoded_bytes: u64,
     /// Rows stored for the new sync, per table (duplicates merged).
     pub resource_types: usize,
     /// Resources stored for the new sync.

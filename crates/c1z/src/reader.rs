@@ -19,12 +19,18 @@ const MIB: u64 = 1024 * 1024;
 const MAX_FRAME_HEADER: usize = 18;
 const ZSTD_FRAME_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// The zstd decoder limits of Baton's readers (v0.7.27 defaults).
+/// Decoded size cap of the oldest Baton readers still in use (baton-sdk v0.1.14): 2 GiB.
+pub const OLDEST_READER_MAX_DECODED_BYTES: u64 = 2 * 1024 * MIB;
+/// Decoded size cap of the current Baton readers, the largest of any reader: 10 GiB.
+pub const CURRENT_READER_MAX_DECODED_BYTES: u64 = 10 * 1024 * MIB;
+
+/// The zstd decoder limits of Baton's readers: the window of v0.7.27 and later, the decoded size of
+/// the current SDK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest accepted zstd window (`BATON_DECODER_MAX_MEMORY_MB`, default 128 MiB).
     pub max_window_bytes: u64,
-    /// Largest accepted decompressed size (`BATON_DECODER_MAX_DECODED_SIZE_MB`, default 3 GiB).
+    /// Largest accepted decompressed size (`BATON_DECODER_MAX_DECODED_SIZE_MB`, default 10 GiB).
     pub max_decoded_bytes: u64,
 }
 
@@ -32,7 +38,7 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         DecodeLimits {
             max_window_bytes: 128 * MIB,
-            max_decoded_bytes: 3 * 1024 * MIB,
+            max_decoded_bytes: CURRENT_READER_MAX_DECODED_BYTES,
         }
     }
 }
@@ -635,7 +641,7 @@ mod tests {
     fn c1z_reader_limits_from_env_and_window_log() {
         let limits = DecodeLimits::default();
         assert_eq!(limits.max_window_bytes, 128 << 20);
-        assert_eq!(limits.max_decoded_bytes, 3 << 30);
+        assert_eq!(limits.max_decoded_bytes, 10 << 30);
         assert_eq!(limits.window_log_max(), 27);
         let odd = DecodeLimits {
             max_window_bytes: 100 << 20,

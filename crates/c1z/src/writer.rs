@@ -9,6 +9,7 @@
 use crate::atomic_file;
 use crate::clock::{self, Ksuid};
 use crate::expand::GrantStore;
+use crate::progress::{Phase, Tracker, WriteProgress, BYTES_PER_TICK};
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
 use crate::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
@@ -18,7 +19,7 @@ use prost::Message;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// SQLite page cache of the working database, in KiB. The file is private and unjournaled, so pages that
@@ -161,6 +162,7 @@ pub struct SyncWriter {
     data: Vec<u8>,
     key: String,
     error: Option<anyhow::Error>,
+    progress: Tracker,
     _work_guard: crate::temp::TempGuard<'static>,
     _work: tempfile::TempDir,
 }
@@ -215,6 +217,7 @@ impl SyncWriter {
             data: Vec::new(),
             key: String::new(),
             error: None,
+            progress: Tracker::new(Box::new(crate::progress::NoProgress)),
             _work_guard: work_guard,
             _work: work,
         };
@@ -222,6 +225,11 @@ impl SyncWriter {
             .begin(&started_at, resource_types, new_rows)
             .with_context(|| writer.describe())?;
         Ok(writer)
+    }
+
+    /// Reports the phases of the write (rows, expansion, indexes, cleanup, compression) to `progress`.
+    pub fn set_progress(&mut self, progress: Box<dyn WriteProgress>) {
+        self.progress = Tracker::new(progress);
     }
 
     fn describe(&self) -> String {
@@ -332,23 +340,39 @@ impl SyncWriter {
             sync_id,
             resource_type_ids,
             removed_sync_ids,
+            mut progress,
             _work_guard,
             _work,
             ..
         } = self;
         if !options.skip_cleanup {
+            progress.start(Phase::Cleanup, None);
             vacuum_if_fragmented(&conn)?;
+            progress.end();
         }
         let counts = count_rows(&conn, &sync_id)?;
         let resources_by_type = count_resources_by_type(&conn, &sync_id, &resource_type_ids)?;
         let kept_sync_ids = finished_full_syncs(&conn)?;
         close(conn, &db)?;
+        let decoded_bytes = fs::metadata(&db)
+            .with_context(|| format!("inspect {}", db.display()))?
+            .len();
+        ensure!(
+            decoded_bytes <= options.max_decoded_bytes,
+            "the file would decode to {decoded_bytes} bytes, more than the {} bytes that Baton's readers \
+             accept; nothing was written (the previous file is unchanged)",
+            options.max_decoded_bytes
+        );
         fail_point("before_publish")?;
-        let bytes = publish(&db, &target, options.zstd_level)?;
+        progress.start(Phase::Compression, Some(decoded_bytes));
+        let bytes = publish(&db, &target, options.zstd_level, &mut progress)?;
+        progress.set(decoded_bytes);
+        progress.end();
         Ok(WriteReport {
             sync_id,
             path: target,
             bytes,
+            decoded_bytes,
             resource_types: counts[0],
             resources: counts[1],
             entitlements: counts[2],
@@ -360,7 +384,9 @@ impl SyncWriter {
     }
 
     fn complete(&mut self) -> anyhow::Result<()> {
+        self.progress.end();
         if self.expand && !self.expandable.is_empty() {
+            self.progress.start(Phase::Indexes, None);
             if self.deferred {
                 // Only the lookups of expansion; the other indexes are built once, after the grants
                 // it adds (maintaining them through its inserts leaves split pages that compress
@@ -376,13 +402,20 @@ impl SyncWriter {
                 discovered_at: &self.discovered_at,
                 data: Vec::new(),
             };
-            crate::expand::expand(&mut store, &expandable).context("expand the grants")?;
+            let progress = &mut self.progress;
+            progress.start(Phase::Expansion, None);
+            crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
+                progress.set(done)
+            })
+            .context("expand the grants")?;
         }
         if self.deferred {
+            self.progress.start(Phase::Indexes, None);
             self.conn
                 .execute_batch(schema::DDL)
                 .context("rebuild the indexes")?;
         }
+        self.progress.end();
         self.conn
             .execute(
                 END_SYNC_RUN,
@@ -398,6 +431,8 @@ impl SyncWriter {
 
 impl RecordSink for SyncWriter {
     fn resource(&mut self, resource: Resource) {
+        self.progress.ensure(Phase::Rows);
+        self.progress.tick();
         if self.error.is_none() {
             let index = self.received[0];
             self.received[0] += 1;
@@ -407,6 +442,8 @@ impl RecordSink for SyncWriter {
     }
 
     fn entitlement(&mut self, entitlement: Entitlement) {
+        self.progress.ensure(Phase::Rows);
+        self.progress.tick();
         if self.error.is_none() {
             let index = self.received[1];
             self.received[1] += 1;
@@ -416,6 +453,8 @@ impl RecordSink for SyncWriter {
     }
 
     fn grant(&mut self, grant: Grant) {
+        self.progress.ensure(Phase::Rows);
+        self.progress.tick();
         if self.error.is_none() {
             let index = self.received[2];
             self.received[2] += 1;
@@ -823,9 +862,9 @@ fn close(conn: Connection, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Compresses `db` into a temp file beside `target`, then renames it over `target`. Returns the new size.
-fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
+fn publish(db: &Path, target: &Path, level: i32, progress: &mut Tracker) -> anyhow::Result<u64> {
     let file = atomic_file::replace(target, |out| {
-        write_c1z(db, out, level)?;
+        write_c1z(db, out, level, progress)?;
         fail_point("before_rename")
     })?;
     let bytes = file
@@ -837,7 +876,7 @@ fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
 
 /// Writes the magic and one zstd frame of the whole database file: checksum on, exact content size,
 /// window of at most 8 MiB, no long-distance matching.
-fn write_c1z(db: &Path, out: &mut File, level: i32) -> anyhow::Result<()> {
+fn write_c1z(db: &Path, out: &mut File, level: i32, progress: &mut Tracker) -> anyhow::Result<()> {
     let input = File::open(db).with_context(|| format!("open {}", db.display()))?;
     let size = input.metadata()?.len();
     out.write_all(MAGIC_V1)?;
@@ -847,13 +886,39 @@ fn write_c1z(db: &Path, out: &mut File, level: i32) -> anyhow::Result<()> {
     encoder.long_distance_matching(false)?;
     encoder.window_log(MAX_WINDOW_LOG)?;
     encoder.set_pledged_src_size(Some(size))?;
-    let copied = io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut encoder)?;
+    let mut input = Counting {
+        inner: BufReader::with_capacity(1 << 20, input),
+        read: 0,
+        next_tick: BYTES_PER_TICK,
+        progress,
+    };
+    let copied = io::copy(&mut input, &mut encoder)?;
     ensure!(
         copied == size,
         "the database changed size while being compressed"
     );
     encoder.finish()?;
     Ok(())
+}
+
+/// A reader that reports how much of the database has been read (so compressed) every few megabytes.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    next_tick: u64,
+    progress: &'a mut Tracker,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read >= self.next_tick {
+            self.progress.set(self.read);
+            self.next_tick = self.read + BYTES_PER_TICK;
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(not(test))]

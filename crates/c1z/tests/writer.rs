@@ -860,3 +860,96 @@ fn c1z_write_options_defaults() {
     assert_eq!(options.temp_dir, None);
     assert_eq!(options.zstd_level, 3);
 }
+
+#[test]
+fn c1z_writer_reports_the_decoded_size_and_refuses_a_file_over_the_cap() {
+    let fx = Fixture::new();
+    let first = fx.write(&sample_records());
+    let raw = fs::read(fx.target()).unwrap();
+    assert_eq!(
+        first.decoded_bytes,
+        zstd::decode_all(&raw[5..]).unwrap().len() as u64
+    );
+    let options = WriteOptions {
+        max_decoded_bytes: first.decoded_bytes - 1,
+        ..fx.options()
+    };
+    let err = fx.write_with(&sample_records(), &options).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("more than the"), "{message}");
+    assert!(message.contains("previous file is unchanged"), "{message}");
+    assert_eq!(
+        fs::read(fx.target()).unwrap(),
+        raw,
+        "the target is untouched"
+    );
+    fx.assert_no_leftovers();
+}
+
+/// Records the phases a writer reports, shared with the test through a cell.
+#[derive(Clone, Default)]
+struct PhaseLog(std::rc::Rc<std::cell::RefCell<Vec<(String, String)>>>);
+
+impl baton_c1z::progress::WriteProgress for PhaseLog {
+    fn started(&mut self, phase: baton_c1z::progress::Phase, total: Option<u64>) {
+        self.0
+            .borrow_mut()
+            .push(("start".into(), format!("{} {total:?}", phase.label())));
+    }
+    fn finished(
+        &mut self,
+        phase: baton_c1z::progress::Phase,
+        done: u64,
+        _elapsed: std::time::Duration,
+    ) {
+        self.0
+            .borrow_mut()
+            .push(("end".into(), format!("{} {done}", phase.label())));
+    }
+}
+
+#[test]
+fn c1z_writer_reports_each_phase_with_its_count() {
+    let fx = Fixture::new();
+    let records = sample_records();
+    let log = PhaseLog::default();
+    let mut writer = baton_c1z::SyncWriter::create(
+        &fx.target(),
+        &records.resource_types,
+        clock::now(),
+        &fx.options(),
+    )
+    .unwrap();
+    writer.set_progress(Box::new(log.clone()));
+    let rows = records.resources.len() + records.entitlements.len() + records.grants.len();
+    for r in records.resources {
+        baton_c1z::RecordSink::resource(&mut writer, r);
+    }
+    for e in records.entitlements {
+        baton_c1z::RecordSink::entitlement(&mut writer, e);
+    }
+    for g in records.grants {
+        baton_c1z::RecordSink::grant(&mut writer, g);
+    }
+    let report = writer.finish().unwrap();
+    let ends: Vec<String> = log
+        .0
+        .borrow()
+        .iter()
+        .filter(|(kind, _)| kind == "end")
+        .map(|(_, what)| what.clone())
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            format!("writing rows {rows}"),
+            "building indexes 0".to_owned(),
+            "expanding grants 1".to_owned(),
+            "building indexes 0".to_owned(),
+            "compacting the database 0".to_owned(),
+            format!("compressing {}", report.decoded_bytes),
+        ]
+    );
+    let starts = log.0.borrow().iter().filter(|(k, _)| k == "start").count();
+    assert_eq!(starts, ends.len(), "every phase started is ended once");
+}

@@ -1,11 +1,13 @@
 //! Sync benchmark: generates tenants of named sizes in the loopback fake, runs the real release binary
 //! against each, and prints one table row per size.
 //!
-//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N] [--wrap CMD]`, where SIZE is `demo`,
-//! `small`, `medium`, `large` or `xl` (default: `demo medium large`). `--latency-ms` delays every response
-//! of the fake by N ms so the cost of round trips shows. `--runs` runs each size N times and shows the
-//! fastest run. `--wrap` runs the binary under CMD (split on spaces), e.g. `"heaptrack -o /tmp/xl"`. The
-//! fake's own serving time is reported separately.
+//! `cargo bench --bench sync -- [SIZE...] [--latency-ms N] [--runs N] [--wrap CMD] [--log-level L]`,
+//! where SIZE is `demo`, `small`, `medium`, `large`, `xl`, `sso-large` or `sso-xl` (default: `demo medium
+//! large`). `--latency-ms` delays every response of the fake by N ms so the cost of round trips shows.
+//! `--runs` runs each size N times and shows the fastest run. `--wrap` runs the binary under CMD (split on
+//! spaces), e.g. `"heaptrack -o /tmp/xl"`. `--log-level debug` lets the binary log each write phase with
+//! its duration (on stderr; default `warn`). `--keep PATH` copies the last artifact to PATH. The fake's own serving time is reported separately; the
+//! decoded size is the SQLite database the file decompresses to, which Baton readers cap.
 
 use baton_c1z::reader::{C1zFile, DecodeLimits};
 use elastic_fake::{FakeElastic, Fault, FaultAction, Tenant, TenantSpec};
@@ -19,6 +21,9 @@ struct Options {
     runs: usize,
     /// A command (split on spaces) the binary runs under, such as a profiler.
     wrap: Vec<String>,
+    log_level: String,
+    /// Where to copy the last artifact written, to look at it afterwards.
+    keep: Option<std::path::PathBuf>,
 }
 
 fn parse_options() -> Options {
@@ -26,6 +31,8 @@ fn parse_options() -> Options {
     let mut latency = Duration::ZERO;
     let mut runs = 1;
     let mut wrap = Vec::new();
+    let mut log_level = "warn".to_owned();
+    let mut keep = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,6 +47,8 @@ fn parse_options() -> Options {
                     .map(|v| v.split_whitespace().map(str::to_owned).collect())
                     .unwrap_or_default();
             }
+            "--log-level" => log_level = args.next().unwrap_or(log_level),
+            "--keep" => keep = args.next().map(std::path::PathBuf::from),
             "--bench" => {}
             other if other.starts_with('-') => {}
             size => sizes.push(size.to_owned()),
@@ -53,6 +62,8 @@ fn parse_options() -> Options {
         latency,
         runs: runs.max(1),
         wrap,
+        log_level,
+        keep,
     }
 }
 
@@ -81,6 +92,7 @@ struct Row {
     peak_rss_kib: u64,
     rows: u64,
     artifact: u64,
+    decoded: u64,
     grants: u64,
 }
 
@@ -117,7 +129,8 @@ fn count_rows(path: &Path) -> (u64, u64) {
     (rows, grants)
 }
 
-fn run_once(tenant: &Tenant, latency: Duration, wrap: &[String]) -> Row {
+fn run_once(tenant: &Tenant, latency: Duration, options: &Options) -> Row {
+    let wrap = &options.wrap;
     let fake = FakeElastic::start(tenant.clone()).expect("fake starts");
     if !latency.is_zero() {
         fake.inject(Fault {
@@ -149,7 +162,7 @@ fn run_once(tenant: &Tenant, latency: Duration, wrap: &[String]) -> Row {
         ])
         .args(["--deployment-endpoint", &fake.url()])
         .args(["--deployment-api-key", &tenant.deployment_api_key])
-        .args(["--log-level", "warn", "-f"])
+        .args(["--log-level", &options.log_level, "-f"])
         .arg(&path)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -169,6 +182,10 @@ fn run_once(tenant: &Tenant, latency: Duration, wrap: &[String]) -> Row {
     let wall = started.elapsed();
     assert!(status.success(), "sync failed: {status}");
     let artifact = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let decoded = decoded_size(&path);
+    if let Some(keep) = &options.keep {
+        std::fs::copy(&path, keep).expect("artifact copied");
+    }
     let (rows, grants) = count_rows(&path);
     Row {
         wall,
@@ -178,8 +195,22 @@ fn run_once(tenant: &Tenant, latency: Duration, wrap: &[String]) -> Row {
         peak_rss_kib: peak,
         rows,
         artifact,
+        decoded,
         grants,
     }
+}
+
+/// The content size in the zstd frame header: what the file decodes to.
+fn decoded_size(path: &Path) -> u64 {
+    let mut head = [0u8; 32];
+    let n = std::io::Read::read(
+        &mut std::fs::File::open(path).expect("artifact opens"),
+        &mut head,
+    )
+    .expect("artifact reads");
+    baton_c1z::reader::parse_frame_header(&head[5..n])
+        .and_then(|h| h.content_size)
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -190,22 +221,24 @@ fn main() {
         options.runs
     );
     println!(
-        "| size | wall s | API requests | downloaded MB | fake serving s | peak RSS MB | rows | rows/s | artifact MB | bytes/grant |"
+        "| size | wall s | API requests | downloaded MB | fake serving s | peak RSS MB | rows | rows/s | artifact MB | bytes/grant | decoded MB | decoded bytes/grant |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for size in &options.sizes {
         let Some(tenant) = tenant(size) else {
-            eprintln!("unknown size {size}; use demo, small, medium, large or xl");
+            eprintln!(
+                "unknown size {size}; use demo, small, medium, large, xl, sso-large or sso-xl"
+            );
             continue;
         };
         let mut rows: Vec<Row> = (0..options.runs)
-            .map(|_| run_once(&tenant, options.latency, &options.wrap))
+            .map(|_| run_once(&tenant, options.latency, &options))
             .collect();
         rows.sort_by_key(|r| r.wall);
         let r = &rows[0];
         let mb = |b: u64| b as f64 / 1e6;
         println!(
-            "| {size} | {:.3} | {} | {:.2} | {:.3} | {:.1} | {} | {:.0} | {:.3} | {:.1} |",
+            "| {size} | {:.3} | {} | {:.2} | {:.3} | {:.1} | {} | {:.0} | {:.3} | {:.1} | {:.1} | {:.0} |",
             r.wall.as_secs_f64(),
             r.requests,
             mb(r.downloaded),
@@ -215,6 +248,8 @@ fn main() {
             r.rows as f64 / r.wall.as_secs_f64(),
             mb(r.artifact),
             r.artifact as f64 / r.grants.max(1) as f64,
+            mb(r.decoded),
+            r.decoded as f64 / r.grants.max(1) as f64,
         );
     }
 }

@@ -1321,11 +1321,29 @@ fn expanded_grants_carry_exactly_their_sources() {
         .iter()
         .map(|g| (g.external_id.as_str(), &g.data))
         .collect();
-    // A created grant carries the full target entitlement and the source grant's principal.
+    // A created grant carries the target entitlement slim (its id and its resource's id and name; the
+    // rest is in the entitlement's own row) and the source grant's principal.
     let created = by_id["deployment:7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b:admin:user:6639001122"];
     let e = created.entitlement.as_ref().expect("entitlement");
-    assert_eq!(e.display_name, "Admin");
-    assert_eq!(e.slug, "admin");
+    assert_eq!(e.id, "deployment:7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b:admin");
+    assert_eq!((e.display_name.as_str(), e.slug.as_str()), ("", ""));
+    let resource = e.resource.as_ref().expect("resource");
+    assert_eq!(
+        resource.id.as_ref().map(|id| id.resource.as_str()),
+        Some("7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b")
+    );
+    assert!(!resource.display_name.is_empty());
+    assert!(
+        resource.annotations.is_empty(),
+        "no trait profile in a grant"
+    );
+    let stored = file.entitlements(&sync).expect("entitlements");
+    let full = stored
+        .iter()
+        .find(|row| row.data.id == e.id)
+        .expect("the entitlement's own row");
+    assert_eq!(full.data.display_name, "Admin");
+    assert_eq!(full.data.slug, "admin");
     assert_eq!(
         created
             .principal

@@ -401,6 +401,7 @@ impl SyncWriter {
                 sync_id: &self.sync_id,
                 discovered_at: &self.discovered_at,
                 data: Vec::new(),
+                slim: self.options.slim_grants,
             };
             let progress = &mut self.progress;
             progress.start(Phase::Expansion, None);
@@ -465,6 +466,7 @@ impl RecordSink for SyncWriter {
                 &mut self.data,
                 index,
                 &grant,
+                self.options.slim_grants,
             );
             let keep = result.is_ok() && self.expand && crate::expand::is_expandable(&grant);
             self.latch(result);
@@ -483,10 +485,22 @@ fn upsert_grant(
     data: &mut Vec<u8>,
     index: usize,
     grant: &Grant,
+    slim: bool,
 ) -> anyhow::Result<()> {
     let keys = grant_keys(index, grant)?;
     data.clear();
-    grant.encode(data).context("encode protobuf")?;
+    match grant.entitlement.as_ref().filter(|_| slim) {
+        Some(entitlement) => Grant {
+            entitlement: Some(slim_entitlement(entitlement)),
+            principal: grant.principal.clone(),
+            id: grant.id.clone(),
+            annotations: grant.annotations.clone(),
+            sources: grant.sources.clone(),
+        }
+        .encode(data),
+        None => grant.encode(data),
+    }
+    .context("encode protobuf")?;
     let mut stmt = conn.prepare_cached(UPSERT_GRANT)?;
     stmt.execute(params![
         keys.resource.resource_type,
@@ -503,6 +517,21 @@ fn upsert_grant(
     Ok(())
 }
 
+/// The entitlement as a grant blob carries it when slim: its id, and its resource's id, parent and
+/// display name. Readers take everything else from the entitlement's and the resource's own rows.
+fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
+    Entitlement {
+        id: entitlement.id.clone(),
+        resource: entitlement.resource.as_ref().map(|r| Resource {
+            id: r.id.clone(),
+            parent_resource_id: r.parent_resource_id.clone(),
+            display_name: r.display_name.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// The grants of the sync being written, as grant expansion reads and changes them: queries on the
 /// sync's rows (covered by the entitlement and principal indexes), upserts like the inserts.
 struct DbGrantStore<'a> {
@@ -510,6 +539,7 @@ struct DbGrantStore<'a> {
     sync_id: &'a str,
     discovered_at: &'a str,
     data: Vec<u8>,
+    slim: bool,
 }
 
 impl DbGrantStore<'_> {
@@ -584,6 +614,7 @@ impl GrantStore for DbGrantStore<'_> {
             &mut self.data,
             0,
             &grant,
+            self.slim,
         )
     }
 }

@@ -953,3 +953,56 @@ fn c1z_writer_reports_each_phase_with_its_count() {
     let starts = log.0.borrow().iter().filter(|(k, _)| k == "start").count();
     assert_eq!(starts, ends.len(), "every phase started is ended once");
 }
+
+#[test]
+fn c1z_writer_stores_slim_grant_entitlements_unless_told_not_to() {
+    let mut records = sample_records();
+    let trait_annotation = proto::any(&proto::GroupTrait::default());
+    for grant in &mut records.grants {
+        let entitlement = grant.entitlement.as_mut().unwrap();
+        entitlement.description = "described".into();
+        entitlement.slug = "member".into();
+        let resource = entitlement.resource.as_mut().unwrap();
+        resource.annotations = vec![trait_annotation.clone()];
+        resource.description = "a resource".into();
+    }
+    for slim in [true, false] {
+        let fx = Fixture::new();
+        let options = WriteOptions {
+            slim_grants: slim,
+            ..fx.options()
+        };
+        fx.write_with(&records, &options).unwrap();
+        let file = baton_c1z::C1zFile::open(&fx.target(), &Default::default()).unwrap();
+        let sync = file.default_sync().unwrap().unwrap();
+        let stored = file.grants(&sync.sync_id).unwrap();
+        assert_eq!(stored.len(), records.grants.len());
+        for row in stored {
+            let given = records.grants.iter().find(|g| g.id == row.data.id).unwrap();
+            let entitlement = row.data.entitlement.as_ref().unwrap();
+            let resource = entitlement.resource.as_ref().unwrap();
+            let given_resource = given
+                .entitlement
+                .as_ref()
+                .unwrap()
+                .resource
+                .as_ref()
+                .unwrap();
+            assert_eq!(entitlement.id, given.entitlement.as_ref().unwrap().id);
+            assert_eq!(resource.id, given_resource.id);
+            assert_eq!(
+                resource.parent_resource_id,
+                given_resource.parent_resource_id
+            );
+            assert_eq!(resource.display_name, given_resource.display_name);
+            assert_eq!(row.data.principal, given.principal);
+            assert_eq!(row.data.annotations, given.annotations);
+            if slim {
+                assert!(resource.annotations.is_empty() && resource.description.is_empty());
+                assert!(entitlement.description.is_empty() && entitlement.slug.is_empty());
+            } else {
+                assert_eq!(&row.data, given);
+            }
+        }
+    }
+}

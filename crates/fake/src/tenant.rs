@@ -103,19 +103,29 @@ pub struct TenantSpec {
     pub deployments_per_org: usize,
     /// User profiles of external-realm users.
     pub profiles: usize,
+    /// Of the role mappings, how many (the first ones) match every SSO user: `username: "*"` and
+    /// realm-wide rules, each giving 1-2 roles.
+    pub match_all_mappings: usize,
 }
 
 impl TenantSpec {
-    /// The named benchmark sizes: `small`, `medium`, `large`, `xl`.
+    /// The named benchmark sizes: `small`, `medium`, `large`, `xl`, and `sso-xl` (`xl` with 200 role
+    /// mappings that match all of its 10,000 SSO users) and `sso-large` (a tenth of it).
     pub fn named(name: &str) -> Option<TenantSpec> {
         let (organizations, members_per_org, users, roles, role_mappings, deployments, profiles) =
             match name {
                 "small" => (2, 20, 50, 10, 5, 2, 20),
                 "medium" => (3, 300, 1_000, 100, 50, 2, 500),
                 "large" => (5, 2_000, 10_000, 500, 300, 3, 3_000),
-                "xl" => (20, 5_000, 100_000, 5_000, 2_000, 2, 10_000),
+                "xl" | "sso-xl" => (20, 5_000, 100_000, 5_000, 2_000, 2, 10_000),
+                "sso-large" => (5, 2_000, 10_000, 500, 300, 3, 1_000),
                 _ => return None,
             };
+        let match_all_mappings = match name {
+            "sso-xl" => 200,
+            "sso-large" => 20,
+            _ => 0,
+        };
         Some(TenantSpec {
             organizations,
             members_per_org,
@@ -125,6 +135,7 @@ impl TenantSpec {
             max_roles_per_user: 5,
             deployments_per_org: deployments,
             profiles,
+            match_all_mappings,
         })
     }
 }
@@ -667,6 +678,22 @@ impl<'a> Generator<'a> {
     fn role_mappings(&mut self) -> BTreeMap<String, Value> {
         let mut mappings = BTreeMap::new();
         for i in 1..=self.spec.role_mappings {
+            if i <= self.spec.match_all_mappings {
+                let rules = if i % 2 == 0 {
+                    json!({"field": {"username": "*"}})
+                } else {
+                    json!({"any": [
+                        {"field": {"realm.name": "cloud-saml-kibana"}},
+                        {"field": {"realm.name": ["saml1", "saml2", "ldap1", "oidc1"]}}
+                    ]})
+                };
+                let roles = self.pick_roles(2);
+                mappings.insert(
+                    format!("mapping{i:04}"),
+                    json!({"enabled": true, "roles": roles, "rules": rules, "metadata": {"owner": "sso"}}),
+                );
+                continue;
+            }
             let rules = match i % 10 {
                 0 => json!({"field": {"username": self.some_user()}}),
                 1 => {
@@ -1039,6 +1066,34 @@ mod tests {
     }
 
     #[test]
+    fn sso_sizes_start_with_mappings_that_match_every_sso_user() {
+        let mut spec = TenantSpec::named("sso-large").expect("a named size");
+        assert_eq!(spec.match_all_mappings, 20);
+        assert_eq!(
+            TenantSpec::named("sso-xl").map(|s| s.match_all_mappings),
+            Some(200)
+        );
+        spec.users = 10;
+        spec.members_per_org = 2;
+        spec.profiles = 5;
+        let t = Tenant::generate(&spec);
+        assert_eq!(
+            t.role_mappings["mapping0002"]["rules"],
+            json!({"field": {"username": "*"}})
+        );
+        assert_eq!(
+            t.role_mappings["mapping0001"]["rules"]["any"][0],
+            json!({"field": {"realm.name": "cloud-saml-kibana"}})
+        );
+        assert!(t.role_mappings["mapping0021"]["rules"] != json!({"field": {"username": "*"}}));
+        for i in 1..=20 {
+            let m = &t.role_mappings[&format!("mapping{i:04}")];
+            let roles = m["roles"].as_array().expect("roles").len();
+            assert!((1..=2).contains(&roles), "mapping{i:04}: {roles} roles");
+        }
+    }
+
+    #[test]
     fn generate_handles_zero_sizes() {
         let spec = TenantSpec {
             organizations: 1,
@@ -1049,6 +1104,7 @@ mod tests {
             max_roles_per_user: 0,
             deployments_per_org: 0,
             profiles: 0,
+            match_all_mappings: 0,
         };
         let t = Tenant::generate(&spec);
         assert_eq!(t.users.len(), 6);

@@ -158,6 +158,9 @@ fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion
                 info.version.number
             )),
         },
+        Err(e) if e.status() == Some(403) => unknown(format!(
+            "{e}; an API key or user needs the monitor cluster privilege to read GET /"
+        )),
         Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string()),
         Err(e) => Err(e).context("cannot read the cluster's version (GET /)"),
     }

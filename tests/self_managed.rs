@@ -576,3 +576,42 @@ fn capabilities_need_neither_plane_and_list_every_type() {
     assert!(out.status.success());
     assert_eq!(out.stdout, expected);
 }
+
+#[test]
+fn without_the_monitor_privilege_the_version_is_unknown_and_the_sync_uses_the_apis_of_every_version(
+) {
+    let tenant = Tenant::demo().expect("demo").self_managed(EsVersion::V8_15);
+    let fake = FakeElastic::start(tenant.clone()).expect("fake");
+    // Only the first request, `GET /`, is refused.
+    fake.inject(elastic_fake::Fault::status("/", 403).method("GET").times(1));
+    let (_dir, path) = temp_target();
+    let out = run(deployment_only(&fake, &tenant, &path).args(["--log-format", "json"]));
+    assert_success(&out);
+    assert_eq!(
+        deployment_part(records(&path)),
+        baseline(Tenant::demo().expect("demo"))
+    );
+    assert_eq!(
+        request_lines(&fake),
+        [
+            "GET /",
+            "GET /_security/_authenticate",
+            "GET /_security/user",
+            "GET /_security/role",
+            "GET /_security/role_mapping",
+            "POST /_security/profile/_suggest",
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let unknown = logs_with(
+        &stderr,
+        "the Elasticsearch version is unknown; reading users with GET /_security/user and trying user profiles",
+    );
+    assert_eq!(unknown.len(), 1, "{stderr}");
+    assert_eq!(unknown[0]["level"], "info");
+    let reason = unknown[0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("403") && reason.contains("monitor cluster privilege"),
+        "{reason}"
+    );
+}

@@ -207,3 +207,35 @@ impl Default for HttpOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundles_need_a_valid_certificate() {
+        assert_eq!(
+            CaCertificates::from_pem(b"").map(|c| c.len()),
+            Err(CaBundleError::NoCertificate)
+        );
+        let key_only = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            CaCertificates::from_pem(key_only).map(|c| c.len()),
+            Err(CaBundleError::NoCertificate)
+        );
+        let not_base64 = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            CaCertificates::from_pem(not_base64).map(|c| c.len()),
+            Err(CaBundleError::BadEncoding)
+        );
+        let not_x509 = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            CaCertificates::from_pem(not_x509).map(|c| c.len()),
+            Err(CaBundleError::NotACertificate(1))
+        );
+        assert_eq!(
+            format!("{:?}", CaCertificates::default()),
+            "CaCertificates(0)"
+        );
+    }
+}

@@ -162,7 +162,7 @@ fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion
             "{e}; an API key or user needs the monitor cluster privilege to read GET /"
         )),
         Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string()),
-        Err(e) => Err(e).context("cannot read the cluster's version (GET /)"),
+        Err(e) => Err(e).context("cannot reach the deployment (GET /, which gives its version)"),
     }
 }
 

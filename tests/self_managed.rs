@@ -615,3 +615,33 @@ fn without_the_monitor_privilege_the_version_is_unknown_and_the_sync_uses_the_ap
         "{reason}"
     );
 }
+
+#[test]
+fn grant_and_revoke_use_the_password_and_the_ca_file_too() {
+    let ca = TestCa::generate().expect("test CA");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("http_ca.crt");
+    std::fs::write(&ca_file, &ca.ca_pem).expect("write CA");
+    let tenant = Tenant::demo()
+        .expect("demo")
+        .self_managed(EsVersion::V8_15)
+        .with_password("governance", PASSWORD);
+    let fake =
+        FakeElastic::start_tls(tenant, &ca.server_cert_pem, &ca.server_key_pem).expect("TLS fake");
+    let roles = |fake: &FakeElastic| fake.tenant().users["carol"]["roles"].clone();
+    assert_eq!(roles(&fake), serde_json::json!([]));
+    for (command, expected) in [
+        ("grant", serde_json::json!(["viewer"])),
+        ("revoke", serde_json::json!([])),
+    ] {
+        let out = run(binary()
+            .args([command, "role:viewer:member", "deploymentUser:carol"])
+            .args(["--deployment-endpoint", &fake.url()])
+            .env("BATON_DEPLOYMENT_USERNAME", "governance")
+            .env("BATON_DEPLOYMENT_PASSWORD", PASSWORD)
+            .env("BATON_DEPLOYMENT_CA_CERT", &ca_file));
+        assert_success(&out);
+        assert_eq!(roles(&fake), expected, "{command}");
+    }
+    assert!(fake.requests().iter().all(|r| r.authorized));
+}

@@ -188,7 +188,7 @@ pub struct SyncArgs {
 /// Flags shared by every subcommand; each can also be set by its environment variable.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Elastic Cloud API key (required for a sync).
+    /// Elastic Cloud API key (a sync needs it, the deployment flags, or both).
     #[arg(long, env = "BATON_API_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<String>,
 
@@ -196,8 +196,9 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_ORGANIZATION_ID", global = true)]
     pub organization_id: Option<String>,
 
-    /// Elasticsearch endpoint of a deployment, e.g. `https://my-deployment.es.us-central1.gcp.cloud.es.io`
-    /// (given together with --deployment-api-key).
+    /// Elasticsearch endpoint of a deployment or self-managed cluster, e.g.
+    /// `https://my-deployment.es.us-central1.gcp.cloud.es.io` (given together with --deployment-api-key or
+    /// --deployment-username and --deployment-password).
     #[arg(long, env = "BATON_DEPLOYMENT_ENDPOINT", global = true)]
     pub deployment_endpoint: Option<String>,
 
@@ -210,6 +211,29 @@ pub struct GlobalArgs {
         global = true
     )]
     pub deployment_api_key: Option<String>,
+
+    /// Elasticsearch user for HTTP Basic authentication (instead of --deployment-api-key), given with
+    /// --deployment-password.
+    #[arg(long, env = "BATON_DEPLOYMENT_USERNAME", global = true)]
+    pub deployment_username: Option<String>,
+
+    /// Password of --deployment-username.
+    #[arg(
+        long,
+        env = "BATON_DEPLOYMENT_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub deployment_password: Option<Secret>,
+
+    /// PEM file of CA certificates to trust for the deployment endpoint besides the built-in roots, e.g. a
+    /// self-managed cluster's `config/certs/http_ca.crt`.
+    #[arg(long, env = "BATON_DEPLOYMENT_CA_CERT", global = true)]
+    pub deployment_ca_cert: Option<PathBuf>,
+
+    /// Users per page of `POST /_security/_query/user` (Elasticsearch 8.14 and later).
+    #[arg(long, env = "BATON_USERS_PAGE_SIZE", default_value_t = elastic_api::deployment::DEFAULT_USERS_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000), hide = true, global = true)]
+    pub users_page_size: u32,
 
     /// The .c1z file: written by sync, read by inspect.
     #[arg(

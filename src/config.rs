@@ -3,7 +3,7 @@
 use crate::cli::GlobalArgs;
 use crate::logging::{LogFormat, LogLevel};
 use baton_c1z::{DecodeLimits, WriteOptions};
-use elastic_api::{Api, Endpoint, HttpOptions, Secret};
+use elastic_api::{Api, CaCertificates, Credential, Endpoint, HttpOptions, Secret};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -46,12 +46,16 @@ pub fn refuse_service_mode(args: &GlobalArgs) -> anyhow::Result<()> {
     )))
 }
 
-/// Everything a sync needs.
+/// Everything a sync needs. At least one of the two planes is configured.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
-    pub cloud: Endpoint,
+    /// The Elastic Cloud API, when `--api-key` is given.
+    pub cloud: Option<Endpoint>,
     pub organization_id: Option<String>,
+    /// The deployment (or self-managed cluster), when `--deployment-endpoint` and a credential are given.
     pub deployment: Option<Endpoint>,
+    /// Users per page of `_query/user`.
+    pub users_page_size: u32,
     pub file: PathBuf,
     pub http: HttpOptions,
     pub write: WriteOptions,
@@ -71,48 +75,131 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 impl SyncConfig {
     /// Checks the sync flags. Every problem is a [`UsageError`].
     pub fn from_args(args: &GlobalArgs) -> anyhow::Result<SyncConfig> {
-        let api_key = non_empty(&args.api_key).ok_or_else(|| {
-            usage("the Elastic Cloud API key is missing: set --api-key or BATON_API_KEY")
-        })?;
-        let cloud_url = parse_base_url(&args.cloud_url, "--cloud-url", args.allow_insecure_http)?;
-        let deployment = match (
-            non_empty(&args.deployment_endpoint),
-            non_empty(&args.deployment_api_key),
-        ) {
-            (None, None) => None,
-            (Some(endpoint), Some(key)) => Some(Endpoint {
-                api: Api::Elasticsearch,
-                base_url: parse_base_url(
-                    endpoint,
-                    "--deployment-endpoint",
-                    args.allow_insecure_http,
-                )?,
-                api_key: Secret::new(key),
-            }),
-            (Some(_), None) => {
-                return Err(usage(
-                    "--deployment-endpoint is set but --deployment-api-key (BATON_DEPLOYMENT_API_KEY) is not: give both or neither",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(usage(
-                    "--deployment-api-key is set but --deployment-endpoint (BATON_DEPLOYMENT_ENDPOINT) is not: give both or neither",
-                ))
-            }
+        let cloud = match non_empty(&args.api_key) {
+            Some(api_key) => Some(Endpoint::with_api_key(
+                Api::Cloud,
+                parse_base_url(&args.cloud_url, "--cloud-url", args.allow_insecure_http)?,
+                Secret::new(api_key),
+            )),
+            None => None,
         };
+        let deployment = deployment_endpoint(args, false)?;
+        if cloud.is_none() && deployment.is_none() {
+            return Err(usage(
+                "nothing to sync: give the Elastic Cloud API key (--api-key or BATON_API_KEY), or a deployment \
+                 (--deployment-endpoint with --deployment-api-key, or with --deployment-username and \
+                 --deployment-password), or both",
+            ));
+        }
         Ok(SyncConfig {
-            cloud: Endpoint {
-                api: Api::Cloud,
-                base_url: cloud_url,
-                api_key: Secret::new(api_key),
-            },
+            cloud,
             organization_id: non_empty(&args.organization_id).map(str::to_owned),
             deployment,
+            users_page_size: args.users_page_size,
             file: args.file.clone(),
             http: http_options(args)?,
             write: write_options(args),
         })
     }
+}
+
+/// The deployment endpoint from `--deployment-endpoint`, its credential (an API key, or a username and
+/// password) and `--deployment-ca-cert`; `None` when none of the endpoint and credential flags is given
+/// (an error instead when `required`, as for grant and revoke). Every problem is a [`UsageError`].
+pub fn deployment_endpoint(args: &GlobalArgs, required: bool) -> anyhow::Result<Option<Endpoint>> {
+    let endpoint = non_empty(&args.deployment_endpoint);
+    let key = non_empty(&args.deployment_api_key);
+    let username = non_empty(&args.deployment_username);
+    let password = args
+        .deployment_password
+        .as_ref()
+        .filter(|p| !p.expose().is_empty());
+    let credential = match (key, username, password) {
+        (Some(_), _, Some(_)) => {
+            return Err(usage(
+                "--deployment-api-key and --deployment-password (BATON_DEPLOYMENT_API_KEY, BATON_DEPLOYMENT_PASSWORD) are both set: give one credential, the API key or the username and password",
+            ))
+        }
+        (Some(_), Some(_), None) => {
+            return Err(usage(
+                "--deployment-api-key and --deployment-username (BATON_DEPLOYMENT_API_KEY, BATON_DEPLOYMENT_USERNAME) are both set: give one credential, the API key or the username and password",
+            ))
+        }
+        (Some(key), None, None) => Some(Credential::ApiKey(Secret::new(key))),
+        (None, Some(username), Some(password)) => {
+            if username.contains(':') {
+                return Err(usage(
+                    "--deployment-username must not contain `:` (HTTP Basic authentication cannot send it)",
+                ));
+            }
+            Some(Credential::Basic {
+                username: username.to_owned(),
+                password: password.clone(),
+            })
+        }
+        (None, Some(_), None) => {
+            return Err(usage(
+                "--deployment-username is set but --deployment-password (BATON_DEPLOYMENT_PASSWORD) is not: give both",
+            ))
+        }
+        (None, None, Some(_)) => {
+            return Err(usage(
+                "--deployment-password is set but --deployment-username (BATON_DEPLOYMENT_USERNAME) is not: give both",
+            ))
+        }
+        (None, None, None) => None,
+    };
+    let (endpoint, credential) = match (endpoint, credential) {
+        (None, None) if !required => {
+            if args.deployment_ca_cert.is_some() {
+                return Err(usage(
+                    "--deployment-ca-cert is set but --deployment-endpoint (BATON_DEPLOYMENT_ENDPOINT) is not",
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(endpoint), Some(credential)) => (endpoint, credential),
+        (None, _) => {
+            return Err(usage(if required {
+                "grant and revoke need the deployment endpoint: set --deployment-endpoint or BATON_DEPLOYMENT_ENDPOINT"
+            } else {
+                "a deployment credential is set but --deployment-endpoint (BATON_DEPLOYMENT_ENDPOINT) is not: give both or neither"
+            }))
+        }
+        (Some(_), None) => {
+            return Err(usage(if required {
+                "grant and revoke need the deployment API key: set --deployment-api-key or BATON_DEPLOYMENT_API_KEY (or --deployment-username and --deployment-password)"
+            } else {
+                "--deployment-endpoint is set but no credential: give --deployment-api-key (BATON_DEPLOYMENT_API_KEY), or --deployment-username and --deployment-password (BATON_DEPLOYMENT_USERNAME, BATON_DEPLOYMENT_PASSWORD)"
+            }))
+        }
+    };
+    Ok(Some(Endpoint {
+        api: Api::Elasticsearch,
+        base_url: parse_base_url(endpoint, "--deployment-endpoint", args.allow_insecure_http)?,
+        credential,
+        ca_certificates: match &args.deployment_ca_cert {
+            Some(path) => read_ca_certificates(path)?,
+            None => CaCertificates::default(),
+        },
+    }))
+}
+
+/// The CA certificates of the PEM file `path` (`--deployment-ca-cert`); a file that cannot be read or
+/// holds no valid certificate is a [`UsageError`] naming it.
+pub fn read_ca_certificates(path: &std::path::Path) -> anyhow::Result<CaCertificates> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "--deployment-ca-cert {}: cannot read the file ({e})",
+            path.display()
+        ))
+    })?;
+    CaCertificates::from_pem(&bytes).map_err(|e| {
+        usage(format!(
+            "--deployment-ca-cert {}: {e}; give the PEM file of the CA that signed the cluster's certificate (such as config/certs/http_ca.crt)",
+            path.display()
+        ))
+    })
 }
 
 /// The c1z write options from the flags (and their variables).

@@ -3,6 +3,7 @@
 use crate::logging;
 use anyhow::Context;
 use elastic_api::cloud::{CloudClient, Deployment, Member, Organization};
+use elastic_api::cluster::EsVersion;
 use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -55,55 +56,113 @@ impl Snapshot {
         organization_id: Option<&str>,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
-        let mut organizations = match organization_id {
-            Some(id) => vec![cloud
-                .organization(id)
-                .with_context(|| format!("cannot read organization {id} (--organization-id)"))?],
-            None => cloud
-                .organizations()
-                .context("cannot list Elastic Cloud organizations")?,
-        };
-        organizations.sort_by(|a, b| a.id.cmp(&b.id));
-        organizations.dedup_by(|a, b| a.id == b.id);
-        progress.fetched("organizations", organizations.len());
+        Snapshot::fetch_planes(Some(cloud), deployment, organization_id, progress)
+    }
 
-        let mut members = BTreeMap::new();
-        for org in &organizations {
-            let mut list = cloud
-                .members(&org.id)
-                .with_context(|| format!("cannot list the members of organization {}", org.id))?;
-            list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-            progress.fetched("members", list.len());
-            members.insert(org.id.clone(), list);
+    /// Reads Elastic Cloud when `cloud` is given and the deployment when `deployment` is: either plane
+    /// alone, or both. Without Cloud there are no organizations, members or deployments.
+    pub fn fetch_planes(
+        cloud: Option<&CloudClient>,
+        deployment: Option<&DeploymentClient>,
+        organization_id: Option<&str>,
+        progress: &mut dyn Progress,
+    ) -> anyhow::Result<Snapshot> {
+        let mut snapshot = match cloud {
+            Some(cloud) => fetch_cloud(cloud, organization_id, progress)?,
+            None => Snapshot::default(),
+        };
+        if let Some(client) = deployment {
+            snapshot.deployment = Some(fetch_deployment(client, progress)?);
         }
+        Ok(snapshot)
+    }
+}
 
-        let organizations_outside = match organization_id {
-            Some(id) => cloud
-                .organizations()
-                .context("cannot list Elastic Cloud organizations (to tell which deployments are those of --organization-id)")?
-                .iter()
-                .any(|o| o.id != id),
-            None => false,
-        };
+fn fetch_cloud(
+    cloud: &CloudClient,
+    organization_id: Option<&str>,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Snapshot> {
+    let mut organizations = match organization_id {
+        Some(id) => vec![cloud
+            .organization(id)
+            .with_context(|| format!("cannot read organization {id} (--organization-id)"))?],
+        None => cloud
+            .organizations()
+            .context("cannot list Elastic Cloud organizations")?,
+    };
+    organizations.sort_by(|a, b| a.id.cmp(&b.id));
+    organizations.dedup_by(|a, b| a.id == b.id);
+    progress.fetched("organizations", organizations.len());
 
-        let mut deployments = cloud
-            .deployments()
-            .context("cannot list Elastic Cloud deployments")?;
-        deployments.sort_by(|a, b| a.id.cmp(&b.id));
-        deployments.dedup_by(|a, b| a.id == b.id);
-        progress.fetched("deployments", deployments.len());
+    let mut members = BTreeMap::new();
+    for org in &organizations {
+        let mut list = cloud
+            .members(&org.id)
+            .with_context(|| format!("cannot list the members of organization {}", org.id))?;
+        list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        progress.fetched("members", list.len());
+        members.insert(org.id.clone(), list);
+    }
 
-        let deployment = match deployment {
-            Some(client) => Some(fetch_deployment(client, progress)?),
-            None => None,
-        };
-        Ok(Snapshot {
-            organizations,
-            members,
-            organizations_outside,
-            deployments,
-            deployment,
-        })
+    let organizations_outside = match organization_id {
+        Some(id) => cloud
+            .organizations()
+            .context("cannot list Elastic Cloud organizations (to tell which deployments are those of --organization-id)")?
+            .iter()
+            .any(|o| o.id != id),
+        None => false,
+    };
+
+    let mut deployments = cloud
+        .deployments()
+        .context("cannot list Elastic Cloud deployments")?;
+    deployments.sort_by(|a, b| a.id.cmp(&b.id));
+    deployments.dedup_by(|a, b| a.id == b.id);
+    progress.fetched("deployments", deployments.len());
+
+    Ok(Snapshot {
+        organizations,
+        members,
+        organizations_outside,
+        deployments,
+        deployment: None,
+    })
+}
+
+/// The cluster's version from `GET /`, or `None` (said once at info level) when the answer does not tell
+/// it: a credential without the `monitor` privilege (403), a proxy or fake without the route, a number
+/// that does not parse. A rejected credential (401) and transport failures stop the sync.
+fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion>> {
+    let unknown = |why: String| {
+        logging::info(
+            "the Elasticsearch version is unknown; reading users with GET /_security/user and trying user profiles",
+            &[("reason", Value::from(why))],
+        );
+        Ok(None)
+    };
+    match client.cluster_info() {
+        Ok(info) => match info.version() {
+            Some(version) => {
+                logging::info(
+                    "connected to Elasticsearch",
+                    &[
+                        ("version", Value::from(version.to_string())),
+                        ("cluster_name", Value::from(info.cluster_name.as_str())),
+                    ],
+                );
+                Ok(Some(version))
+            }
+            None => unknown(format!(
+                "GET / gave the version number {:?}, which does not parse",
+                info.version.number
+            )),
+        },
+        Err(e) if e.status() == Some(403) => unknown(format!(
+            "{e}; an API key or user needs the monitor cluster privilege to read GET /"
+        )),
+        Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string()),
+        Err(e) => Err(e).context("cannot reach the deployment (GET /, which gives its version)"),
     }
 }
 
@@ -111,6 +170,7 @@ fn fetch_deployment(
     client: &DeploymentClient,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<DeploymentSnapshot> {
+    let version = cluster_version(client)?;
     let principal = client
         .authenticate()
         .context("cannot authenticate to the deployment")?;
@@ -124,7 +184,20 @@ fn fetch_deployment(
             ),
         ],
     );
-    let users = client.users().context("cannot list deployment users")?;
+    let users = match version {
+        Some(version) if version.has_query_user() => client
+            .users_paged()
+            .context("cannot list deployment users")?,
+        known => {
+            if let Some(version) = known {
+                logging::info(
+                    "reading users in one request with GET /_security/user: paging with POST /_security/_query/user needs Elasticsearch 8.14 or later",
+                    &[("version", Value::from(version.to_string()))],
+                );
+            }
+            client.users().context("cannot list deployment users")?
+        }
+    };
     progress.fetched("users", users.len());
     let roles = client.roles().context("cannot list deployment roles")?;
     progress.fetched("roles", roles.len());
@@ -132,7 +205,16 @@ fn fetch_deployment(
         .role_mappings()
         .context("cannot list deployment role mappings")?;
     progress.fetched("role mappings", role_mappings.len());
-    let profiles = fetch_profiles(client)?;
+    let profiles = match version {
+        Some(version) if !version.has_user_profiles() => {
+            logging::info(
+                "skipping user profiles: Elasticsearch has them from 8.2; users of external realms are known only from role mappings",
+                &[("version", Value::from(version.to_string()))],
+            );
+            Vec::new()
+        }
+        _ => fetch_profiles(client)?,
+    };
     progress.fetched("profiles", profiles.len());
     Ok(DeploymentSnapshot {
         principal: Some(principal),
@@ -143,12 +225,14 @@ fn fetch_deployment(
     })
 }
 
-/// User profiles, best effort: a key that may not read them (403), or a cluster without the API (404),
+/// User profiles, best effort: a key that may not read them (403), or a cluster without the API (400, 404, 410),
 /// gives a warning and no profiles; a list cut at the request's size gives a warning too.
 fn fetch_profiles(client: &DeploymentClient) -> anyhow::Result<Vec<Profile>> {
     let answer = match client.profiles() {
         Ok(answer) => answer,
-        Err(e) if matches!(e.status(), Some(403 | 404)) => {
+        // 400 and 410: a cluster without the API (Elasticsearch before 8.2 answers an unknown endpoint
+        // with 400; serverless with 410).
+        Err(e) if matches!(e.status(), Some(400 | 403 | 404 | 410)) => {
             logging::warn(
                 "user profiles are not readable; users of external realms are known only from role mappings",
                 &[("error", Value::from(e.to_string()))],

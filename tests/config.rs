@@ -4,7 +4,7 @@
 use baton_elastic::cli::{Cli, Command, GlobalArgs};
 use baton_elastic::config::{parse_base_url, refuse_service_mode, SyncConfig, UsageError};
 use clap::{CommandFactory, Parser};
-use elastic_api::{Api, Endpoint, Secret};
+use elastic_api::{Api, Credential, Endpoint, Secret};
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -25,11 +25,7 @@ fn usage_message(result: anyhow::Result<SyncConfig>) -> String {
 fn secret_is_redacted_in_debug() {
     let s = Secret::new("super-secret-key");
     assert_eq!(format!("{s:?}"), "Secret([redacted])");
-    let e = Endpoint {
-        api: Api::Cloud,
-        base_url: Url::parse("https://x").expect("url"),
-        api_key: s,
-    };
+    let e = Endpoint::with_api_key(Api::Cloud, Url::parse("https://x").expect("url"), s);
     assert!(!format!("{e:?}").contains("super-secret-key"));
 }
 
@@ -118,8 +114,11 @@ fn full_config_is_built() {
     .expect("valid");
     assert_eq!(c.organization_id.as_deref(), Some("42"));
     let d = c.deployment.expect("deployment");
-    assert_eq!(d.api_key.expose(), "d");
-    assert_eq!(c.cloud.base_url.as_str(), "https://api.elastic-cloud.com/");
+    assert_eq!(d.credential, Credential::ApiKey(Secret::new("d")));
+    assert_eq!(
+        c.cloud.expect("cloud").base_url.as_str(),
+        "https://api.elastic-cloud.com/"
+    );
     assert_eq!(c.write.keep_sync_count, 2);
     assert_eq!(c.http.max_attempts, 5);
     assert_eq!(c.http.timeout, Duration::from_secs(60));

@@ -420,7 +420,11 @@ fn connection_failures_name_the_host() {
         &["cannot connect to 127.0.0.1", "gave up after 5 attempts"],
         Duration::from_secs(10),
     );
-    assert!(line.contains("Elasticsearch API GET /_security/_authenticate"));
+    // The first deployment request reads the version (`GET /`).
+    assert!(
+        line.contains("Elasticsearch API GET /: cannot connect"),
+        "{line}"
+    );
 
     // The fake speaks plain http, so an https client fails in the TLS handshake; that is not retried.
     let tls = fake.url().replace("http://", "https://");

@@ -485,6 +485,8 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /api/v1/organizations/5093318764/members",
             "GET /api/v1/organizations/6620014477/members",
             "GET /api/v1/deployments",
+            // The version first (the unversioned fake has no `GET /`: 404, and the sync goes on).
+            "GET /",
             "GET /_security/_authenticate",
             "GET /_security/user",
             "GET /_security/role",
@@ -492,7 +494,7 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "POST /_security/profile/_suggest",
         ]
     );
-    assert_eq!(requests[9].body, r#"{"size":10000}"#);
+    assert_eq!(requests[10].body, r#"{"size":10000}"#);
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
     assert!(requests[..5].iter().all(|r| matches!(r.api, Api::Cloud)));
     assert!(requests[5..]
@@ -1129,7 +1131,8 @@ fn the_demo_command_needs_no_account() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo tenant"), "{stdout}");
-    assert!(stdout.contains("10 API requests"), "{stdout}");
+    // 5 Cloud requests, `GET /` for the version, then 5 deployment requests.
+    assert!(stdout.contains("11 API requests"), "{stdout}");
     let synced = read_default_sync(&open(&path));
     assert_eq!(synced.grants, expected_grants());
 }
@@ -1255,7 +1258,8 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    assert_eq!(fake.request_count(), 1 + spec.organizations + 1 + 5);
+    // Cloud: organizations, members of each, deployments; the deployment: `GET /` and 5 lists.
+    assert_eq!(fake.request_count(), 1 + spec.organizations + 1 + 1 + 5);
     let file = open(&path);
     let sync = file.default_sync().expect("q").expect("sync").sync_id;
     let resources = file.resources(&sync).expect("resources");

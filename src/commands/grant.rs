@@ -5,13 +5,13 @@
 //! outcome reported as one log line. `--dry-run` does the reads and prints the write instead.
 
 use crate::cli::{GlobalArgs, GrantArgs, LogFormat, RevokeArgs};
-use crate::config::{self, parse_base_url, UsageError};
+use crate::config::{self, UsageError};
 use crate::{logging, provision};
 use anyhow::{bail, Context};
 use elastic_api::client::{ApiClient, RequestStats};
 use elastic_api::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
 use elastic_api::rules::MappingRules;
-use elastic_api::{Api, Endpoint, HttpOptions, Secret};
+use elastic_api::{Endpoint, HttpOptions};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
@@ -251,22 +251,11 @@ pub struct GrantConfig {
 impl GrantConfig {
     /// Checks the deployment flags; both are required. Every problem is a [`UsageError`].
     pub fn from_args(args: &GlobalArgs) -> anyhow::Result<GrantConfig> {
-        let endpoint = given(&args.deployment_endpoint).ok_or_else(|| {
+        let deployment = config::deployment_endpoint(args, true)?.ok_or_else(|| {
             usage("grant and revoke need the deployment endpoint: set --deployment-endpoint or BATON_DEPLOYMENT_ENDPOINT")
         })?;
-        let key = given(&args.deployment_api_key).ok_or_else(|| {
-            usage("grant and revoke need the deployment API key: set --deployment-api-key or BATON_DEPLOYMENT_API_KEY")
-        })?;
         Ok(GrantConfig {
-            deployment: Endpoint {
-                api: Api::Elasticsearch,
-                base_url: parse_base_url(
-                    endpoint,
-                    "--deployment-endpoint",
-                    args.allow_insecure_http,
-                )?,
-                api_key: Secret::new(key),
-            },
+            deployment,
             http: config::http_options(args)?,
         })
     }

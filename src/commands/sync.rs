@@ -44,20 +44,26 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     let started_at = clock::now();
     let timer = Instant::now();
     let stats = Arc::new(RequestStats::default());
-    let cloud = CloudClient::new(ApiClient::new(&config.cloud, &config.http, stats.clone())?);
+    let cloud = config
+        .cloud
+        .as_ref()
+        .map(|endpoint| ApiClient::new(endpoint, &config.http, stats.clone()))
+        .transpose()?
+        .map(CloudClient::new);
     let deployment = config
         .deployment
         .as_ref()
         .map(|endpoint| ApiClient::new(endpoint, &config.http, stats.clone()))
         .transpose()?
-        .map(DeploymentClient::new);
-    logging::info(
-        "sync started",
-        &[
-            ("file", Value::from(config.file.display().to_string())),
-            ("deployment", Value::from(deployment.is_some())),
-        ],
-    );
+        .map(|api| DeploymentClient::new(api).with_users_page_size(config.users_page_size));
+    let mut fields = vec![
+        ("file", Value::from(config.file.display().to_string())),
+        ("deployment", Value::from(deployment.is_some())),
+    ];
+    if cloud.is_none() {
+        fields.push(("cloud", Value::from(false)));
+    }
+    logging::info("sync started", &fields);
     let terminal = std::io::stderr()
         .is_terminal()
         .then(TerminalProgress::start);
@@ -77,8 +83,8 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         }
         None => Box::new(LogProgress),
     };
-    let snapshot = Snapshot::fetch(
-        &cloud,
+    let snapshot = Snapshot::fetch_planes(
+        cloud.as_ref(),
         deployment.as_ref(),
         config.organization_id.as_deref(),
         progress.as_mut(),
@@ -182,17 +188,18 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
     let fake = FakeElastic::start(tenant.clone()).context("cannot start the demo server")?;
     let base_url = config::parse_base_url(&fake.url(), "demo server", false)?;
     let config = SyncConfig {
-        cloud: Endpoint {
-            api: Api::Cloud,
-            base_url: base_url.clone(),
-            api_key: Secret::new(tenant.cloud_api_key),
-        },
+        cloud: Some(Endpoint::with_api_key(
+            Api::Cloud,
+            base_url.clone(),
+            Secret::new(tenant.cloud_api_key),
+        )),
         organization_id: global.organization_id.clone(),
-        deployment: Some(Endpoint {
-            api: Api::Elasticsearch,
+        deployment: Some(Endpoint::with_api_key(
+            Api::Elasticsearch,
             base_url,
-            api_key: Secret::new(tenant.deployment_api_key),
-        }),
+            Secret::new(tenant.deployment_api_key),
+        )),
+        users_page_size: global.users_page_size,
         file: global.file.clone(),
         http: config::http_options(global)?,
         write: config::write_options(global),

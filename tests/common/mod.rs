@@ -164,11 +164,7 @@ pub fn fetch_snapshot(fake: &FakeElastic) -> baton_elastic::snapshot::Snapshot {
     let stats = std::sync::Arc::new(RequestStats::default());
     let http = HttpOptions::default();
     let client = |api, key: String| {
-        let endpoint = Endpoint {
-            api,
-            base_url: base_url.clone(),
-            api_key: Secret::new(key),
-        };
+        let endpoint = Endpoint::with_api_key(api, base_url.clone(), Secret::new(key));
         ApiClient::new(&endpoint, &http, stats.clone()).expect("client")
     };
     let cloud = elastic_api::cloud::CloudClient::new(client(Api::Cloud, tenant.cloud_api_key));

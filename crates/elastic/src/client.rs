@@ -11,7 +11,7 @@ pub use crate::error::{ApiError, ApiErrorKind, SetupError};
 use crate::retry::{
     gave_up, jitter, repeatable, server_wait, wait_before_retry, Failed, Retry, RETRIED_STATUSES,
 };
-use crate::{Api, Endpoint, HttpOptions};
+use crate::{Api, Credential, CredentialKind, Endpoint, HttpOptions, Secret};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
@@ -50,6 +50,11 @@ impl RequestStats {
 pub struct ApiClient {
     api: Api,
     base: Url,
+    credential: CredentialKind,
+    /// The username and password of Basic authentication, sent on each request (reqwest marks the
+    /// header sensitive); `None` with an API key, which is a default header.
+    basic: Option<(String, Secret)>,
+    custom_ca: bool,
     client: Client,
     stats: Arc<RequestStats>,
     options: HttpOptions,
@@ -65,40 +70,55 @@ impl fmt::Debug for ApiClient {
 }
 
 impl ApiClient {
-    /// Builds a client for `endpoint`; its key goes into a sensitive default header.
+    /// Builds a client for `endpoint`; an API key goes into a sensitive default header, a password into
+    /// each request's sensitive `Authorization` header. The endpoint's CA certificates are trusted besides
+    /// the built-in roots; certificates are always verified.
     pub fn new(
         endpoint: &Endpoint,
         options: &HttpOptions,
         stats: Arc<RequestStats>,
     ) -> Result<ApiClient, SetupError> {
-        let mut auth = HeaderValue::from_str(&format!("ApiKey {}", endpoint.api_key.expose()))
-            .map_err(|_| {
-                SetupError(format!(
-                    "the {} key contains characters that cannot be sent in a header; check {}",
-                    endpoint.api.name(),
-                    endpoint.api.key_source()
-                ))
-            })?;
-        auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
+        let mut basic = None;
+        match &endpoint.credential {
+            Credential::ApiKey(key) => {
+                let mut auth = HeaderValue::from_str(&format!("ApiKey {}", key.expose()))
+                    .map_err(|_| {
+                        SetupError(format!(
+                            "the {} key contains characters that cannot be sent in a header; check {}",
+                            endpoint.api.name(),
+                            endpoint.api.key_source()
+                        ))
+                    })?;
+                auth.set_sensitive(true);
+                headers.insert(AUTHORIZATION, auth);
+            }
+            Credential::Basic { username, password } => {
+                basic = Some((username.clone(), password.clone()));
+            }
+        }
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .default_headers(headers)
             .user_agent(concat!("baton-elastic/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                SetupError(format!(
-                    "cannot set up the {} client: {e}",
-                    endpoint.api.name()
-                ))
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        for certificate in endpoint.ca_certificates.certificates() {
+            builder = builder.add_root_certificate(certificate.clone());
+        }
+        let client = builder.build().map_err(|e| {
+            SetupError(format!(
+                "cannot set up the {} client: {e}",
+                endpoint.api.name()
+            ))
+        })?;
         Ok(ApiClient {
             api: endpoint.api,
             base: endpoint.base_url.clone(),
+            credential: endpoint.credential.kind(),
+            basic,
+            custom_ca: !endpoint.ca_certificates.is_empty(),
             client,
             stats,
             options: options.clone(),
@@ -108,6 +128,11 @@ impl ApiClient {
     /// The API this client talks to.
     pub fn api(&self) -> Api {
         self.api
+    }
+
+    /// The kind of credential this client sends.
+    pub fn credential(&self) -> CredentialKind {
+        self.credential
     }
 
     /// The URL of `segments` under the base URL, each segment percent-encoded. Tabs and line breaks
@@ -160,6 +185,7 @@ impl ApiClient {
         if let Some(dot) = segments.iter().find(|s| matches!(**s, "." | "..")) {
             return Err(ApiError {
                 api: self.api,
+                credential: self.credential,
                 method,
                 path: format!("{}/{}", self.base.path().trim_end_matches('/'), segments.join("/")),
                 kind: ApiErrorKind::Transport(format!(
@@ -170,6 +196,7 @@ impl ApiClient {
         let url = self.url(segments);
         let error = |kind| ApiError {
             api: self.api,
+            credential: self.credential,
             method: method.clone(),
             path: url.path().to_owned(),
             kind,
@@ -214,6 +241,9 @@ impl ApiClient {
     fn attempt(&self, method: &Method, url: &Url, body: Option<&[u8]>) -> Result<Vec<u8>, Failed> {
         let started = Instant::now();
         let mut request = self.client.request(method.clone(), url.clone());
+        if let Some((username, password)) = &self.basic {
+            request = request.basic_auth(username, Some(password.expose()));
+        }
         if let Some(body) = body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -222,7 +252,7 @@ impl ApiClient {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .send()
-            .map_err(|e| transport_failure(&e, url, &self.options))?;
+            .map_err(|e| transport_failure(&e, url, &self.options, self.api, self.custom_ca))?;
         let status = response.status();
         let server_wait = server_wait(status, response.headers(), chrono::Utc::now());
         let bytes = read_body(response, self.options.max_body_bytes, url)?;
@@ -305,11 +335,11 @@ mod tests {
 
     #[test]
     fn urls_percent_encode_each_segment() {
-        let endpoint = Endpoint {
-            api: Api::Elasticsearch,
-            base_url: Url::parse("https://es.example:9243/prefix/").expect("url"),
-            api_key: crate::Secret::new("k"),
-        };
+        let endpoint = Endpoint::with_api_key(
+            Api::Elasticsearch,
+            Url::parse("https://es.example:9243/prefix/").expect("url"),
+            crate::Secret::new("k"),
+        );
         let client =
             ApiClient::new(&endpoint, &HttpOptions::default(), Arc::default()).expect("client");
         let url = client.url(&["_security", "user", "svc ingest/a:b"]);
@@ -322,11 +352,11 @@ mod tests {
 
     #[test]
     fn urls_keep_tabs_line_breaks_and_dots_of_a_name() {
-        let endpoint = Endpoint {
-            api: Api::Elasticsearch,
-            base_url: Url::parse("https://es.example:9243/prefix").expect("url"),
-            api_key: crate::Secret::new("k"),
-        };
+        let endpoint = Endpoint::with_api_key(
+            Api::Elasticsearch,
+            Url::parse("https://es.example:9243/prefix").expect("url"),
+            crate::Secret::new("k"),
+        );
         let client =
             ApiClient::new(&endpoint, &HttpOptions::default(), Arc::default()).expect("client");
         let url = client.url(&[

@@ -3,6 +3,7 @@
 
 use crate::client::{ApiClient, ApiError};
 use crate::cloud::null_as_default;
+use crate::cluster::ClusterInfo;
 use crate::rules::{MappingRules, Rule};
 use reqwest::Method;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -173,16 +174,126 @@ struct SuggestRequest {
 /// The most profiles one suggest request may ask for; the API has no paging.
 pub const MAX_PROFILES: u32 = 10_000;
 
+/// Users per `_query/user` page unless the client is told otherwise.
+pub const DEFAULT_USERS_PAGE_SIZE: u32 = 1_000;
+
+/// The built-in users of the reserved realm, which `_query/user` leaves out.
+pub const RESERVED_USERNAMES: [&str; 7] = [
+    "elastic",
+    "kibana",
+    "kibana_system",
+    "logstash_system",
+    "beats_system",
+    "apm_system",
+    "remote_monitoring_user",
+];
+
+/// Request body of `POST /_security/_query/user`: sorted by username, after the last page's sort value.
+#[derive(Debug, Clone, Serialize)]
+struct QueryUsersRequest<'a> {
+    size: u32,
+    sort: [SortByUsername; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search_after: Option<&'a [Value]>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct SortByUsername {
+    username: &'static str,
+}
+
+/// One user of a `_query/user` page, with its sort values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct QueriedUser {
+    #[serde(flatten)]
+    user: User,
+    #[serde(rename = "_sort", default)]
+    sort: Option<Vec<Value>>,
+}
+
+/// Body of `POST /_security/_query/user`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct QueryUsersPage {
+    #[serde(default)]
+    total: u64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    users: Vec<QueriedUser>,
+}
+
 /// Client of a deployment's Elasticsearch security API.
 #[derive(Debug)]
 pub struct DeploymentClient {
     api: ApiClient,
+    users_page_size: u32,
 }
 
 impl DeploymentClient {
     /// Wraps an authenticated client whose base URL is the deployment endpoint.
     pub fn new(api: ApiClient) -> Self {
-        DeploymentClient { api }
+        DeploymentClient {
+            api,
+            users_page_size: DEFAULT_USERS_PAGE_SIZE,
+        }
+    }
+
+    /// The same client asking for `size` users per `_query/user` page (at least 1).
+    pub fn with_users_page_size(mut self, size: u32) -> Self {
+        self.users_page_size = size.max(1);
+        self
+    }
+
+    /// The cluster's names and version (`GET /`; API keys need the `monitor` cluster privilege).
+    pub fn cluster_info(&self) -> Result<ClusterInfo, ApiError> {
+        self.api.get(&[])
+    }
+
+    /// All native users, keyed by username, read with `POST /_security/_query/user` (Elasticsearch 8.14
+    /// and later) one page of [`DeploymentClient::with_users_page_size`] users per request, sorted by
+    /// username and continued with `search_after`, plus the built-in users (which that API leaves out)
+    /// in one `GET /_security/user/<names>`. The same users as [`DeploymentClient::users`].
+    pub fn users_paged(&self) -> Result<BTreeMap<String, User>, ApiError> {
+        let size = self.users_page_size.max(1);
+        let mut users = BTreeMap::new();
+        let mut after: Option<Vec<Value>> = None;
+        let mut read: u64 = 0;
+        loop {
+            let page: QueryUsersPage = self.api.send(
+                Method::POST,
+                &["_security", "_query", "user"],
+                &QueryUsersRequest {
+                    size,
+                    sort: [SortByUsername { username: "asc" }],
+                    search_after: after.as_deref(),
+                },
+            )?;
+            let count = page.users.len();
+            read += count as u64;
+            let last_sort = page.users.last().and_then(|u| u.sort.clone());
+            for queried in page.users {
+                users.insert(queried.user.username.clone(), queried.user);
+            }
+            if count < size as usize || read >= page.total {
+                break;
+            }
+            let stuck = || ApiError {
+                api: self.api.api(),
+                credential: self.api.credential(),
+                method: Method::POST,
+                path: self.path(&["_security", "_query", "user"]),
+                kind: crate::client::ApiErrorKind::Decode(
+                    "a full page of users gives no new sort value to continue from".to_owned(),
+                ),
+            };
+            match last_sort {
+                Some(sort) if after.as_ref() != Some(&sort) => after = Some(sort),
+                _ => return Err(stuck()),
+            }
+        }
+        let reserved: Option<BTreeMap<String, User>> =
+            self.api
+                .get_optional(&["_security", "user", &RESERVED_USERNAMES.join(",")])?;
+        users.extend(reserved.unwrap_or_default());
+        Ok(users)
     }
 
     /// Who the key authenticates as; fails fast on a bad key.

@@ -6,8 +6,9 @@
 //! classified by the types in their error chain (reqwest, I/O error kinds, rustls), never by the words
 //! of their messages, which quote the URL.
 
+use crate::endpoint::PASSWORD_SOURCE;
 use crate::retry::{Failed, Retry};
-use crate::{Api, HttpOptions};
+use crate::{Api, CredentialKind, HttpOptions};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use std::error::Error as StdError;
@@ -32,6 +33,8 @@ pub enum ApiErrorKind {
 #[derive(Debug)]
 pub struct ApiError {
     pub api: Api,
+    /// The kind of credential the client sent, so that a 401 or 403 names it.
+    pub credential: CredentialKind,
     pub method: Method,
     pub path: String,
     pub kind: ApiErrorKind,
@@ -51,6 +54,20 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let call = format!("{} {} {}", self.api.name(), self.method, self.path);
         match &self.kind {
+            ApiErrorKind::Status {
+                status: 401,
+                detail,
+            } if self.credential == CredentialKind::Password => write!(
+                f,
+                "{call}: 401 Unauthorized: the Elasticsearch username and password were rejected ({detail}); check {PASSWORD_SOURCE}"
+            ),
+            ApiErrorKind::Status {
+                status: 403,
+                detail,
+            } if self.credential == CredentialKind::Password => write!(
+                f,
+                "{call}: 403 Forbidden: the Elasticsearch user lacks a privilege ({detail}); give the user set by --deployment-username / BATON_DEPLOYMENT_USERNAME that privilege"
+            ),
             ApiErrorKind::Status {
                 status: 401,
                 detail,
@@ -244,6 +261,21 @@ fn is_tls_failure(e: &(dyn StdError + 'static)) -> bool {
         .any(|c| c.downcast_ref::<rustls::Error>().is_some())
 }
 
+/// Whether an error chain holds the rustls error for a certificate chain that leads to no trusted root:
+/// a self-signed certificate or one signed by a private CA that is not trusted (`UnknownIssuer`), or one
+/// whose issuer's name is trusted but with another key (`BadSignature`), as with the CA file of an
+/// earlier installation of the cluster.
+fn is_unknown_issuer(e: &(dyn StdError + 'static)) -> bool {
+    causes(e).into_iter().any(|c| {
+        matches!(
+            c.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature
+            ))
+        )
+    })
+}
+
 /// Whether a connection failure is the peer or the network cutting it, which another attempt may not
 /// meet.
 fn is_connection_cut(e: &(dyn StdError + 'static)) -> bool {
@@ -294,7 +326,16 @@ fn dns_failure(e: &reqwest::Error) -> Option<Retry> {
 }
 
 /// A transport failure in words a person can act on, and whether to retry. The URL never holds a key.
-pub(crate) fn transport_failure(e: &reqwest::Error, url: &Url, options: &HttpOptions) -> Failed {
+///
+/// For a certificate whose issuer is not trusted, the message says how to trust the cluster's CA
+/// (`api`'s CA option; `custom_ca` says whether one was given already).
+pub(crate) fn transport_failure(
+    e: &reqwest::Error,
+    url: &Url,
+    options: &HttpOptions,
+    api: Api,
+    custom_ca: bool,
+) -> Failed {
     let host = host_and_port(url);
     let cause = innermost(e);
     if e.is_connect() {
@@ -314,6 +355,17 @@ pub(crate) fn transport_failure(e: &reqwest::Error, url: &Url, options: &HttpOpt
             );
         }
         if !is_connection_cut(e) && is_tls_failure(e) {
+            if let (true, Some(option)) = (is_unknown_issuer(e), api.ca_cert_source()) {
+                let advice = if custom_ca {
+                    format!("the certificate of {host} is not signed by the CA certificates given with {option} nor by a built-in root; give the CA that issued it (for a self-managed cluster, config/certs/http_ca.crt)")
+                } else {
+                    format!("the certificate of {host} is not signed by a trusted CA; if the cluster uses its own CA (a self-managed cluster: config/certs/http_ca.crt), give its PEM file with {option}")
+                };
+                return Failed::transport(
+                    format!("TLS handshake with {host} failed ({cause}); {advice}"),
+                    Retry::Never,
+                );
+            }
             return Failed::transport(
                 format!(
                     "TLS handshake with {host} failed ({cause}); check that the URL is the https endpoint and that its certificate is valid"
@@ -411,6 +463,14 @@ mod tests {
         let reset = std::io::Error::new(IoKind::ConnectionReset, "tls certificate handshake");
         assert!(!is_tls_failure(&reset), "words are not types");
         assert!(is_connection_cut(&reset));
+        let unknown = std::io::Error::new(
+            IoKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_unknown_issuer(&unknown) && is_tls_failure(&unknown));
+        assert!(!is_unknown_issuer(&tls));
+        let words = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert!(!is_unknown_issuer(&words), "words are not types");
         let timed_out = std::io::Error::other(std::io::Error::from(IoKind::TimedOut));
         assert!(is_timeout(&timed_out));
         let words = std::io::Error::other("timed out, deadline passed");

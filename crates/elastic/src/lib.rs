@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod cluster;
 pub mod deployment;
 pub mod endpoint;
 pub mod error;
@@ -16,5 +17,5 @@ pub mod retry;
 pub mod rules;
 pub mod secret;
 
-pub use endpoint::{Api, Endpoint, HttpOptions};
+pub use endpoint::{Api, CaCertificates, Credential, CredentialKind, Endpoint, HttpOptions};
 pub use secret::Secret;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 fn client_for(fake: &FakeElastic, options: HttpOptions) -> ApiClient {
-    let endpoint = Endpoint {
-        api: Api::Elasticsearch,
-        base_url: Url::parse(&fake.url()).expect("url"),
-        api_key: Secret::new(elastic_fake::DEMO_DEPLOYMENT_API_KEY),
-    };
+    let endpoint = Endpoint::with_api_key(
+        Api::Elasticsearch,
+        Url::parse(&fake.url()).expect("url"),
+        Secret::new(elastic_fake::DEMO_DEPLOYMENT_API_KEY),
+    );
     ApiClient::new(&endpoint, &options, Arc::default()).expect("client")
 }
 

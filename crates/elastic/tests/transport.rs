@@ -15,11 +15,11 @@ use url::Url;
 const WORDY: [&str; 3] = ["_security", "user", "tls-certificate-handshake"];
 
 fn client(base: &str, max_attempts: u32) -> ApiClient {
-    let endpoint = Endpoint {
-        api: Api::Elasticsearch,
-        base_url: Url::parse(base).expect("url"),
-        api_key: Secret::new(elastic_fake::DEMO_DEPLOYMENT_API_KEY),
-    };
+    let endpoint = Endpoint::with_api_key(
+        Api::Elasticsearch,
+        Url::parse(base).expect("url"),
+        Secret::new(elastic_fake::DEMO_DEPLOYMENT_API_KEY),
+    );
     let options = HttpOptions {
         max_attempts,
         retry_base: Duration::from_millis(1),

@@ -547,6 +547,37 @@ fn inspect_refuses_files_over_the_decoder_limits_and_other_files() {
 }
 
 #[test]
+fn inspect_names_the_newer_v3_format_and_the_tools_that_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v3 = dir.path().join("pebble.c1z");
+    // A v3 header: the magic, then a length-prefixed manifest (the rest is never read).
+    let mut bytes = b"C1Z3\0".to_vec();
+    bytes.extend([4, 0, 0, 0, 0x0a, 0x02, 0x76, 0x33]);
+    std::fs::write(&v3, &bytes).expect("write");
+    for view in [
+        "stats",
+        "resources",
+        "grants",
+        "syncs",
+        "diff",
+        "export-csv",
+    ] {
+        let (code, stderr) = inspect_err(&v3, &[view]);
+        assert_eq!(code, 1, "{view}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("pebble.c1z"), "names the file: {stderr}");
+        assert!(stderr.contains("newer v3 c1z format"), "{stderr}");
+        assert!(stderr.contains("Pebble"), "{stderr}");
+        assert!(
+            stderr.contains("`baton` CLI and baton-sdk read"),
+            "names the tools: {stderr}"
+        );
+        assert!(!stderr.contains("is not a c1z file"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&v3).expect("read"), bytes, "left untouched");
+}
+
+#[test]
 fn inspect_refuses_empty_truncated_and_broken_files_with_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let write = |name: &str, bytes: &[u8]| {

@@ -983,6 +983,22 @@ fn an_existing_file_that_is_not_a_c1z_is_an_error_and_left_alone() {
 }
 
 #[test]
+fn an_existing_v3_file_is_named_as_the_newer_format_and_left_alone() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let bytes = b"C1Z3\0\x04\0\0\0\x0a\x02v3".to_vec();
+    std::fs::write(&path, &bytes).expect("write");
+    let out = run(&sync_args(&fake, &path));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer v3 c1z format"), "{stderr}");
+    assert!(stderr.contains("`baton` CLI and baton-sdk"), "{stderr}");
+    assert!(!stderr.contains("not a c1z"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
+    assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]));
+}
+
+#[test]
 fn usage_errors_exit_with_2_and_one_line() {
     let (_dir, path) = temp_target();
     let file = path.display().to_string();

@@ -56,7 +56,8 @@ mod test_support;
 use std::path::PathBuf;
 
 pub use reader::{
-    C1zFile, DecodeLimits, EntitlementRow, GrantRow, ResourceRow, ResourceTypeRow, SyncRun,
+    C1zFile, DecodeLimits, EntitlementRow, FormatError, GrantRow, ResourceRow, ResourceTypeRow,
+    SyncRun,
 };
 pub use writer::{write_sync, write_sync_owned, SyncWriter};
 

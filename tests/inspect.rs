@@ -274,7 +274,10 @@ fn inspect_demo_tenant_snapshots_and_json_round_trips_with_console_and_stats() {
         assert_eq!(g["entitlement"]["purpose"], "PURPOSE_VALUE_ASSIGNMENT");
         let principal_type = g["principal"]["id"]["resourceType"].as_str();
         assert!(
-            matches!(principal_type, Some("deploymentUser" | "roleMapping")),
+            matches!(
+                principal_type,
+                Some("deploymentUser" | "roleMapping" | "group")
+            ),
             "{principal_type:?}"
         );
         assert!(g["principal"]["displayName"].is_string());
@@ -311,7 +314,8 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             "user",
             "role",
             "deploymentUser",
-            "roleMapping"
+            "roleMapping",
+            "group"
         ]
     );
     assert_eq!(types[0], ["ID", "Display Name", "Traits"]);
@@ -327,8 +331,9 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             ("deploymentUser", 0),
             ("entitlements", 0),
             ("grants", 0),
+            ("group", 0),
             ("organization", 0),
-            ("resource_types", 6),
+            ("resource_types", 7),
             ("role", 0),
             ("roleMapping", 0),
             ("user", 0),

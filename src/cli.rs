@@ -275,6 +275,25 @@ pub struct GlobalArgs {
     #[arg(long, env = "BATON_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), global = true)]
     pub max_retries: u32,
 
+    /// Sync only the resources, entitlements and grants of these resource type ids (comma-separated);
+    /// the other types are still written, empty. As baton-sdk's --sync-resource-types.
+    #[arg(
+        long = "sync-resource-types",
+        env = "BATON_SYNC_RESOURCE_TYPES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub sync_resource_types: Vec<String>,
+
+    /// Sync resources and entitlements but no grants (baton-sdk's --skip-grants).
+    #[arg(long, env = "BATON_SKIP_GRANTS", hide = true, global = true)]
+    pub skip_grants: bool,
+
+    /// Sync only resources: no entitlements and no grants; the sync is recorded as `resources_only`
+    /// (baton-sdk's --skip-entitlements-and-grants).
+    #[arg(long, env = "BATON_SKIP_ENTITLEMENTS_AND_GRANTS", global = true)]
+    pub skip_entitlements_and_grants: bool,
+
     /// Go connector compatibility: the entitlement to grant (as `grant <ENTITLEMENT>`).
     #[arg(long, env = "BATON_GRANT_ENTITLEMENT", hide = true, global = true)]
     pub grant_entitlement: Option<String>,

@@ -10,6 +10,7 @@ pub mod organization;
 pub mod records;
 pub mod role;
 pub mod role_mapping;
+pub mod scope;
 pub mod types;
 pub mod user;
 

@@ -119,6 +119,29 @@ pub struct WriteOptions {
     pub zstd_level: i32,
     /// Decoder limits for loading the existing file.
     pub decode_limits: DecodeLimits,
+    /// The `sync_type` recorded for the new sync: `full` (the default), or `resources_only` for a sync
+    /// without entitlements and grants. Cleanup counts only `full` syncs.
+    pub sync_type: SyncType,
+}
+
+/// The `sync_type` of a sync run, as baton-sdk names them (`pkg/connectorstore`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncType {
+    /// Every resource type with its entitlements and grants (also for a resource type filter).
+    #[default]
+    Full,
+    /// Resources only: entitlements and grants were skipped.
+    ResourcesOnly,
+}
+
+impl SyncType {
+    /// The text stored in `v1_sync_runs.sync_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncType::Full => "full",
+            SyncType::ResourcesOnly => "resources_only",
+        }
+    }
 }
 
 impl Default for WriteOptions {
@@ -129,6 +152,7 @@ impl Default for WriteOptions {
             temp_dir: None,
             zstd_level: 3,
             decode_limits: DecodeLimits::default(),
+            sync_type: SyncType::Full,
         }
     }
 }

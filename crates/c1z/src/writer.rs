@@ -53,7 +53,7 @@ const INSERT_SYNC_RUN: &str =
     "insert into v1_sync_runs (sync_id, started_at, ended_at, sync_token, \
      sync_type, parent_sync_id, linked_sync_id, supports_diff, grants_backfilled, stats, \
      ingest_invariant_generation, ingest_invariant_coverage, ingest_invariant_mode) \
-     values (?1, ?2, null, '', 'full', '', '', 0, 0, null, '', '', '')";
+     values (?1, ?2, null, '', ?3, '', '', 0, 0, null, '', '', '')";
 
 const END_SYNC_RUN: &str = "update v1_sync_runs set ended_at = ?1 where sync_id = ?2";
 
@@ -240,7 +240,11 @@ impl SyncWriter {
         self.conn
             .execute(
                 INSERT_SYNC_RUN,
-                params![self.sync_id, clock::sqlite_time(started_at)],
+                params![
+                    self.sync_id,
+                    clock::sqlite_time(started_at),
+                    self.options.sync_type.as_str()
+                ],
             )
             .context("insert into v1_sync_runs")?;
         self.deferred = drop_deferrable_indexes(&self.conn, new_rows)?;

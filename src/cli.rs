@@ -121,6 +121,9 @@ pub enum InspectView {
     },
     /// The principals holding grants, optionally on one resource or of one entitlement, each once.
     Principals {
+        /// `compare`: who holds an entitlement in this file but not another one, and the reverse.
+        #[command(subcommand)]
+        action: Option<PrincipalsAction>,
         /// Only grants on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
@@ -144,12 +147,60 @@ pub enum InspectView {
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.
     Diff,
+    /// Export the sync: `csv` (as export-csv), `xlsx` (an access-review workbook) or `c1z` (one sync in
+    /// its own file).
+    Export {
+        #[command(subcommand)]
+        format: ExportFormat,
+    },
     /// Every grant as one CSV row for access reviews: the principal (type, name, id, status, e-mail) and the
     /// entitlement and resource it holds.
     ExportCsv {
         /// Write the CSV to this file (replaced as a whole) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// What `inspect export` writes.
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// Every grant as one CSV row (the same as export-csv).
+    Csv {
+        /// Write the CSV to this file (replaced as a whole) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// An access-review workbook: a sheet of grants (the CSV's columns) and one of principals.
+    Xlsx {
+        /// The workbook to write (replaced as a whole).
+        #[arg(long, default_value = "./sync.xlsx")]
+        out: PathBuf,
+    },
+    /// One sync (--sync-id, else the newest finished full sync) copied into a new c1z file.
+    C1z {
+        /// The c1z file to write (replaced as a whole).
+        #[arg(long, default_value = "./latest.c1z")]
+        out: PathBuf,
+    },
+}
+
+/// Subcommands of `inspect principals`.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalsAction {
+    /// Compare the principals of two entitlements, which may be in different files; the results are
+    /// relative to the base entitlement (`-e` in `--file`): `missing` hold it but not the compared
+    /// one, `extra` the reverse.
+    Compare {
+        /// The base entitlement id (in --file).
+        #[arg(short = 'e', long = "entitlement")]
+        entitlement: String,
+        /// The c1z file to compare with.
+        #[arg(long = "compare-file", default_value = "sync.c1z")]
+        compare_file: PathBuf,
+        /// The entitlement id in --compare-file to compare against.
+        #[arg(long = "compare-entitlement")]
+        compare_entitlement: String,
     },
 }
 

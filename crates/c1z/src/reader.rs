@@ -451,6 +451,33 @@ impl C1zFile {
         })
     }
 
+    /// Writes the sync `sync_id` alone into a new c1z at `target`, as baton-sdk's `CloneSync` (the
+    /// `baton` CLI's `export c1z`) does: the rows of every other sync are dropped from this file's
+    /// private copy (the source file is not touched), the database is vacuumed, and the result is
+    /// compressed into a temp file beside `target` and renamed over it. Returns the new file's size.
+    pub fn export_sync(self, sync_id: &str, target: &Path) -> anyhow::Result<u64> {
+        if !self.sync_runs()?.iter().any(|run| run.sync_id == sync_id) {
+            bail!("sync {sync_id} is not in the file (see `inspect syncs`)");
+        }
+        for table in schema::TABLES {
+            self.conn
+                .execute(
+                    &format!("delete from {table} where sync_id != ?1"),
+                    [sync_id],
+                )
+                .with_context(|| format!("drop the other syncs from {table}"))?;
+        }
+        self.conn
+            .execute_batch("VACUUM")
+            .context("vacuum the exported database")?;
+        let C1zFile { conn, _dir, _guard } = self;
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("close the exported database")?;
+        crate::writer::publish(&_dir.path().join("db"), target, 3)
+            .with_context(|| format!("cannot write {}", target.display()))
+    }
+
     /// The SQLite connection on the temp copy.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -827,7 +827,7 @@ fn close(conn: Connection, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Compresses `db` into a temp file beside `target`, then renames it over `target`. Returns the new size.
-fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
+pub(crate) fn publish(db: &Path, target: &Path, level: i32) -> anyhow::Result<u64> {
     let file = atomic_file::replace(target, |out| {
         write_c1z(db, out, level)?;
         fail_point("before_rename")

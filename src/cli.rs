@@ -121,6 +121,9 @@ pub enum InspectView {
     },
     /// The principals holding grants, optionally on one resource or of one entitlement, each once.
     Principals {
+        /// `compare`: who holds an entitlement in this file but not another one, and the reverse.
+        #[command(subcommand)]
+        action: Option<PrincipalsAction>,
         /// Only grants on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
@@ -144,12 +147,60 @@ pub enum InspectView {
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.
     Diff,
+    /// Export the sync: `csv` (as export-csv), `xlsx` (an access-review workbook) or `c1z` (one sync in
+    /// its own file).
+    Export {
+        #[command(subcommand)]
+        format: ExportFormat,
+    },
     /// Every grant as one CSV row for access reviews: the principal (type, name, id, status, e-mail) and the
     /// entitlement and resource it holds.
     ExportCsv {
         /// Write the CSV to this file (replaced as a whole) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+/// What `inspect export` writes.
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// Every grant as one CSV row (the same as export-csv).
+    Csv {
+        /// Write the CSV to this file (replaced as a whole) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// An access-review workbook: a sheet of grants (the CSV's columns) and one of principals.
+    Xlsx {
+        /// The workbook to write (replaced as a whole).
+        #[arg(long, default_value = "./sync.xlsx")]
+        out: PathBuf,
+    },
+    /// One sync (--sync-id, else the newest finished full sync) copied into a new c1z file.
+    C1z {
+        /// The c1z file to write (replaced as a whole).
+        #[arg(long, default_value = "./latest.c1z")]
+        out: PathBuf,
+    },
+}
+
+/// Subcommands of `inspect principals`.
+#[derive(Debug, Subcommand)]
+pub enum PrincipalsAction {
+    /// Compare the principals of two entitlements, which may be in different files; the results are
+    /// relative to the base entitlement (`-e` in `--file`): `missing` hold it but not the compared
+    /// one, `extra` the reverse.
+    Compare {
+        /// The base entitlement id (in --file).
+        #[arg(short = 'e', long = "entitlement")]
+        entitlement: String,
+        /// The c1z file to compare with.
+        #[arg(long = "compare-file", default_value = "sync.c1z")]
+        compare_file: PathBuf,
+        /// The entitlement id in --compare-file to compare against.
+        #[arg(long = "compare-entitlement")]
+        compare_entitlement: String,
     },
 }
 
@@ -298,6 +349,25 @@ pub struct GlobalArgs {
     /// retried).
     #[arg(long, env = "BATON_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), global = true)]
     pub max_retries: u32,
+
+    /// Sync only the resources, entitlements and grants of these resource type ids (comma-separated);
+    /// the other types are still written, empty. As baton-sdk's --sync-resource-types.
+    #[arg(
+        long = "sync-resource-types",
+        env = "BATON_SYNC_RESOURCE_TYPES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub sync_resource_types: Vec<String>,
+
+    /// Sync resources and entitlements but no grants (baton-sdk's --skip-grants).
+    #[arg(long, env = "BATON_SKIP_GRANTS", hide = true, global = true)]
+    pub skip_grants: bool,
+
+    /// Sync only resources: no entitlements and no grants; the sync is recorded as `resources_only`
+    /// (baton-sdk's --skip-entitlements-and-grants).
+    #[arg(long, env = "BATON_SKIP_ENTITLEMENTS_AND_GRANTS", global = true)]
+    pub skip_entitlements_and_grants: bool,
 
     /// Go connector compatibility: the entitlement to grant (as `grant <ENTITLEMENT>`).
     #[arg(long, env = "BATON_GRANT_ENTITLEMENT", hide = true, global = true)]

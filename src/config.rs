@@ -2,8 +2,9 @@
 
 use crate::cli::GlobalArgs;
 use crate::logging::{LogFormat, LogLevel};
-use baton_c1z::{DecodeLimits, WriteOptions};
+use baton_c1z::{DecodeLimits, SyncType, WriteOptions};
 use elastic_api::{Api, CaCertificates, Credential, Endpoint, HttpOptions, Secret};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -59,6 +60,78 @@ pub struct SyncConfig {
     pub file: PathBuf,
     pub http: HttpOptions,
     pub write: WriteOptions,
+    pub scope: SyncScope,
+}
+
+/// What part of the data a sync reads and writes (baton-sdk's sync-scope options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncScope {
+    /// Only these resource type ids (`--sync-resource-types`); `None` is every type.
+    pub resource_types: Option<BTreeSet<String>>,
+    /// No grants (`--skip-grants`).
+    pub skip_grants: bool,
+    /// No entitlements and no grants (`--skip-entitlements-and-grants`).
+    pub skip_entitlements_and_grants: bool,
+}
+
+impl SyncScope {
+    /// Whether the resources of `type_id` are synced.
+    pub fn includes_type(&self, type_id: &str) -> bool {
+        self.resource_types
+            .as_ref()
+            .is_none_or(|types| types.contains(type_id))
+    }
+
+    /// Whether entitlements are synced at all.
+    pub fn entitlements(&self) -> bool {
+        !self.skip_entitlements_and_grants
+    }
+
+    /// Whether grants are synced at all.
+    pub fn grants(&self) -> bool {
+        !self.skip_grants && !self.skip_entitlements_and_grants
+    }
+
+    /// The `sync_type` the run records, as baton-sdk's syncer sets it: `resources_only` when
+    /// entitlements and grants are skipped, otherwise `full` (also for a type filter or skipped grants).
+    pub fn sync_type(&self) -> SyncType {
+        if self.skip_entitlements_and_grants {
+            SyncType::ResourcesOnly
+        } else {
+            SyncType::Full
+        }
+    }
+
+    /// Checks the flags against the connector's resource type ids (`valid`, in sync order): an unknown
+    /// type is a [`UsageError`] naming the valid ones.
+    pub fn from_args(args: &GlobalArgs, valid: &[String]) -> anyhow::Result<SyncScope> {
+        let requested: Vec<&str> = args
+            .sync_resource_types
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let resource_types = if requested.is_empty() {
+            None
+        } else {
+            let mut types = BTreeSet::new();
+            for t in requested {
+                if !valid.iter().any(|v| v == t) {
+                    return Err(usage(format!(
+                        "--sync-resource-types: invalid resource type '{t}'; the resource types are {}",
+                        valid.join(", ")
+                    )));
+                }
+                types.insert(t.to_owned());
+            }
+            Some(types)
+        };
+        Ok(SyncScope {
+            resource_types,
+            skip_grants: args.skip_grants,
+            skip_entitlements_and_grants: args.skip_entitlements_and_grants,
+        })
+    }
 }
 
 /// Log settings.
@@ -91,6 +164,7 @@ impl SyncConfig {
                  --deployment-password), or both",
             ));
         }
+        let scope = SyncScope::from_args(args, &resource_type_ids())?;
         Ok(SyncConfig {
             cloud,
             organization_id: non_empty(&args.organization_id).map(str::to_owned),
@@ -99,6 +173,7 @@ impl SyncConfig {
             file: args.file.clone(),
             http: http_options(args)?,
             write: write_options(args),
+            scope,
         })
     }
 }
@@ -202,6 +277,14 @@ pub fn read_ca_certificates(path: &std::path::Path) -> anyhow::Result<CaCertific
     })
 }
 
+/// The connector's resource type ids, in sync order.
+pub fn resource_type_ids() -> Vec<String> {
+    crate::syncers::resource_types()
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
 /// The c1z write options from the flags (and their variables).
 pub fn write_options(args: &GlobalArgs) -> WriteOptions {
     WriteOptions {
@@ -213,6 +296,11 @@ pub fn write_options(args: &GlobalArgs) -> WriteOptions {
         max_decoded_bytes: decode_limits(args)
             .max_decoded_bytes
             .max(baton_c1z::reader::CURRENT_READER_MAX_DECODED_BYTES),
+        sync_type: if args.skip_entitlements_and_grants {
+            SyncType::ResourcesOnly
+        } else {
+            SyncType::Full
+        },
         ..WriteOptions::default()
     }
 }

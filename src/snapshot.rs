@@ -35,6 +35,67 @@ pub struct Snapshot {
     pub deployment: Option<DeploymentSnapshot>,
 }
 
+/// Which lists a sync reads. A list left out is not requested and stays empty in the [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// `GET /api/v1/organizations` (or the one organization of `--organization-id`).
+    pub organizations: bool,
+    /// The members list of each organization (needs the organizations).
+    pub members: bool,
+    /// `GET /api/v1/deployments`.
+    pub deployments: bool,
+    /// `GET /_security/user`.
+    pub users: bool,
+    /// `GET /_security/role`.
+    pub roles: bool,
+    /// `GET /_security/role_mapping`.
+    pub role_mappings: bool,
+    /// `POST /_security/profile/_suggest`.
+    pub profiles: bool,
+}
+
+impl Needs {
+    /// Every list: a full sync.
+    pub const ALL: Needs = Needs {
+        organizations: true,
+        members: true,
+        deployments: true,
+        users: true,
+        roles: true,
+        role_mappings: true,
+        profiles: true,
+    };
+
+    /// Nothing at all.
+    pub const NONE: Needs = Needs {
+        organizations: false,
+        members: false,
+        deployments: false,
+        users: false,
+        roles: false,
+        role_mappings: false,
+        profiles: false,
+    };
+
+    /// Whether any list of the deployment's security API is read (then `_authenticate` is called first).
+    pub fn deployment(&self) -> bool {
+        self.users || self.roles || self.role_mappings || self.profiles
+    }
+
+    /// Both sets of lists.
+    pub fn union(self, other: Needs) -> Needs {
+        Needs {
+            organizations: self.organizations || other.organizations,
+            members: self.members || other.members,
+            deployments: self.deployments || other.deployments,
+            users: self.users || other.users,
+            roles: self.roles || other.roles,
+            role_mappings: self.role_mappings || other.role_mappings,
+            profiles: self.profiles || other.profiles,
+        }
+    }
+}
+
 /// One step of the fetch, reported to the caller (for progress display).
 pub trait Progress {
     /// A list was fetched: its name and how many items it held.
@@ -56,23 +117,31 @@ impl Snapshot {
         organization_id: Option<&str>,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
-        Snapshot::fetch_planes(Some(cloud), deployment, organization_id, progress)
+        Snapshot::fetch_planes(
+            Some(cloud),
+            deployment,
+            organization_id,
+            &Needs::ALL,
+            progress,
+        )
     }
 
-    /// Reads Elastic Cloud when `cloud` is given and the deployment when `deployment` is: either plane
-    /// alone, or both. Without Cloud there are no organizations, members or deployments.
+    /// Reads the lists `needs` names, one request per list (the others stay empty), of Elastic Cloud when
+    /// `cloud` is given and of the deployment when `deployment` is: either plane alone, or both. Without
+    /// Cloud there are no organizations, members or deployments.
     pub fn fetch_planes(
         cloud: Option<&CloudClient>,
         deployment: Option<&DeploymentClient>,
         organization_id: Option<&str>,
+        needs: &Needs,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
         let mut snapshot = match cloud {
-            Some(cloud) => fetch_cloud(cloud, organization_id, progress)?,
+            Some(cloud) => fetch_cloud(cloud, organization_id, needs, progress)?,
             None => Snapshot::default(),
         };
-        if let Some(client) = deployment {
-            snapshot.deployment = Some(fetch_deployment(client, progress)?);
+        if let Some(client) = deployment.filter(|_| needs.deployment()) {
+            snapshot.deployment = Some(fetch_deployment(client, needs, progress)?);
         }
         Ok(snapshot)
     }
@@ -81,9 +150,12 @@ impl Snapshot {
 fn fetch_cloud(
     cloud: &CloudClient,
     organization_id: Option<&str>,
+    needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Snapshot> {
+    let needs_organizations = needs.organizations || needs.members || needs.deployments;
     let mut organizations = match organization_id {
+        _ if !needs_organizations => Vec::new(),
         Some(id) => vec![cloud
             .organization(id)
             .with_context(|| format!("cannot read organization {id} (--organization-id)"))?],
@@ -96,7 +168,10 @@ fn fetch_cloud(
     progress.fetched("organizations", organizations.len());
 
     let mut members = BTreeMap::new();
-    for org in &organizations {
+    for org in organizations
+        .iter()
+        .filter(|_| needs.members || needs.deployments)
+    {
         let mut list = cloud
             .members(&org.id)
             .with_context(|| format!("cannot list the members of organization {}", org.id))?;
@@ -106,6 +181,7 @@ fn fetch_cloud(
     }
 
     let organizations_outside = match organization_id {
+        Some(_) if !needs.deployments => false,
         Some(id) => cloud
             .organizations()
             .context("cannot list Elastic Cloud organizations (to tell which deployments are those of --organization-id)")?
@@ -114,12 +190,18 @@ fn fetch_cloud(
         None => false,
     };
 
-    let mut deployments = cloud
-        .deployments()
-        .context("cannot list Elastic Cloud deployments")?;
+    let mut deployments = if needs.deployments {
+        cloud
+            .deployments()
+            .context("cannot list Elastic Cloud deployments")?
+    } else {
+        Vec::new()
+    };
     deployments.sort_by(|a, b| a.id.cmp(&b.id));
     deployments.dedup_by(|a, b| a.id == b.id);
-    progress.fetched("deployments", deployments.len());
+    if needs.deployments {
+        progress.fetched("deployments", deployments.len());
+    }
 
     Ok(Snapshot {
         organizations,
@@ -168,6 +250,7 @@ fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion
 
 fn fetch_deployment(
     client: &DeploymentClient,
+    needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<DeploymentSnapshot> {
     let version = cluster_version(client)?;
@@ -185,6 +268,7 @@ fn fetch_deployment(
         ],
     );
     let users = match version {
+        _ if !needs.users => BTreeMap::new(),
         Some(version) if version.has_query_user() => client
             .users_paged()
             .context("cannot list deployment users")?,
@@ -198,14 +282,23 @@ fn fetch_deployment(
             client.users().context("cannot list deployment users")?
         }
     };
-    progress.fetched("users", users.len());
-    let roles = client.roles().context("cannot list deployment roles")?;
-    progress.fetched("roles", roles.len());
-    let role_mappings = client
-        .role_mappings()
-        .context("cannot list deployment role mappings")?;
-    progress.fetched("role mappings", role_mappings.len());
+    if needs.users {
+        progress.fetched("users", users.len());
+    }
+    let mut roles = BTreeMap::new();
+    if needs.roles {
+        roles = client.roles().context("cannot list deployment roles")?;
+        progress.fetched("roles", roles.len());
+    }
+    let mut role_mappings = BTreeMap::new();
+    if needs.role_mappings {
+        role_mappings = client
+            .role_mappings()
+            .context("cannot list deployment role mappings")?;
+        progress.fetched("role mappings", role_mappings.len());
+    }
     let profiles = match version {
+        _ if !needs.profiles => Vec::new(),
         Some(version) if !version.has_user_profiles() => {
             logging::info(
                 "skipping user profiles: Elasticsearch has them from 8.2; users of external realms are known only from role mappings",
@@ -215,7 +308,9 @@ fn fetch_deployment(
         }
         _ => fetch_profiles(client)?,
     };
-    progress.fetched("profiles", profiles.len());
+    if needs.profiles {
+        progress.fetched("profiles", profiles.len());
+    }
     Ok(DeploymentSnapshot {
         principal: Some(principal),
         users,

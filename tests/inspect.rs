@@ -274,7 +274,10 @@ fn inspect_demo_tenant_snapshots_and_json_round_trips_with_console_and_stats() {
         assert_eq!(g["entitlement"]["purpose"], "PURPOSE_VALUE_ASSIGNMENT");
         let principal_type = g["principal"]["id"]["resourceType"].as_str();
         assert!(
-            matches!(principal_type, Some("deploymentUser" | "roleMapping")),
+            matches!(
+                principal_type,
+                Some("deploymentUser" | "roleMapping" | "group")
+            ),
             "{principal_type:?}"
         );
         assert!(g["principal"]["displayName"].is_string());
@@ -311,7 +314,8 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             "user",
             "role",
             "deploymentUser",
-            "roleMapping"
+            "roleMapping",
+            "group"
         ]
     );
     assert_eq!(types[0], ["ID", "Display Name", "Traits"]);
@@ -327,8 +331,9 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             ("deploymentUser", 0),
             ("entitlements", 0),
             ("grants", 0),
+            ("group", 0),
             ("organization", 0),
-            ("resource_types", 6),
+            ("resource_types", 7),
             ("role", 0),
             ("roleMapping", 0),
             ("user", 0),
@@ -544,6 +549,37 @@ fn inspect_refuses_files_over_the_decoder_limits_and_other_files() {
     let (code, stderr) = inspect_err(&dir.path().join("missing.c1z"), &["stats"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("missing.c1z"), "{stderr}");
+}
+
+#[test]
+fn inspect_names_the_newer_v3_format_and_the_tools_that_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v3 = dir.path().join("pebble.c1z");
+    // A v3 header: the magic, then a length-prefixed manifest (the rest is never read).
+    let mut bytes = b"C1Z3\0".to_vec();
+    bytes.extend([4, 0, 0, 0, 0x0a, 0x02, 0x76, 0x33]);
+    std::fs::write(&v3, &bytes).expect("write");
+    for view in [
+        "stats",
+        "resources",
+        "grants",
+        "syncs",
+        "diff",
+        "export-csv",
+    ] {
+        let (code, stderr) = inspect_err(&v3, &[view]);
+        assert_eq!(code, 1, "{view}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("pebble.c1z"), "names the file: {stderr}");
+        assert!(stderr.contains("newer v3 c1z format"), "{stderr}");
+        assert!(stderr.contains("Pebble"), "{stderr}");
+        assert!(
+            stderr.contains("`baton` CLI and baton-sdk read"),
+            "names the tools: {stderr}"
+        );
+        assert!(!stderr.contains("is not a c1z file"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&v3).expect("read"), bytes, "left untouched");
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn records(path: &Path) -> Records {
 
 /// Whether an external id belongs to the deployment plane (roles, deployment users, role mappings).
 fn deployment_plane(id: &str) -> bool {
-    ["role:", "deploymentUser:", "roleMapping:"]
+    ["role:", "deploymentUser:", "roleMapping:", "group:"]
         .iter()
         .any(|p| id.starts_with(p))
 }
@@ -169,7 +169,8 @@ fn a_deployment_only_sync_holds_exactly_the_clusters_users_roles_and_mappings() 
             "user",
             "role",
             "deploymentUser",
-            "roleMapping"
+            "roleMapping",
+            "group"
         ],
         "every resource type is written without the Cloud plane"
     );

@@ -5,7 +5,8 @@ mod common;
 
 use baton_c1z::proto::{
     find_annotation, has_annotation, profile_bool, profile_string, AccountType, ChildResourceType,
-    Resource, RoleTrait, SkipEntitlementsAndGrants, Trait, UserStatusValue, UserTrait,
+    ExternalResourceMatchId, GrantExpandable, GrantMetadata, GroupTrait, Resource, RoleTrait,
+    SkipEntitlementsAndGrants, Trait, UserStatusValue, UserTrait,
 };
 use baton_c1z::reader::C1zFile;
 use common::*;
@@ -97,7 +98,7 @@ const EXTERNAL_USERS: [&str; 9] = [
 ];
 /// External-realm users whose username is also a native user's, named by a mapping (`external:<name>`).
 const EXTERNAL_TWINS: [&str; 1] = ["external:jdoe"];
-const MAPPINGS: [&str; 16] = [
+const MAPPINGS: [&str; 17] = [
     "admins-any",
     "contractor-wildcard",
     "disabled-mapping",
@@ -105,6 +106,7 @@ const MAPPINGS: [&str; 16] = [
     "except-user",
     "ghost-role-mapping",
     "jdoe-direct",
+    "ldap-groups",
     "ldap-subtree",
     "mixed-values",
     "per-user-role",
@@ -136,8 +138,23 @@ fn expected_resources() -> BTreeSet<String> {
             .map(|id| format!("deploymentUser:{id}")),
     );
     out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}")));
+    out.extend(GROUPS.iter().map(|id| format!("group:{id}")));
     out
 }
+
+/// The groups that alone make their members match a mapping, by normalized DN: `admins-any` and
+/// `ldap-groups` name `cn=admins,dc=acme,dc=com` in two spellings, which are one group.
+const GROUPS: [&str; 2] = [
+    "cn=admins,dc=acme,dc=com",
+    "cn=ops,ou=groups,dc=acme,dc=com",
+];
+
+/// (mapping, group) of every group grant.
+const GROUP_MEMBERS: [(&str, &str); 3] = [
+    ("admins-any", "cn=admins,dc=acme,dc=com"),
+    ("ldap-groups", "cn=admins,dc=acme,dc=com"),
+    ("ldap-groups", "cn=ops,ou=groups,dc=acme,dc=com"),
+];
 
 fn expected_entitlements() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -242,6 +259,7 @@ fn expected_grants() -> BTreeSet<String> {
         ("except-user", "editor"),
         ("ghost-role-mapping", "ghost_mapping_role"),
         ("jdoe-direct", "logs_reader"),
+        ("ldap-groups", "viewer"),
         ("ldap-subtree", "editor"),
         ("mixed-values", "logs_reader"),
         ("mixed-values", "viewer"),
@@ -290,6 +308,11 @@ fn expected_grants() -> BTreeSet<String> {
         mapping_members
             .iter()
             .map(|(m, u)| format!("roleMapping:{m}:member:deploymentUser:{u}")),
+    );
+    out.extend(
+        GROUP_MEMBERS
+            .iter()
+            .map(|(m, g)| format!("roleMapping:{m}:member:group:{g}")),
     );
     out
 }
@@ -352,6 +375,18 @@ fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
     ] {
         add(
             format!("role:{role}:member:deploymentUser:{user}"),
+            &[(&format!("roleMapping:{mapping}:member"), false)],
+        );
+    }
+    // ... and to the groups that make their members match.
+    for (role, group, mapping) in [
+        ("kibana_admin", GROUPS[0], "admins-any"),
+        ("superuser", GROUPS[0], "admins-any"),
+        ("viewer", GROUPS[0], "ldap-groups"),
+        ("viewer", GROUPS[1], "ldap-groups"),
+    ] {
+        add(
+            format!("role:{role}:member:group:{group}"),
             &[(&format!("roleMapping:{mapping}:member"), false)],
         );
     }
@@ -458,7 +493,8 @@ fn demo_tenant_sync_writes_exactly_the_expected_records() {
             "user",
             "role",
             "deploymentUser",
-            "roleMapping"
+            "roleMapping",
+            "group"
         ]
     );
     let resource_ids: BTreeSet<String> = synced.resources.keys().cloned().collect();
@@ -698,7 +734,7 @@ fn entitlements_and_grants_reference_real_objects() {
 }
 
 #[test]
-fn without_a_deployment_all_six_types_are_still_written() {
+fn without_a_deployment_all_seven_types_are_still_written() {
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     let (cloud_key, _) = demo_keys();
@@ -712,7 +748,7 @@ fn without_a_deployment_all_six_types_are_still_written() {
     ]);
     assert_eq!(fake.request_count(), 5);
     let synced = read_default_sync(&open(&path));
-    assert_eq!(synced.type_ids.len(), 6);
+    assert_eq!(synced.type_ids.len(), 7);
     assert_eq!(synced.resources.len(), 3 + 4 + 6);
     assert_eq!(synced.entitlements.len(), 3 * 6 + 4 * 3);
     // 8 memberships, 7 organization roles, 3 direct and 12 organization deployment grants, 10 expanded.
@@ -981,6 +1017,22 @@ fn an_existing_file_that_is_not_a_c1z_is_an_error_and_left_alone() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a c1z"));
     assert_eq!(std::fs::read(&path).expect("read"), b"not a c1z file\n");
+    assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]));
+}
+
+#[test]
+fn an_existing_v3_file_is_named_as_the_newer_format_and_left_alone() {
+    let fake = demo_fake();
+    let (dir, path) = temp_target();
+    let bytes = b"C1Z3\0\x04\0\0\0\x0a\x02v3".to_vec();
+    std::fs::write(&path, &bytes).expect("write");
+    let out = run(&sync_args(&fake, &path));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer v3 c1z format"), "{stderr}");
+    assert!(stderr.contains("`baton` CLI and baton-sdk"), "{stderr}");
+    assert!(!stderr.contains("not a c1z"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes);
     assert_eq!(dir_entries(dir.path()), set(["sync.c1z"]));
 }
 
@@ -1767,8 +1819,159 @@ fn a_role_only_a_mapping_names_has_its_resource_and_entitlement() {
     for g in &synced.grants {
         let entitlement = g.split(":deploymentUser:").next().expect("split");
         let entitlement = entitlement.split(":roleMapping:").next().expect("split");
+        let entitlement = entitlement.split(":group:").next().expect("split");
         if entitlement.starts_with("role:") || entitlement.starts_with("roleMapping:") {
             assert!(synced.entitlements.contains(entitlement), "{g}");
         }
     }
+}
+
+/// The `assumed_conditions` of a grant's `GrantMetadata`.
+fn assumed_conditions(grant: &baton_c1z::proto::Grant) -> Vec<String> {
+    let metadata = find_annotation::<GrantMetadata>(&grant.annotations)
+        .expect("decodes")
+        .and_then(|m| m.metadata)
+        .expect("grant metadata");
+    match metadata
+        .fields
+        .get("assumed_conditions")
+        .and_then(|v| v.kind.as_ref())
+    {
+        Some(prost_types::value::Kind::ListValue(list)) => list
+            .values
+            .iter()
+            .filter_map(|v| match &v.kind {
+                Some(prost_types::value::Kind::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        other => panic!("assumed_conditions: {other:?}"),
+    }
+}
+
+#[test]
+fn groups_that_alone_make_members_are_group_principals_matched_by_external_id() {
+    let fake = demo_fake();
+    fake.update_tenant(|t| {
+        t.role_mappings.insert(
+            "except-group".into(),
+            serde_json::json!({
+                "enabled": true,
+                "roles": ["viewer"],
+                "rules": {"all": [
+                    {"field": {"username": "erin"}},
+                    {"except": {"field": {"groups": "cn=banned,dc=acme,dc=com"}}}
+                ]},
+                "metadata": {}
+            }),
+        );
+    });
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let file = open(&path);
+    let sync = file.default_sync().expect("q").expect("sync").sync_id;
+    let types: BTreeMap<String, _> = file
+        .resource_types(&sync)
+        .expect("types")
+        .into_iter()
+        .map(|r| (r.external_id, r.data))
+        .collect();
+    assert_eq!(types["group"].display_name, "Group");
+    assert_eq!(types["group"].traits, [Trait::Group as i32]);
+    let grants: BTreeMap<String, baton_c1z::proto::Grant> = file
+        .grants(&sync)
+        .expect("grants")
+        .into_iter()
+        .map(|g| (g.external_id, g.data))
+        .collect();
+    let group_grants: Vec<&String> = grants
+        .keys()
+        .filter(|id| id.contains(":member:group:") && id.starts_with("roleMapping:"))
+        .collect();
+    let expected: Vec<String> = GROUP_MEMBERS
+        .iter()
+        .map(|(m, g)| format!("roleMapping:{m}:member:group:{g}"))
+        .collect();
+    assert_eq!(group_grants, expected.iter().collect::<Vec<_>>());
+    for (mapping, group) in GROUP_MEMBERS {
+        let g = &grants[&format!("roleMapping:{mapping}:member:group:{group}")];
+        let principal = g
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.as_ref())
+            .expect("id");
+        assert_eq!(
+            (
+                principal.resource_type.as_str(),
+                principal.resource.as_str()
+            ),
+            ("group", group)
+        );
+        // Annotated as the Go connector does: the match id first, then the shallow expandable.
+        assert_eq!(g.annotations.len(), 2);
+        assert!(g.annotations[0]
+            .type_url
+            .ends_with("c1.connector.v2.ExternalResourceMatchID"));
+        let matched = find_annotation::<ExternalResourceMatchId>(&g.annotations)
+            .expect("decodes")
+            .expect("match id");
+        assert_eq!(matched.id, group);
+        let expandable = find_annotation::<GrantExpandable>(&g.annotations)
+            .expect("decodes")
+            .expect("expandable");
+        assert_eq!(
+            expandable.entitlement_ids,
+            [format!("bid:e:group/{group}:member")]
+        );
+        assert!(expandable.shallow);
+    }
+    // One principal for both spellings, named as first written (mappings by name).
+    let resources: BTreeMap<String, Resource> = file
+        .resources(&sync)
+        .expect("resources")
+        .into_iter()
+        .map(|r| (r.external_id, r.data))
+        .collect();
+    let groups: Vec<&String> = resources
+        .keys()
+        .filter(|k| k.starts_with("group:"))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "group:cn=admins,dc=acme,dc=com",
+            "group:cn=ops,ou=groups,dc=acme,dc=com"
+        ]
+    );
+    let admins = &resources["group:cn=admins,dc=acme,dc=com"];
+    assert_eq!(admins.display_name, "cn=admins,dc=acme,dc=com");
+    assert!(has_annotation::<GroupTrait>(&admins.annotations));
+    // A group pattern gives no grant, only a profile entry on the mapping.
+    let role = find_annotation::<RoleTrait>(&resources["roleMapping:ldap-groups"].annotations)
+        .expect("decodes")
+        .expect("role trait");
+    let profile = role.profile.expect("profile");
+    let patterns = format!("{:?}", profile.fields.get("group_patterns"));
+    assert!(
+        patterns.contains("*,ou=contractors,dc=acme,dc=com"),
+        "{patterns}"
+    );
+    assert!(!grants.keys().any(|k| k.contains("ou=contractors")));
+    // A group that is one condition of an `all`, or under an `except`, gives no group grant; the
+    // conditional member's metadata names it.
+    assert!(!grants
+        .keys()
+        .any(|k| k.contains("cn=people") || k.contains("cn=banned")));
+    let es_system = &grants["roleMapping:terminated-complex:member:deploymentUser:es-system"];
+    assert!(
+        assumed_conditions(es_system)
+            .contains(&r#"{"field":{"groups":"cn=people,dc=acme,dc=com"}}"#.to_owned()),
+        "{:?}",
+        assumed_conditions(es_system)
+    );
+    let erin = &grants["roleMapping:except-group:member:deploymentUser:erin"];
+    assert_eq!(
+        assumed_conditions(erin),
+        [r#"{"except":{"field":{"groups":"cn=banned,dc=acme,dc=com"}}}"#]
+    );
 }

@@ -87,10 +87,11 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         cloud.as_ref(),
         deployment.as_ref(),
         config.organization_id.as_deref(),
+        &syncers::scope::needs(&config.scope),
         progress.as_mut(),
     )?;
     progress.step("writing the file");
-    let report = write(writer, snapshot)
+    let report = write(writer, snapshot, &config.scope)
         .with_context(|| format!("cannot write {}", config.file.display()))?;
     drop(progress);
     if let Some(warning) = decoded_size_warning(report.decoded_bytes) {
@@ -138,8 +139,15 @@ pub fn decoded_size_warning(decoded_bytes: u64) -> Option<String> {
 
 /// Streams the records of `snapshot` into the new sync, then frees the snapshot before the grants are
 /// expanded and the file is compressed.
-fn write(mut writer: baton_c1z::SyncWriter, snapshot: Snapshot) -> anyhow::Result<WriteReport> {
-    syncers::emit(&snapshot, &mut writer);
+fn write(
+    mut writer: baton_c1z::SyncWriter,
+    snapshot: Snapshot,
+    scope: &config::SyncScope,
+) -> anyhow::Result<WriteReport> {
+    syncers::emit(
+        &snapshot,
+        &mut syncers::scope::ScopedSink::new(scope, &mut writer),
+    );
     drop(snapshot);
     writer.finish()
 }
@@ -203,6 +211,7 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
         file: global.file.clone(),
         http: config::http_options(global)?,
         write: config::write_options(global),
+        scope: config::SyncScope::from_args(global, &config::resource_type_ids())?,
     };
     let outcome = sync(&config)?;
     let mut out = std::io::stdout().lock();

@@ -16,6 +16,9 @@ pub const DEPLOYMENT_USER: &str = "deploymentUser";
 /// The `roleMapping` resource type id.
 pub const ROLE_MAPPING: &str = "roleMapping";
 
+/// The `group` resource type id (groups role mappings name).
+pub const GROUP: &str = "group";
+
 /// The slug of every membership entitlement.
 pub const MEMBER: &str = "member";
 
@@ -66,4 +69,23 @@ pub fn external_twin_id(username: &str) -> String {
 /// [`EXTERNAL_TWIN_PREFIX`] for the external-realm twin of a native user.
 pub fn mapping_username(id: &str) -> &str {
     id.strip_prefix(EXTERNAL_TWIN_PREFIX).unwrap_or(id)
+}
+
+/// Escapes `\`, `/` and `:` in one part of a Baton id, as baton-sdk's `bid` package does.
+fn bid_part(part: &str) -> String {
+    part.replace('\\', "\\\\")
+        .replace('/', "\\/")
+        .replace(':', "\\:")
+}
+
+/// The Baton id (`bid:e:<type>/<id>:<slug>`, baton-sdk `bid.MakeBid`) of the entitlement `slug` on a
+/// resource without a parent. It names the entitlement across files, where an entitlement id would
+/// name one in this file only.
+pub fn entitlement_bid(resource: &ResourceId, slug: &str) -> String {
+    format!(
+        "bid:e:{}/{}:{}",
+        bid_part(&resource.resource_type),
+        bid_part(&resource.resource),
+        bid_part(slug)
+    )
 }

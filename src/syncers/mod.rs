@@ -4,11 +4,13 @@
 pub mod assignments;
 pub mod deployment;
 pub mod deployment_user;
+pub mod group;
 pub mod ids;
 pub mod organization;
 pub mod records;
 pub mod role;
 pub mod role_mapping;
+pub mod scope;
 pub mod types;
 pub mod user;
 
@@ -22,7 +24,7 @@ pub fn resource_types() -> Vec<ResourceType> {
     types::all()
 }
 
-/// All records of one sync, with `GrantExpandable` grants expanded in memory. All six types are always
+/// All records of one sync, with `GrantExpandable` grants expanded in memory. All seven types are always
 /// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
@@ -43,7 +45,7 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
 }
 
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users, roles, deployment users, role mappings. The resource
+/// written: organizations, deployments, users, roles, deployment users, role mappings, groups. The resource
 /// types are [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     organization::sync(snapshot, out);
@@ -54,6 +56,7 @@ pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     role::sync(deployment, out);
     deployment_user::sync(deployment, out);
     role_mapping::sync(deployment, out);
+    group::sync(deployment, out);
 }
 
 #[cfg(test)]
@@ -99,7 +102,7 @@ mod tests {
     }
 
     #[test]
-    fn all_six_types_exist_without_any_data() {
+    fn all_seven_types_exist_without_any_data() {
         let records = records(&Snapshot::default()).expect("expands");
         let ids: Vec<&str> = records
             .resource_types
@@ -114,7 +117,8 @@ mod tests {
                 "user",
                 "role",
                 "deploymentUser",
-                "roleMapping"
+                "roleMapping",
+                "group"
             ]
         );
         assert!(records.resources.is_empty() && records.grants.is_empty());

@@ -10,16 +10,19 @@
 //! the users it names literally are its members, marked as such, and its profile says why. Roles: each
 //! role of the mapping's `roles` gets a grant of its `member` entitlement to the mapping, expandable
 //! from the mapping's `member` entitlement. Mappings with `role_templates` compute their roles at login
-//! and expand to nothing.
+//! and expand to nothing. Groups: each group value that alone makes a user a member (the whole rule, or
+//! directly inside a top-level `any`) gets a grant to its `group` principal, matched to another
+//! connector's group by `ExternalResourceMatchID` and expandable (shallow) from that group's `member`
+//! entitlement; group patterns are listed on the mapping's profile instead.
 
 use super::deployment_user::{self, KnownUser};
 use super::ids::{self, entitlement_id, MEMBER};
 use super::records::{grant, member_entitlement};
-use super::{role, types};
+use super::{group, role, types};
 use crate::snapshot::DeploymentSnapshot;
 use baton_c1z::proto::{
-    any, Entitlement, GrantExpandable, GrantMetadata, ProfileBuilder, Resource, ResourceId,
-    ResourceType, RoleTrait,
+    any, Entitlement, ExternalResourceMatchId, GrantExpandable, GrantMetadata, ProfileBuilder,
+    Resource, ResourceId, ResourceType, RoleTrait,
 };
 use baton_c1z::RecordSink;
 use elastic_api::deployment::RoleMapping;
@@ -44,6 +47,15 @@ pub fn resource(name: &str, mapping: &RoleMapping) -> Resource {
         .strings("roles", mapping.roles.iter().map(String::as_str))
         .string("rules", &mapping.rules.to_json())
         .bool("expands_to_roles", !templated && !mapping.roles.is_empty());
+    let patterns = group::group_patterns(mapping);
+    if !patterns.is_empty() {
+        profile = profile
+            .strings("group_patterns", patterns.iter().copied())
+            .string(
+                "group_patterns_note",
+                "members of the groups these patterns match are members; the groups cannot be listed, so no group grant is derived",
+            );
+    }
     if let MappingRules::Unreadable { error, .. } = &mapping.rules {
         profile = profile.string(
             "rules_error",
@@ -116,7 +128,7 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             &resource,
             format!("{name} Role Mapping member"),
             format!("Matched by the {name} role mapping"),
-            vec![types::deployment_user()],
+            vec![types::deployment_user(), types::group()],
         );
         if let MappingRules::Unreadable { error, .. } = &mapping.rules {
             crate::logging::warn(
@@ -129,6 +141,7 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
         }
         if mapping.enabled {
             member_grants(name, mapping, &externals, &entitlement, out);
+            group_grants(mapping, &entitlement, out);
             role_grants(mapping, deployment, &resource, out);
         }
         out.resource(resource);
@@ -216,6 +229,26 @@ fn member_grants(
                 metadata: Some(metadata.build()),
             }));
         }
+        out.grant(g);
+    }
+}
+
+/// A grant of the mapping's `member` entitlement to each group sufficient for membership, annotated as
+/// the Go connector annotates them: `ExternalResourceMatchID{id}` with the group's id, so that Baton's
+/// syncer, given another connector's file, hands the grant to that file's resource with this id; and a
+/// shallow `GrantExpandable` from the group's `member` entitlement (by Baton id, as it lives in that
+/// file), so that the group's direct members get the mapping.
+fn group_grants(mapping: &RoleMapping, entitlement: &Entitlement, out: &mut dyn RecordSink) {
+    for id in group::mapping_groups(mapping).into_keys() {
+        let principal = ResourceId::new(ids::GROUP, &id);
+        let source = ids::entitlement_bid(&principal, MEMBER);
+        let mut g = grant(entitlement, principal);
+        g.annotations.push(any(&ExternalResourceMatchId { id }));
+        g.annotations.push(any(&GrantExpandable {
+            entitlement_ids: vec![source],
+            shallow: true,
+            resource_type_ids: Vec::new(),
+        }));
         out.grant(g);
     }
 }

@@ -1,4 +1,4 @@
-//! The six resource types, in the order they are written; the syncers name each other's types (as
+//! The seven resource types, in the order they are written; the syncers name each other's types (as
 //! `grantable_to`) from here.
 
 use super::ids;
@@ -13,6 +13,7 @@ pub fn all() -> Vec<ResourceType> {
         role(),
         deployment_user(),
         role_mapping(),
+        group(),
     ]
 }
 
@@ -60,6 +61,18 @@ pub fn role_mapping() -> ResourceType {
     ResourceType {
         id: ids::ROLE_MAPPING.to_owned(),
         display_name: "Role Mapping".to_owned(),
+        ..ResourceType::default()
+    }
+}
+
+/// The `group` resource type: trait GROUP, and no entitlements or grants of its own (its members are
+/// known only to the identity provider).
+pub fn group() -> ResourceType {
+    ResourceType {
+        id: ids::GROUP.to_owned(),
+        display_name: "Group".to_owned(),
+        traits: vec![Trait::Group as i32],
+        annotations: vec![any(&SkipEntitlementsAndGrants {})],
         ..ResourceType::default()
     }
 }

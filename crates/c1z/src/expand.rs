@@ -14,6 +14,9 @@ use crate::proto::{
 use crate::SyncRecords;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The prefix of an entitlement's Baton id, which names it across files.
+pub const BID_ENTITLEMENT_PREFIX: &str = "bid:e:";
+
 /// The longest chain of expandable grants followed.
 pub const MAX_DEPTH: usize = 20;
 
@@ -325,6 +328,12 @@ fn collect_edges(
         let target_known = store.entitlement(&target)?.is_some();
         for source in expandable.entitlement_ids {
             if source.trim().is_empty() {
+                continue;
+            }
+            // A Baton id (`bid:e:…`) names an entitlement of another connector's file (an external
+            // group's `member`), resolved when the platform matches the grant's external principal;
+            // there is nothing to expand in this file, as for Baton's own expander.
+            if source.starts_with(BID_ENTITLEMENT_PREFIX) {
                 continue;
             }
             let source_resource = store

@@ -57,7 +57,8 @@ mod test_support;
 use std::path::PathBuf;
 
 pub use reader::{
-    C1zFile, DecodeLimits, EntitlementRow, GrantRow, ResourceRow, ResourceTypeRow, SyncRun,
+    C1zFile, DecodeLimits, EntitlementRow, FormatError, GrantRow, ResourceRow, ResourceTypeRow,
+    SyncRun,
 };
 pub use writer::{write_sync, write_sync_owned, SyncWriter};
 
@@ -126,6 +127,29 @@ pub struct WriteOptions {
     /// current baton-sdk writes grants: readers look the entitlement and the resource up in their own
     /// rows, and the file is about a third smaller. On by default.
     pub slim_grants: bool,
+    /// The `sync_type` recorded for the new sync: `full` (the default), or `resources_only` for a sync
+    /// without entitlements and grants. Cleanup counts only `full` syncs.
+    pub sync_type: SyncType,
+}
+
+/// The `sync_type` of a sync run, as baton-sdk names them (`pkg/connectorstore`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncType {
+    /// Every resource type with its entitlements and grants (also for a resource type filter).
+    #[default]
+    Full,
+    /// Resources only: entitlements and grants were skipped.
+    ResourcesOnly,
+}
+
+impl SyncType {
+    /// The text stored in `v1_sync_runs.sync_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncType::Full => "full",
+            SyncType::ResourcesOnly => "resources_only",
+        }
+    }
 }
 
 impl Default for WriteOptions {
@@ -138,6 +162,7 @@ impl Default for WriteOptions {
             decode_limits: DecodeLimits::default(),
             max_decoded_bytes: reader::CURRENT_READER_MAX_DECODED_BYTES,
             slim_grants: true,
+            sync_type: SyncType::Full,
         }
     }
 }

@@ -538,6 +538,20 @@ pub struct GrantExpandable {
 
 annotation!(GrantExpandable);
 
+/// `c1.connector.v2.ExternalResourceMatchID`: the grant's principal is a placeholder for the resource of
+/// another connector's file whose `id.resource` equals `id` (any type). Baton's syncer, given that file
+/// (`--external-resource-c1z`), replaces the grant with one to that resource.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExternalResourceMatchId {
+    /// The external resource's id (`ResourceId.resource`).
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+impl Annotation for ExternalResourceMatchId {
+    const TYPE_NAME: &'static str = "c1.connector.v2.ExternalResourceMatchID";
+}
+
 /// `c1.connector.v2.GrantMetadata`: free-form facts about a grant.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantMetadata {
@@ -701,6 +715,25 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn external_resource_match_id_matches_baton_bytes() {
+        let m = ExternalResourceMatchId {
+            id: "cn=admins,dc=acme,dc=com".into(),
+        };
+        assert_eq!(
+            hex(&m.encode_to_vec()),
+            "0a18636e3d61646d696e732c64633d61636d652c64633d636f6d"
+        );
+        let packed = any(&m);
+        assert_eq!(
+            packed.type_url,
+            "type.googleapis.com/c1.connector.v2.ExternalResourceMatchID"
+        );
+        let bytes = packed.encode_to_vec();
+        assert_eq!(&hex(&bytes)[..4], "0a3b");
+        assert!(hex(&bytes).ends_with("121a0a18636e3d61646d696e732c64633d61636d652c64633d636f6d"));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use crate::proto::{
     self, Annotation, AppTrait, ChildResourceType, ETag, EntitlementImmutable, ExternalLink,
-    GrantExpandable, GrantImmutable, GrantMetadata, GroupTrait, RawId, RoleTrait, SkipEntitlements,
-    SkipEntitlementsAndGrants, SkipGrants, UserTrait, V1Identifier,
+    ExternalResourceMatchId, GrantExpandable, GrantImmutable, GrantMetadata, GroupTrait, RawId,
+    RoleTrait, SkipEntitlements, SkipEntitlementsAndGrants, SkipGrants, UserTrait, V1Identifier,
 };
 use chrono::DateTime;
 use prost_types::{value::Kind, Any, Struct, Timestamp, Value};
@@ -522,6 +522,9 @@ fn known_annotation(
                 .strs("resourceTypeIds", &m.resource_type_ids)
                 .build()
         }),
+        ExternalResourceMatchId::TYPE_NAME => {
+            decode::<ExternalResourceMatchId>(bytes).map(|m| head.str("id", &m.id).build())
+        }
         GrantMetadata::TYPE_NAME => decode::<GrantMetadata>(bytes)
             .map(|m| head.msg("metadata", profile(&m.metadata)).build()),
         GrantImmutable::TYPE_NAME => {

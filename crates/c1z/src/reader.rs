@@ -130,18 +130,50 @@ fn read_content_size(field: &[u8]) -> u64 {
     }
 }
 
+/// Why the first bytes of a file are not those of a v1 c1z. Callers tell the cases apart by variant
+/// (`err.downcast_ref::<FormatError>()`), never by the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// The magic is neither `C1ZF\0` nor `C1Z3\0`.
+    NotC1z {
+        /// The file read.
+        path: std::path::PathBuf,
+    },
+    /// The magic `C1Z3\0`: baton-sdk's newer v3 format (a manifest and a Pebble store), which only the
+    /// current `baton` CLI and baton-sdk read.
+    NewerV3 {
+        /// The file read.
+        path: std::path::PathBuf,
+    },
+}
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormatError::NotC1z { path } => write!(f, "{} is not a c1z file", path.display()),
+            FormatError::NewerV3 { path } => write!(
+                f,
+                "{}: C1Z3 (Pebble) files are not supported; this is baton-sdk's newer v3 c1z format (a \
+                 Pebble store), which the current `baton` CLI and baton-sdk read; only the v1 (SQLite, \
+                 magic C1ZF) format is read and written here",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
 /// Checks the first bytes of a non-empty file for the v1 magic.
 pub(crate) fn check_magic(path: &Path, header: &[u8]) -> anyhow::Result<()> {
     if header == MAGIC_V1 {
         return Ok(());
     }
+    let path = path.to_path_buf();
     if header == MAGIC_V3 {
-        bail!(
-            "{}: C1Z3 (Pebble) files are not supported; only the v1 (SQLite) c1z format is",
-            path.display()
-        );
+        return Err(FormatError::NewerV3 { path }.into());
     }
-    bail!("{} is not a c1z file", path.display())
+    Err(FormatError::NotC1z { path }.into())
 }
 
 /// Reads the 5-byte header of `source`: `false` for an empty file, an error unless it is the v1 magic.
@@ -423,6 +455,34 @@ impl C1zFile {
             _dir: dir,
             _guard: guard,
         })
+    }
+
+    /// Writes the sync `sync_id` alone into a new c1z at `target`, as baton-sdk's `CloneSync` (the
+    /// `baton` CLI's `export c1z`) does: the rows of every other sync are dropped from this file's
+    /// private copy (the source file is not touched), the database is vacuumed, and the result is
+    /// compressed into a temp file beside `target` and renamed over it. Returns the new file's size.
+    pub fn export_sync(self, sync_id: &str, target: &Path) -> anyhow::Result<u64> {
+        if !self.sync_runs()?.iter().any(|run| run.sync_id == sync_id) {
+            bail!("sync {sync_id} is not in the file (see `inspect syncs`)");
+        }
+        for table in schema::TABLES {
+            self.conn
+                .execute(
+                    &format!("delete from {table} where sync_id != ?1"),
+                    [sync_id],
+                )
+                .with_context(|| format!("drop the other syncs from {table}"))?;
+        }
+        self.conn
+            .execute_batch("VACUUM")
+            .context("vacuum the exported database")?;
+        let C1zFile { conn, _dir, _guard } = self;
+        conn.close()
+            .map_err(|(_, e)| e)
+            .context("close the exported database")?;
+        let mut quiet = crate::progress::Tracker::new(Box::new(crate::progress::NoProgress));
+        crate::writer::publish(&_dir.path().join("db"), target, 3, &mut quiet)
+            .with_context(|| format!("cannot write {}", target.display()))
     }
 
     /// The SQLite connection on the temp copy.

@@ -54,7 +54,7 @@ const INSERT_SYNC_RUN: &str =
     "insert into v1_sync_runs (sync_id, started_at, ended_at, sync_token, \
      sync_type, parent_sync_id, linked_sync_id, supports_diff, grants_backfilled, stats, \
      ingest_invariant_generation, ingest_invariant_coverage, ingest_invariant_mode) \
-     values (?1, ?2, null, '', 'full', '', '', 0, 0, null, '', '', '')";
+     values (?1, ?2, null, '', ?3, '', '', 0, 0, null, '', '', '')";
 
 const END_SYNC_RUN: &str = "update v1_sync_runs set ended_at = ?1 where sync_id = ?2";
 
@@ -248,7 +248,11 @@ impl SyncWriter {
         self.conn
             .execute(
                 INSERT_SYNC_RUN,
-                params![self.sync_id, clock::sqlite_time(started_at)],
+                params![
+                    self.sync_id,
+                    clock::sqlite_time(started_at),
+                    self.options.sync_type.as_str()
+                ],
             )
             .context("insert into v1_sync_runs")?;
         self.deferred = drop_deferrable_indexes(&self.conn, new_rows)?;
@@ -893,7 +897,12 @@ fn close(conn: Connection, db: &Path) -> anyhow::Result<()> {
 }
 
 /// Compresses `db` into a temp file beside `target`, then renames it over `target`. Returns the new size.
-fn publish(db: &Path, target: &Path, level: i32, progress: &mut Tracker) -> anyhow::Result<u64> {
+pub(crate) fn publish(
+    db: &Path,
+    target: &Path,
+    level: i32,
+    progress: &mut Tracker,
+) -> anyhow::Result<u64> {
     let file = atomic_file::replace(target, |out| {
         write_c1z(db, out, level, progress)?;
         fail_point("before_rename")

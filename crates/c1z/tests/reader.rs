@@ -4,7 +4,9 @@
 use baton_c1z::clock;
 use baton_c1z::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use baton_c1z::reader::{parse_frame_header, FrameHeader};
-use baton_c1z::{schema, write_sync, C1zFile, DecodeLimits, SyncRecords, WriteOptions, MAGIC_V1};
+use baton_c1z::{
+    schema, write_sync, C1zFile, DecodeLimits, FormatError, SyncRecords, WriteOptions, MAGIC_V1,
+};
 use rusqlite::Connection;
 use std::fs;
 use std::io::Write;
@@ -233,6 +235,30 @@ fn c1z_reader_rejects_other_files() {
     );
     let missing = dir.path().join("missing.c1z");
     assert!(open_err(&missing, &limits).contains("missing.c1z"));
+}
+
+#[test]
+fn c1z_reader_classifies_v3_and_foreign_files_by_type() {
+    let dir = TempDir::new().unwrap();
+    let v3 = dir.path().join("v3.c1z");
+    fs::write(&v3, b"C1Z3\0\x04\0\0\0manifest").unwrap();
+    let err = C1zFile::open(&v3, &DecodeLimits::default()).err().unwrap();
+    assert_eq!(
+        err.downcast_ref::<FormatError>(),
+        Some(&FormatError::NewerV3 { path: v3.clone() })
+    );
+    let message = format!("{err:#}");
+    assert!(message.contains("newer v3 c1z format"), "{message}");
+    assert!(message.contains("`baton` CLI and baton-sdk"), "{message}");
+    let text = dir.path().join("text.c1z");
+    fs::write(&text, b"hello").unwrap();
+    let err = C1zFile::open(&text, &DecodeLimits::default())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.downcast_ref::<FormatError>(),
+        Some(&FormatError::NotC1z { path: text })
+    );
 }
 
 #[test]

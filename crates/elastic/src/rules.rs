@@ -154,6 +154,115 @@ impl Rule {
     }
 }
 
+/// The field name under which a user's groups are matched.
+pub const GROUPS_FIELD: &str = "groups";
+
+impl Rule {
+    /// The string values of the `groups` field rules that alone make a user a member: the whole rule
+    /// is the field rule, or it is directly inside a top-level `any`. Literals and patterns alike, in
+    /// the order written. A `groups` condition inside an `all` (one condition among others), deeper, or
+    /// under an `except` is left out.
+    pub fn sufficient_group_values(&self) -> Vec<&str> {
+        let fields: Vec<&FieldRule> = match self {
+            Rule::Field(field) => vec![field],
+            Rule::Any(rules) => rules
+                .iter()
+                .filter_map(|r| match r {
+                    Rule::Field(field) => Some(field),
+                    _ => None,
+                })
+                .collect(),
+            Rule::All(_) | Rule::Except(_) => Vec::new(),
+        };
+        fields
+            .into_iter()
+            .filter(|f| f.name == GROUPS_FIELD)
+            .flat_map(|f| f.values.as_slice())
+            .filter_map(|v| match v {
+                FieldValue::String(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A group or DN value the way Elasticsearch compares `dn` and `groups` literals (case-insensitively,
+/// and as normalized distinguished names when both sides are DNs): for a DN, every attribute name and
+/// value lower-cased and the spaces around `,`, `+` and `=` removed (escaped characters are kept as
+/// written, but lower-cased); anything else that is not a DN, lower-cased. So `CN=Admins, DC=Acme` and
+/// `cn=admins,dc=acme` give the same string.
+pub fn normalize_dn(value: &str) -> String {
+    match parse_dn(value) {
+        Some(rdns) => rdns
+            .iter()
+            .map(|rdn| {
+                rdn.iter()
+                    .map(|(attr, val)| format!("{attr}={val}"))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        None => value.to_lowercase(),
+    }
+}
+
+/// Splits `value` at the unescaped `sep` characters, keeping escapes in the parts.
+fn split_unescaped(value: &str, sep: char) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            part.push(c);
+            if let Some(next) = chars.next() {
+                part.push(next);
+            }
+        } else if c == sep {
+            parts.push(std::mem::take(&mut part));
+        } else {
+            part.push(c);
+        }
+    }
+    parts.push(part);
+    parts
+}
+
+/// Removes unescaped leading and trailing spaces (an escaped trailing space `\ ` is kept).
+fn trim_dn_spaces(value: &str) -> &str {
+    let start = value.trim_start_matches(' ');
+    let mut end = start.len();
+    while end > 0 && start[..end].ends_with(' ') && !start[..end - 1].ends_with('\\') {
+        end -= 1;
+    }
+    &start[..end]
+}
+
+/// The RDNs of a DN, each a list of (attribute, value) lower-cased and trimmed; `None` when `value` is
+/// not a DN (an RDN without `=`, an empty attribute name, no RDN at all).
+fn parse_dn(value: &str) -> Option<Vec<Vec<(String, String)>>> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    split_unescaped(value, ',')
+        .iter()
+        .map(|rdn| {
+            split_unescaped(rdn, '+')
+                .iter()
+                .map(|ava| {
+                    let (attr, val) = ava.split_once('=')?;
+                    let attr = attr.trim();
+                    let valid = !attr.is_empty()
+                        && attr
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                    valid.then(|| (attr.to_lowercase(), trim_dn_spaces(val).to_lowercase()))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// A mapping's `rules` as read: the grammar above, or, for a shape it does not describe (a newer
 /// Elasticsearch, an unforeseen form), the JSON exactly as sent, so that one such mapping does not stop a
 /// sync.
@@ -826,6 +935,50 @@ mod tests {
             .into_iter()
             .map(str::to_owned)
             .collect()
+    }
+
+    #[test]
+    fn dns_normalize_as_elasticsearch_compares_them() {
+        assert_eq!(
+            normalize_dn("CN=John Doe, OU=Users,DC=Acme,DC=com"),
+            "cn=john doe,ou=users,dc=acme,dc=com"
+        );
+        assert_eq!(
+            normalize_dn("CN=Admins,DC=Acme"),
+            normalize_dn("cn=admins,dc=acme")
+        );
+        assert_eq!(normalize_dn(" cn = a + uid = B ,dc=x"), "cn=a+uid=b,dc=x");
+        assert_eq!(normalize_dn(r"cn=Doe\, John,dc=x"), r"cn=doe\, john,dc=x");
+        assert_eq!(normalize_dn(r"cn=trailing\ ,dc=x"), r"cn=trailing\ ,dc=x");
+        // Not DNs: compared case-insensitively.
+        assert_eq!(normalize_dn("Engineering"), "engineering");
+        assert_eq!(normalize_dn("a,b"), "a,b");
+    }
+
+    #[test]
+    fn sufficient_groups_are_the_whole_rule_or_directly_inside_a_top_level_any() {
+        let groups = |json: &str| -> Vec<String> {
+            rule(json)
+                .sufficient_group_values()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            groups(r#"{"field":{"groups":["cn=a,dc=x","*,ou=y,dc=x",7]}}"#),
+            ["cn=a,dc=x", "*,ou=y,dc=x"]
+        );
+        assert_eq!(
+            groups(
+                r#"{"any":[{"field":{"username":"u"}},{"field":{"groups":"cn=b,dc=x"}},{"any":[{"field":{"groups":"cn=deep,dc=x"}}]}]}"#
+            ),
+            ["cn=b,dc=x"]
+        );
+        assert!(groups(
+            r#"{"all":[{"field":{"groups":"cn=c,dc=x"}},{"field":{"realm.name":"ldap1"}}]}"#
+        )
+        .is_empty());
+        assert!(groups(r#"{"all":[{"except":{"field":{"groups":"cn=d,dc=x"}}}]}"#).is_empty());
     }
 
     #[test]

@@ -877,7 +877,7 @@ mod tests {
         assert_eq!((ghost.status, ghost.body.as_slice()), (404, &b"{}"[..]));
 
         let mappings = es_get(&fake, "/_security/role_mapping").json();
-        assert_eq!(mappings.as_object().map(|o| o.len()), Some(16));
+        assert_eq!(mappings.as_object().map(|o| o.len()), Some(17));
         let m = es_get(&fake, "/_security/role_mapping/per-user-role,jdoe-direct").json();
         assert!(m["per-user-role"]["role_templates"][0]["template"].is_string());
         assert_eq!(
@@ -1120,7 +1120,7 @@ mod tests {
         let r = es_get(&fake, "/_security/role_mapping");
         assert_eq!(r.status, 200);
         assert!(r.body.len() >= 1 << 20);
-        assert_eq!(r.json().as_object().map(|o| o.len()), Some(16));
+        assert_eq!(r.json().as_object().map(|o| o.len()), Some(17));
         assert!(fake.bytes_served() >= 1 << 20);
     }
 

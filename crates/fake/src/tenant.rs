@@ -883,7 +883,7 @@ mod tests {
         assert!(t.roles["logs_reader"]["description"].is_string());
         assert!(t.roles.contains_key("metrics_writer") && t.roles.contains_key("sre_admin"));
 
-        assert_eq!(t.role_mappings.len(), 16);
+        assert_eq!(t.role_mappings.len(), 17);
         for (name, m) in &t.role_mappings {
             assert!(m["enabled"].is_boolean(), "{name}");
             assert!(m["rules"].is_object(), "{name}");

@@ -1,5 +1,5 @@
-//! `export-csv`: every grant of a sync as one CSV row for access reviews, in the columns of the `baton`
-//! CLI's `export csv`.
+//! `export-csv` (and `export csv`): every grant of a sync as one CSV row for access reviews, in the
+//! columns of the `baton` CLI's `export csv`; the rows are shared with the `export xlsx` workbook.
 
 use super::data::{key, name_or, require_sync, Data, ResourceKey};
 use anyhow::Context;
@@ -26,30 +26,43 @@ pub const CSV_COLUMNS: [&str; 12] = [
 /// `export-csv`: a header row, then one row per grant of the sync a list view reads (`sync_id`, else
 /// Baton's pick), in the order of the file's grants.
 pub fn export_csv(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<String> {
-    let selected = match sync_id {
+    let selected = selected_sync(file, sync_id)?;
+    let data = Data::load(file, selected.as_deref(), true, true)?;
+    let mut out = String::new();
+    crate::csv::push_record(&mut out, &CSV_COLUMNS);
+    for row in grant_rows(&data)? {
+        crate::csv::push_record(&mut out, &row);
+    }
+    Ok(out)
+}
+
+/// The sync a list view reads: `sync_id` (which must exist), else Baton's pick.
+pub(super) fn selected_sync(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    match sync_id {
         Some(id) => {
             require_sync(file, id)?;
-            Some(id.to_owned())
+            Ok(Some(id.to_owned()))
         }
-        None => file.default_sync()?.map(|run| run.sync_id),
-    };
-    let data = Data::load(file, selected.as_deref(), true, true)?;
-    csv_rows(&data)
+        None => Ok(file.default_sync()?.map(|run| run.sync_id)),
+    }
 }
 
 /// The user columns of a principal: last name, first name, status, e-mail address.
-struct Person {
-    last_name: String,
-    first_name: String,
-    status: String,
-    email: String,
+pub(super) struct Person {
+    pub(super) last_name: String,
+    pub(super) first_name: String,
+    pub(super) status: String,
+    pub(super) email: String,
 }
 
 impl Person {
     /// The user columns of `principal`, when it is a user (it carries a `UserTrait`, or its type has the
     /// user trait): the structured name when it has one, else the whole display name as the first name;
     /// the status by name; the primary e-mail address, else the first. `None` for other principals.
-    fn of(
+    pub(super) fn of(
         principal: &proto::Resource,
         rt: Option<&proto::ResourceType>,
     ) -> anyhow::Result<Option<Person>> {
@@ -90,7 +103,8 @@ impl Person {
     }
 }
 
-fn csv_rows(data: &Data) -> anyhow::Result<String> {
+/// One row of [`CSV_COLUMNS`] per grant, in the order of the file's grants.
+pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
     let types = data.type_index();
     let by_id = data.resource_index();
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
@@ -106,8 +120,7 @@ fn csv_rows(data: &Data) -> anyhow::Result<String> {
     };
     // A principal holds many grants: work its columns out once.
     let mut people: BTreeMap<ResourceKey, Option<Person>> = BTreeMap::new();
-    let mut out = String::new();
-    crate::csv::push_record(&mut out, &CSV_COLUMNS);
+    let mut out = Vec::with_capacity(data.grants.len());
     for g in &data.grants {
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
         let principal_type = pid.map_or("", |id| id.resource_type.as_str());
@@ -135,24 +148,27 @@ fn csv_rows(data: &Data) -> anyhow::Result<String> {
         let resource_id = rid.map_or("", |id| id.resource.as_str());
         let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(on);
 
-        let text = |f: fn(&Person) -> &str| person.map_or("", f);
-        crate::csv::push_record(
-            &mut out,
-            &[
-                type_name(principal_type).as_str(),
-                text(|p| &p.last_name),
-                text(|p| &p.first_name),
-                principal_id,
-                text(|p| &p.status),
-                text(|p| &p.email),
-                entitlement.map_or("", |e| e.display_name.as_str()),
-                ent_id,
-                type_name(resource_type).as_str(),
-                resource.map_or(resource_id, |r| name_or(&r.display_name, resource_id)),
-                entitlement.map_or("", |e| e.description.as_str()),
-                entitlement.map_or("", |e| e.slug.as_str()),
-            ],
-        );
+        let text = |f: fn(&Person) -> &str| person.map_or("", f).to_owned();
+        out.push([
+            type_name(principal_type),
+            text(|p| &p.last_name),
+            text(|p| &p.first_name),
+            principal_id.to_owned(),
+            text(|p| &p.status),
+            text(|p| &p.email),
+            entitlement
+                .map_or("", |e| e.display_name.as_str())
+                .to_owned(),
+            ent_id.to_owned(),
+            type_name(resource_type),
+            resource
+                .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
+                .to_owned(),
+            entitlement
+                .map_or("", |e| e.description.as_str())
+                .to_owned(),
+            entitlement.map_or("", |e| e.slug.as_str()).to_owned(),
+        ]);
     }
     Ok(out)
 }

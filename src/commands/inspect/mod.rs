@@ -1,7 +1,9 @@
 //! `inspect`: shows what a `.c1z` file holds, in the views the `baton` CLI offers (stats, resource types,
 //! resources, entitlements, grants, principals, one principal's effective access, syncs, diff): an
-//! aligned console table (a tree for `access`), or one compact protojson document. `export-csv` writes
-//! every grant as one CSV row for access reviews, to stdout or to a file.
+//! aligned console table (a tree for `access`), or one compact protojson document. `principals compare`
+//! compares the holders of two entitlements, in two files. `export-csv` (and `export csv`) writes every
+//! grant as one CSV row for access reviews, `export xlsx` an access-review workbook, `export c1z` one
+//! sync in its own file.
 //!
 //! List views read the sync Baton's readers pick (the newest finished full sync, else a recent unfinished
 //! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`
@@ -10,23 +12,28 @@
 //!
 //! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
 //! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;
-//! `export` the CSV; `data` loads the records they share and `view` is what a view renders to.
+//! `compare` the comparison of two entitlements' holders; `export` the CSV rows; `xlsx` the workbook; `data` loads the records they share and `view` is what a view renders to.
 
 mod access;
+mod compare;
 mod data;
 mod diff;
 mod export;
 mod view;
 mod views;
+mod xlsx;
 
 pub use export::{export_csv, CSV_COLUMNS};
 pub use view::{Console, View};
+pub use xlsx::{export_xlsx, GRANTS_SHEET, PRINCIPALS_SHEET, PRINCIPAL_COLUMNS};
 
-use crate::cli::{GlobalArgs, InspectArgs, InspectView, OutputFormat};
+use crate::cli::{
+    ExportFormat, GlobalArgs, InspectArgs, InspectView, OutputFormat, PrincipalsAction,
+};
 use crate::config::UsageError;
 use crate::output;
 use anyhow::{bail, Context};
-use baton_c1z::reader::C1zFile;
+use baton_c1z::reader::{C1zFile, DecodeLimits};
 use data::{require_sync, Data, GrantFilter};
 
 /// Runs one `inspect` view and prints it.
@@ -38,6 +45,47 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
             "{} is empty (0 bytes): not a c1z file",
             global.file.display()
         );
+    }
+    if let InspectView::Export { format } = &args.view {
+        if args.output == OutputFormat::Json {
+            return Err(UsageError(
+                "--output-format json does not apply to export: it writes CSV, xlsx or c1z".into(),
+            )
+            .into());
+        }
+        let limits = crate::config::decode_limits(global);
+        let file = C1zFile::open(&global.file, &limits)?;
+        let context = || format!("cannot export {}", global.file.display());
+        return match format {
+            ExportFormat::Csv { out } => {
+                let csv = export_csv(&file, args.sync_id.as_deref()).with_context(context)?;
+                match out {
+                    Some(path) => output::write_file(path, csv.as_bytes()),
+                    None => output::print(&csv),
+                }
+            }
+            ExportFormat::Xlsx { out } => {
+                let bytes = export_xlsx(&file, args.sync_id.as_deref()).with_context(context)?;
+                output::write_file(out, &bytes)
+            }
+            ExportFormat::C1z { out } => {
+                let sync_id = match &args.sync_id {
+                    Some(id) => id.clone(),
+                    None => file
+                        .default_sync()?
+                        .filter(|run| run.ended_at.is_some())
+                        .map(|run| run.sync_id)
+                        .with_context(|| {
+                            format!(
+                                "{} has no finished full sync to export; name one with --sync-id",
+                                global.file.display()
+                            )
+                        })?,
+                };
+                file.export_sync(&sync_id, out).with_context(context)?;
+                Ok(())
+            }
+        };
     }
     if let InspectView::ExportCsv { out } = &args.view {
         if args.output == OutputFormat::Json {
@@ -55,13 +103,13 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
         };
     }
     let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
-    let view =
-        render(&file, args).with_context(|| format!("cannot inspect {}", global.file.display()))?;
+    let view = render(&file, args, crate::config::decode_limits(global))
+        .with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
 }
 
 /// Renders the view `args` asks for.
-pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
+pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyhow::Result<View> {
     let json = args.output == OutputFormat::Json;
     match &args.view {
         InspectView::Stats => views::stats(file, args.sync_id.as_deref()),
@@ -91,6 +139,34 @@ pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
             Ok(views::grants(&data, &filter, json))
         }
         InspectView::Principals {
+            action:
+                Some(PrincipalsAction::Compare {
+                    entitlement,
+                    compare_file,
+                    compare_entitlement,
+                }),
+            ..
+        } => {
+            let base = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
+            let other = C1zFile::open(compare_file, &limits).with_context(|| {
+                format!("cannot read --compare-file {}", compare_file.display())
+            })?;
+            let compared = Data::load(
+                &other,
+                other.default_sync()?.map(|run| run.sync_id).as_deref(),
+                false,
+                true,
+            )?;
+            Ok(compare::compare(
+                &base,
+                entitlement,
+                &compared,
+                compare_entitlement,
+                json,
+            ))
+        }
+        InspectView::Principals {
+            action: None,
             resource_type,
             entitlement,
             resource,
@@ -121,8 +197,8 @@ pub fn render(file: &C1zFile, args: &InspectArgs) -> anyhow::Result<View> {
             }
             diff::diff(file)
         }
-        InspectView::ExportCsv { .. } => {
-            Err(UsageError("export-csv writes CSV, not a console or JSON view".into()).into())
+        InspectView::ExportCsv { .. } | InspectView::Export { .. } => {
+            Err(UsageError("export writes a file, not a console or JSON view".into()).into())
         }
     }
 }

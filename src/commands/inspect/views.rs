@@ -48,6 +48,20 @@ pub(super) fn resource_list<'a>(
     selected: impl Iterator<Item = &'a proto::Resource>,
     json: bool,
 ) -> View {
+    let (table, items) = resource_rows(data, selected, json);
+    View {
+        console: Console::Table(table),
+        json: Obj::new().list("resources", items).build(),
+    }
+}
+
+/// The rows of a resource table (ID, Display Name, Resource Type, Parent Resource) and, with `json`, the
+/// `{"resource","resourceType","parent"}` items of these resources, in this order.
+pub(super) fn resource_rows<'a>(
+    data: &'a Data,
+    selected: impl Iterator<Item = &'a proto::Resource>,
+    json: bool,
+) -> (Table, Vec<Json>) {
     let types = data.type_index();
     let by_id = data.resource_index();
     let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
@@ -92,10 +106,7 @@ pub(super) fn resource_list<'a>(
                 .build(),
         );
     }
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("resources", items).build(),
-    }
+    (table, items)
 }
 
 pub(super) fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {

@@ -844,3 +844,53 @@ fn cloud_id_mistakes_are_usage_errors() {
     let msg = usage_message(request(&["revoke", "organization:1:billing-admin"]));
     assert!(msg.contains("`user:<user id>`"), "{msg}");
 }
+
+/// The principals of the grants of `entitlement` in the newest sync of `file`.
+fn holders(file: &std::path::Path, entitlement: &str) -> BTreeSet<String> {
+    let out = run_ok(&[
+        "inspect".to_owned(),
+        "grants".into(),
+        "-e".into(),
+        entitlement.into(),
+        "-o".into(),
+        "json".into(),
+        "-f".into(),
+        file.display().to_string(),
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["grants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            let id = &g["principal"]["id"];
+            Some(format!(
+                "{}:{}",
+                id["resourceType"].as_str()?,
+                id["resource"].as_str()?
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_sync_after_a_grant_shows_it_and_after_the_revoke_no_longer() {
+    let fake = demo_fake();
+    let (_dir, file) = temp_target();
+    let entitlement = format!("deployment:{STAGING}:viewer");
+    let principal = format!("user:{PLAIN}");
+    run_ok(&sync_args(&fake, &file));
+    assert!(!holders(&file, &entitlement).contains(&principal));
+    outcome(&baton(&fake, &["grant", &entitlement, &principal]));
+    run_ok(&sync_args(&fake, &file));
+    assert!(holders(&file, &entitlement).contains(&principal));
+    let owner = format!("organization:{ACME}:organization-admin");
+    outcome(&baton(&fake, &["grant", &owner, &principal]));
+    outcome(&baton(&fake, &["revoke", &entitlement, &principal]));
+    run_ok(&sync_args(&fake, &file));
+    assert!(!holders(&file, &entitlement).contains(&principal));
+    assert_eq!(
+        holders(&file, &owner),
+        set(&[&format!("user:{ADA}"), &principal])
+    );
+}

@@ -50,7 +50,7 @@ mod tests {
 
     fn invitation(email: &str, expired: bool, accepted: bool) -> Invitation {
         Invitation {
-            token: format!("t-{email}"),
+            token: elastic_api::Secret::new(format!("t-{email}")),
             email: email.to_owned(),
             created_at: None,
             expires_at: "2030-01-01T00:00:00Z".to_owned(),

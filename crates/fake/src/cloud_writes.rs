@@ -702,6 +702,147 @@ mod tests {
         assert_eq!(parse_expires_in("3w"), None);
     }
 
+    fn call(tenant: &mut Tenant, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let rest: Vec<String> = path.split('/').map(str::to_string).collect();
+        let routed = route(tenant, method, &rest, body.as_bytes()).expect("served");
+        let code = routed
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-cloud-error-codes")
+            .map(|(_, v)| v.clone());
+        let body: Value = serde_json::from_slice(&routed.body).expect("json");
+        if let Some(code) = code {
+            assert_eq!(body["errors"][0]["code"], json!(code));
+        }
+        (routed.status, body)
+    }
+
+    fn code(body: &Value) -> &str {
+        body["errors"][0]["code"].as_str().unwrap_or("")
+    }
+
+    #[test]
+    fn writes_answer_with_the_cloud_status_codes() {
+        let mut t = Tenant::demo().expect("demo");
+        let before = t.clone();
+        let body =
+            r#"{"organization":[{"role_id":"billing-admin","organization_id":"4125567842"}]}"#;
+        let (status, reply) = call(&mut t, "POST", "users/999/role_assignments", body);
+        assert_eq!(
+            (status, code(&reply)),
+            (400, "role_assignments.invalid_target_user_id")
+        );
+        let bad = r#"{"deployment":[{"role_id":"deployment-viewer","organization_id":"4125567842","all":true,"deployment_ids":["x"]}]}"#;
+        assert_eq!(
+            call(&mut t, "POST", "users/4410287733/role_assignments", bad).0,
+            400
+        );
+        let wrong_scope =
+            r#"{"organization":[{"role_id":"deployment-viewer","organization_id":"4125567842"}]}"#;
+        assert_eq!(
+            call(
+                &mut t,
+                "POST",
+                "users/4410287733/role_assignments",
+                wrong_scope
+            )
+            .0,
+            400
+        );
+        assert_eq!(t, before);
+        let mut limited = before.clone().with_cloud_key_roles(&["deployment-viewer"]);
+        let (status, reply) = call(
+            &mut limited,
+            "POST",
+            "users/4410287733/role_assignments",
+            body,
+        );
+        assert_eq!(
+            (status, code(&reply)),
+            (403, "role_assignments.unauthorized_role_assignments")
+        );
+        assert_eq!(limited.members, before.members);
+        let (status, reply) = call(&mut t, "POST", "users/4410287733/role_assignments", body);
+        assert_eq!((status, reply), (200, json!({})));
+        assert_eq!(
+            call(&mut t, "DELETE", "users/4410287733/role_assignments", body).0,
+            200
+        );
+
+        let (status, reply) = call(&mut t, "DELETE", "organizations/4125567842/members/999", "");
+        assert_eq!(
+            (status, code(&reply)),
+            (404, "organization.membership_not_found")
+        );
+        let (status, reply) = call(&mut t, "DELETE", "organizations/1/members/999", "");
+        assert_eq!((status, code(&reply)), (404, "organization.not_found"));
+        assert_eq!(
+            call(
+                &mut t,
+                "DELETE",
+                "organizations/4125567842/members/4410287733",
+                ""
+            )
+            .0,
+            200
+        );
+        assert_eq!(
+            t.members["4125567842"].len(),
+            before.members["4125567842"].len() - 1
+        );
+
+        let invite = r#"{"emails":["new@acme.example"],"expires_in":"7d"}"#;
+        let (status, reply) = call(
+            &mut t,
+            "POST",
+            "organizations/4125567842/invitations",
+            invite,
+        );
+        assert_eq!(status, 201);
+        assert_eq!(reply["invitations"][0]["email"], "new@acme.example");
+        let (status, reply) = call(
+            &mut t,
+            "POST",
+            "organizations/4125567842/invitations",
+            invite,
+        );
+        assert_eq!(
+            (status, code(&reply)),
+            (400, "organization.invitation_already_exists")
+        );
+        let member = r#"{"emails":["ada@acme.example"]}"#;
+        let (status, reply) = call(
+            &mut t,
+            "POST",
+            "organizations/4125567842/invitations",
+            member,
+        );
+        assert_eq!(
+            (status, code(&reply)),
+            (400, "organization.user_organization_already_belongs")
+        );
+        let bad = r#"{"emails":["not-an-address"]}"#;
+        let (status, reply) = call(&mut t, "POST", "organizations/4125567842/invitations", bad);
+        assert_eq!(
+            (status, code(&reply)),
+            (400, "organization.invitation_invalid_email")
+        );
+        let (status, reply) = call(&mut t, "GET", "organizations/4125567842/invitations", "");
+        assert_eq!(status, 200);
+        assert_eq!(reply["invitations"].as_array().map(Vec::len), Some(1));
+        let token = reply["invitations"][0]["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let path = format!("organizations/4125567842/invitations/{token}");
+        assert_eq!(call(&mut t, "DELETE", &path, "").0, 200);
+        let (status, reply) = call(&mut t, "DELETE", &path, "");
+        assert_eq!(
+            (status, code(&reply)),
+            (404, "organization.invitation_not_found")
+        );
+    }
+
     fn member(assignments: Value) -> Value {
         json!({"organization_id": "1", "user_id": "u", "role_assignments": assignments})
     }

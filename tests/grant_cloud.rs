@@ -894,3 +894,45 @@ fn a_sync_after_a_grant_shows_it_and_after_the_revoke_no_longer() {
         set(&[&format!("user:{ADA}"), &principal])
     );
 }
+
+#[test]
+fn a_write_that_does_not_show_when_read_back_fails() {
+    let fake = demo_fake();
+    let before = fake.tenant();
+    fake.inject(Fault::lost_write(&role_assignment_path(PLAIN)));
+    let entitlement = format!("organization:{ACME}:billing-admin");
+    let err = expect_failure(&baton(
+        &fake,
+        &["grant", &entitlement, &format!("user:{PLAIN}")],
+    ));
+    assert!(
+        err.contains("succeeded but reading the members back"),
+        "{err}"
+    );
+    assert!(err.contains("missing"), "{err}");
+    fake.inject(Fault::lost_write(&format!(
+        "/api/v1/organizations/{ACME}/members/{GRACE}"
+    )));
+    let err = expect_failure(&baton(
+        &fake,
+        &[
+            "revoke",
+            &format!("organization:{ACME}:member"),
+            &format!("user:{GRACE}"),
+        ],
+    ));
+    assert!(err.contains("still lists user 3978120456"), "{err}");
+    fake.inject(
+        Fault::lost_write(&format!("/api/v1/organizations/{ACME}/invitations")).method("POST"),
+    );
+    let err = expect_failure(&baton(
+        &fake,
+        &[
+            "grant",
+            &format!("organization:{ACME}:member"),
+            "user:jane@example.com",
+        ],
+    ));
+    assert!(err.contains("shows no pending invitation"), "{err}");
+    assert_eq!(before, fake.tenant());
+}

@@ -843,6 +843,14 @@ fn cloud_id_mistakes_are_usage_errors() {
     assert!(msg.contains("granted to Cloud users"), "{msg}");
     let msg = usage_message(request(&["revoke", "organization:1:billing-admin"]));
     assert!(msg.contains("`user:<user id>`"), "{msg}");
+    for args in [
+        &["revoke", "organization:1:member", "user:a@b.c"][..],
+        &["revoke", "organization:1:member:user:a@b.c"],
+        &["--revoke-grant", "organization:1:member:user:a@b.c"],
+    ] {
+        let msg = usage_message(request(args));
+        assert!(msg.contains("not the e-mail address"), "{args:?}: {msg}");
+    }
 }
 
 /// The principals of the grants of `entitlement` in the newest sync of `file`.

@@ -200,6 +200,17 @@ fn check_cloud_principal(target: &Target, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A revoke takes members by user id: an e-mail address names an invitee, who holds nothing yet.
+fn check_revoke_principal(target: &Target, name: &str) -> anyhow::Result<()> {
+    if target.is_cloud() && is_email(name) {
+        return Err(usage(format!(
+            "revoke {} takes the member's user id (`{CLOUD_PRINCIPAL_TYPE}:<user id>`), not the e-mail address {name:?}",
+            target.entitlement_id()
+        )));
+    }
+    Ok(())
+}
+
 fn principal_type_error(kind: &str) -> anyhow::Error {
     usage(format!(
         "only deployment users can be granted roles and role-mapping membership: the principal type must be `{PRINCIPAL_TYPE}`, got {kind:?}"
@@ -353,6 +364,7 @@ impl Request {
             }
             None => parse_grant_id(first)?,
         };
+        check_revoke_principal(&target, &username)?;
         Ok(Request {
             target,
             username,
@@ -387,6 +399,7 @@ pub fn go_style_request(global: &GlobalArgs) -> anyhow::Result<Option<Request>> 
     }
     if let Some(grant_id) = revoke {
         let (target, username) = parse_grant_id(grant_id)?;
+        check_revoke_principal(&target, &username)?;
         return Ok(Some(Request {
             target,
             username,

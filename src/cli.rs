@@ -38,9 +38,11 @@ pub struct Cli {
 pub enum Command {
     /// Read Elastic and write the .c1z file (the default when no subcommand is given).
     Sync(SyncArgs),
-    /// Give a deployment user a role, or add them to a role mapping.
+    /// Give a deployment user a role or add them to a role mapping; give a Cloud user a Cloud role, or
+    /// invite someone to an organization.
     Grant(GrantArgs),
-    /// Take a role from a deployment user, or remove them from a role mapping.
+    /// Take a role from a deployment user or remove them from a role mapping; take a Cloud role from a
+    /// Cloud user, or remove a member from an organization.
     Revoke(RevokeArgs),
     /// Show what a .c1z file holds (any v1 file, also one written by the Go SDK).
     Inspect(InspectArgs),
@@ -53,22 +55,32 @@ pub enum Command {
 /// Flags of the `grant` subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GrantArgs {
-    /// The entitlement: `role:<name>:member` or `roleMapping:<name>:member`.
+    /// The entitlement: `role:<name>:member`, `roleMapping:<name>:member`, `organization:<id>:member`,
+    /// `organization:<id>:<cloud role>` or `deployment:<id>:admin|editor|viewer`.
     pub entitlement: String,
-    /// The principal: `deploymentUser:<username>`.
+    /// The principal: `deploymentUser:<username>`, or `user:<user id>` for the Elastic Cloud
+    /// entitlements (`user:<e-mail address>` with `organization:<id>:member` sends an invitation).
     pub principal: String,
     /// Do every read and print the request that would be sent, sending nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With an invitation: a role entitlement the invitee gets on accepting (`organization:<id>:<role>`
+    /// or `deployment:<id>:admin|editor|viewer`); repeat for several.
+    #[arg(long = "invite-role", value_name = "ENTITLEMENT")]
+    pub invite_role: Vec<String>,
+    /// With an invitation: how long it stays valid, e.g. `7d`, `12h` (Elastic's default: 3 days).
+    #[arg(long, value_name = "DURATION")]
+    pub invite_expires_in: Option<String>,
 }
 
 /// Flags of the `revoke` subcommand.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RevokeArgs {
-    /// The entitlement (`role:<name>:member` or `roleMapping:<name>:member`), or a whole grant id
-    /// `<entitlement>:deploymentUser:<username>` as written in the .c1z file.
+    /// The entitlement (as for `grant`), or a whole grant id `<entitlement>:deploymentUser:<username>` or
+    /// `<entitlement>:user:<user id>` as written in the .c1z file.
     pub entitlement_or_grant: String,
-    /// The principal `deploymentUser:<username>` (omitted when the first argument is a grant id).
+    /// The principal `deploymentUser:<username>` or `user:<user id>` (omitted when the first argument is
+    /// a grant id).
     pub principal: Option<String>,
     /// Do every read and print the request that would be sent, sending nothing.
     #[arg(long)]

@@ -6,8 +6,15 @@ use crate::syncers;
 use baton_c1z::proto::ResourceType;
 use baton_c1z::protojson::{self, Json, Obj};
 
-/// The resource types whose entitlements `grant` and `revoke` change.
-pub const PROVISIONED_TYPES: [&str; 2] = [syncers::role::TYPE_ID, syncers::role_mapping::TYPE_ID];
+/// The resource types whose entitlements `grant` and `revoke` change: the Elastic Cloud organization
+/// (membership and Cloud roles) and deployment (its Cloud roles), and the deployment's roles and role
+/// mappings.
+pub const PROVISIONED_TYPES: [&str; 4] = [
+    syncers::organization::TYPE_ID,
+    syncers::deployment::TYPE_ID,
+    syncers::role::TYPE_ID,
+    syncers::role_mapping::TYPE_ID,
+];
 
 /// The capabilities document for these resource types.
 pub fn document(types: &[ResourceType]) -> anyhow::Result<String> {

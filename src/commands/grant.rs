@@ -1,14 +1,19 @@
-//! `grant` and `revoke`: change one deployment user's role membership or one role mapping's members.
+//! `grant` and `revoke`: change one deployment user's role membership or one role mapping's members, or
+//! one Elastic Cloud role assignment or organization membership.
 //!
 //! Ids are parsed here (entitlement, principal, grant id, and the Go connector's flags); the object is
-//! read, the change computed by [`crate::provision`], written back whole, read again to confirm, and the
-//! outcome reported as one log line. `--dry-run` does the reads and prints the write instead.
+//! read, the change computed by [`crate::provision`], written back, read again to confirm, and the
+//! outcome reported as one log line. `--dry-run` does the reads and prints the write instead. The
+//! Elastic Cloud side runs in [`super::cloud_grant`].
 
 use crate::cli::{GlobalArgs, GrantArgs, LogFormat, RevokeArgs};
-use crate::config::{self, UsageError};
+use crate::config::{self, parse_base_url, UsageError};
+use crate::provision::cloud_role::CloudRole;
+use crate::provision::organization::{is_email, valid_lifetime};
 use crate::{logging, provision};
 use anyhow::{bail, Context};
 use elastic_api::client::{ApiClient, RequestStats};
+use elastic_api::cloud::CloudClient;
 use elastic_api::deployment::{DeploymentClient, RoleMappingUpdate, UserUpdate};
 use elastic_api::rules::MappingRules;
 use elastic_api::{Endpoint, HttpOptions};
@@ -17,8 +22,10 @@ use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 
-/// The only principal type: a deployment user.
+/// The principal type of the deployment entitlements: a deployment user.
 pub const PRINCIPAL_TYPE: &str = "deploymentUser";
+/// The principal type of the Elastic Cloud entitlements: a Cloud user (or, to invite, an e-mail address).
+pub const CLOUD_PRINCIPAL_TYPE: &str = "user";
 const MEMBER_SLUG: &str = "member";
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -35,6 +42,17 @@ pub enum Target {
     Role(String),
     /// `roleMapping:<name>:member`: the username in a role mapping's rules.
     RoleMapping(String),
+    /// `organization:<id>:member`: membership of an Elastic Cloud organization.
+    OrganizationMember(String),
+    /// `organization:<id>:<role id>`: an organization role (`organization-admin`, `billing-admin`) or a
+    /// deployment role for all deployments (`deployment-admin|editor|viewer`, an assignment with
+    /// `all: true`).
+    OrganizationRole {
+        organization: String,
+        role: CloudRole,
+    },
+    /// `deployment:<id>:admin|editor|viewer`: a deployment role assignment naming that deployment.
+    DeploymentRole { deployment: String, role: CloudRole },
 }
 
 impl Target {
@@ -43,6 +61,28 @@ impl Target {
         match self {
             Target::Role(name) => format!("role:{name}:{MEMBER_SLUG}"),
             Target::RoleMapping(name) => format!("roleMapping:{name}:{MEMBER_SLUG}"),
+            Target::OrganizationMember(org) => format!("organization:{org}:{MEMBER_SLUG}"),
+            Target::OrganizationRole { organization, role } => {
+                format!("organization:{organization}:{}", role.role_id())
+            }
+            Target::DeploymentRole { deployment, role } => format!(
+                "deployment:{deployment}:{}",
+                role.deployment_slug().unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Whether the entitlement is one of Elastic Cloud (changed through the Cloud API).
+    pub fn is_cloud(&self) -> bool {
+        !matches!(self, Target::Role(_) | Target::RoleMapping(_))
+    }
+
+    /// The type of the principals the entitlement is granted to.
+    pub fn principal_type(&self) -> &'static str {
+        if self.is_cloud() {
+            CLOUD_PRINCIPAL_TYPE
+        } else {
+            PRINCIPAL_TYPE
         }
     }
 
@@ -55,29 +95,64 @@ impl Target {
                 .map(|rest| (Target::RoleMapping as MakeTarget, rest))
         }
     }
+
+    /// Parses the Elastic Cloud entitlement ids `organization:<id>:<slug>` and
+    /// `deployment:<id>:<slug>`.
+    fn parse_cloud(id: &str) -> Option<Target> {
+        if let Some(rest) = id.strip_prefix("organization:") {
+            let (org, slug) = rest.rsplit_once(':')?;
+            if org.is_empty() {
+                return None;
+            }
+            if slug == MEMBER_SLUG {
+                return Some(Target::OrganizationMember(org.to_owned()));
+            }
+            return CloudRole::from_role_id(slug).map(|role| Target::OrganizationRole {
+                organization: org.to_owned(),
+                role,
+            });
+        }
+        let rest = id.strip_prefix("deployment:")?;
+        let (deployment, slug) = rest.rsplit_once(':')?;
+        if deployment.is_empty() {
+            return None;
+        }
+        CloudRole::from_deployment_slug(slug).map(|role| Target::DeploymentRole {
+            deployment: deployment.to_owned(),
+            role,
+        })
+    }
 }
 
 /// One membership change the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub target: Target,
-    /// The deployment username.
+    /// The principal's id: the deployment username, or for Elastic Cloud entitlements the Cloud user id
+    /// (an e-mail address for an invitation).
     pub username: String,
     /// Grant (true) or revoke (false).
     pub grant: bool,
     /// Send nothing; print the request that would be sent.
     pub dry_run: bool,
+    /// For an invitation: the role entitlements the invitee gets on accepting (`--invite-role`).
+    pub invite_roles: Vec<Target>,
+    /// For an invitation: how long it is valid (`--invite-expires-in`, e.g. `7d`).
+    pub invite_expires_in: Option<String>,
 }
 
-const ENTITLEMENT_FORMS: &str = "`role:<name>:member` or `roleMapping:<name>:member`";
+const ENTITLEMENT_FORMS: &str = "`role:<name>:member`, `roleMapping:<name>:member`, `organization:<id>:member`, `organization:<id>:organization-admin|billing-admin|deployment-admin|deployment-editor|deployment-viewer` or `deployment:<id>:admin|editor|viewer`";
 
-/// Parses `role:<name>:member` or `roleMapping:<name>:member`; the name may contain `:`.
+/// Parses an entitlement id: `role:<name>:member` or `roleMapping:<name>:member` (the name may contain
+/// `:`), or one of the Elastic Cloud entitlements `organization:<id>:<slug>`, `deployment:<id>:<slug>`.
 pub fn parse_entitlement(id: &str) -> anyhow::Result<Target> {
-    let parsed = Target::split_type(id).and_then(|(kind, rest)| {
-        rest.strip_suffix(":member")
-            .filter(|name| !name.is_empty())
-            .map(|name| kind(name.to_owned()))
-    });
+    let parsed = Target::split_type(id)
+        .and_then(|(kind, rest)| {
+            rest.strip_suffix(":member")
+                .filter(|name| !name.is_empty())
+                .map(|name| kind(name.to_owned()))
+        })
+        .or_else(|| Target::parse_cloud(id));
     parsed.ok_or_else(|| {
         usage(format!(
             "{id:?} is not an entitlement id this connector can change: expected {ENTITLEMENT_FORMS}"
@@ -96,26 +171,84 @@ pub fn parse_principal(id: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Parses the principal of `target`: `deploymentUser:<username>` for the deployment entitlements,
+/// `user:<user id>` (or `user:<e-mail address>` to invite) for the Elastic Cloud ones.
+pub fn parse_principal_for(target: &Target, id: &str) -> anyhow::Result<String> {
+    if !target.is_cloud() {
+        return parse_principal(id);
+    }
+    match id.split_once(':') {
+        Some((CLOUD_PRINCIPAL_TYPE, name)) if !name.is_empty() => {
+            check_cloud_principal(target, name)?;
+            Ok(name.to_owned())
+        }
+        Some((kind, _)) if kind != CLOUD_PRINCIPAL_TYPE => Err(cloud_principal_type_error(kind)),
+        _ => Err(usage(format!(
+            "{id:?} is not a principal id: expected `{CLOUD_PRINCIPAL_TYPE}:<user id>` (or `{CLOUD_PRINCIPAL_TYPE}:<e-mail address>` to invite someone to an organization)"
+        ))),
+    }
+}
+
+/// An e-mail address stands for an invitee, who can only be made (or stop being) a member.
+fn check_cloud_principal(target: &Target, name: &str) -> anyhow::Result<()> {
+    if is_email(name) && !matches!(target, Target::OrganizationMember(_)) {
+        return Err(usage(format!(
+            "`{CLOUD_PRINCIPAL_TYPE}:{name}` is an e-mail address, which only `organization:<id>:member` takes (an invitation); give the member's user id, or invite them with `grant organization:<id>:member {CLOUD_PRINCIPAL_TYPE}:{name} --invite-role {}`",
+            target.entitlement_id()
+        )));
+    }
+    Ok(())
+}
+
+/// A revoke takes members by user id: an e-mail address names an invitee, who holds nothing yet.
+fn check_revoke_principal(target: &Target, name: &str) -> anyhow::Result<()> {
+    if target.is_cloud() && is_email(name) {
+        return Err(usage(format!(
+            "revoke {} takes the member's user id (`{CLOUD_PRINCIPAL_TYPE}:<user id>`), not the e-mail address {name:?}",
+            target.entitlement_id()
+        )));
+    }
+    Ok(())
+}
+
 fn principal_type_error(kind: &str) -> anyhow::Error {
     usage(format!(
         "only deployment users can be granted roles and role-mapping membership: the principal type must be `{PRINCIPAL_TYPE}`, got {kind:?}"
     ))
 }
 
-/// Parses a grant id `<entitlement id>:deploymentUser:<username>`. Names may contain `:`; the first
-/// `:member:deploymentUser:` separates the entitlement from the username.
+fn cloud_principal_type_error(kind: &str) -> anyhow::Error {
+    usage(format!(
+        "Elastic Cloud organization and deployment entitlements are granted to Cloud users: the principal type must be `{CLOUD_PRINCIPAL_TYPE}`, got {kind:?}"
+    ))
+}
+
+/// Parses a grant id `<entitlement id>:<principal type>:<principal id>`: for the deployment
+/// entitlements `...:member:deploymentUser:<username>` (names may contain `:`; the first
+/// `:member:deploymentUser:` separates the entitlement from the username), for the Elastic Cloud ones
+/// `organization:<id>:<slug>:user:<user id>` or `deployment:<id>:<slug>:user:<user id>`.
 pub fn parse_grant_id(id: &str) -> anyhow::Result<(Target, String)> {
     let separator = format!(":{MEMBER_SLUG}:{PRINCIPAL_TYPE}:");
-    let parsed = Target::split_type(id).and_then(|(kind, rest)| {
-        let (name, username) = rest.split_once(&separator)?;
-        (!name.is_empty() && !username.is_empty())
-            .then(|| (kind(name.to_owned()), username.to_owned()))
-    });
-    parsed.ok_or_else(|| {
+    let parsed = Target::split_type(id)
+        .and_then(|(kind, rest)| {
+            let (name, username) = rest.split_once(&separator)?;
+            (!name.is_empty() && !username.is_empty())
+                .then(|| (kind(name.to_owned()), username.to_owned()))
+        })
+        .or_else(|| {
+            let (entitlement, user) = id.split_once(&format!(":{CLOUD_PRINCIPAL_TYPE}:"))?;
+            let target = Target::parse_cloud(entitlement)?;
+            (!user.is_empty()).then(|| (target, user.to_owned()))
+        });
+    let (target, user) = parsed.ok_or_else(|| {
         usage(format!(
-            "{id:?} is not a grant id this connector can revoke: expected `<entitlement>:{PRINCIPAL_TYPE}:<username>` with the entitlement {ENTITLEMENT_FORMS}"
+            "{id:?} is not a grant id this connector can revoke: expected `<entitlement>:{PRINCIPAL_TYPE}:<username>` with the entitlement `role:<name>:member` or `roleMapping:<name>:member`, or `<entitlement>:{CLOUD_PRINCIPAL_TYPE}:<user id>` with an `organization:<id>:<slug>` or `deployment:<id>:<slug>` entitlement"
         ))
-    })
+    })?;
+    if target.is_cloud() {
+        check_cloud_principal(&target, &user)?;
+    }
+    Ok((target, user))
 }
 
 /// Whether any of the Go connector's grant or revoke flags (or their variables) is set.
@@ -143,12 +276,67 @@ impl Request {
     /// From `grant <ENTITLEMENT> <PRINCIPAL>`.
     pub fn from_grant_args(args: &GrantArgs, global: &GlobalArgs) -> anyhow::Result<Request> {
         reject_go_flags(global, "grant")?;
-        Ok(Request {
-            target: parse_entitlement(args.entitlement.trim())?,
-            username: parse_principal(args.principal.trim())?,
+        let target = parse_entitlement(args.entitlement.trim())?;
+        let username = parse_principal_for(&target, args.principal.trim())?;
+        let mut request = Request {
+            target,
+            username,
             grant: true,
             dry_run: args.dry_run,
-        })
+            invite_roles: Vec::new(),
+            invite_expires_in: None,
+        };
+        request.set_invitation(&args.invite_role, args.invite_expires_in.as_deref())?;
+        Ok(request)
+    }
+
+    /// Checks and records `--invite-role` and `--invite-expires-in`, which only an invitation takes:
+    /// `organization:<o>:member` granted to an e-mail address, with role entitlements of that same
+    /// organization (`organization:<o>:<role>` or `deployment:<d>:<slug>`).
+    fn set_invitation(&mut self, roles: &[String], expires_in: Option<&str>) -> anyhow::Result<()> {
+        if roles.is_empty() && expires_in.is_none() {
+            return Ok(());
+        }
+        let Target::OrganizationMember(org) = &self.target else {
+            return Err(usage(
+                "--invite-role and --invite-expires-in go with `grant organization:<id>:member user:<e-mail address>` (an invitation)",
+            ));
+        };
+        if !is_email(&self.username) {
+            return Err(usage(format!(
+                "--invite-role and --invite-expires-in are for invitations: the principal must be an e-mail address (`{CLOUD_PRINCIPAL_TYPE}:<e-mail address>`), not the user id {:?}",
+                self.username
+            )));
+        }
+        for role in roles {
+            let target = parse_entitlement(role.trim())?;
+            match &target {
+                Target::OrganizationRole { organization, .. } if organization == org => {}
+                Target::OrganizationRole { .. } => {
+                    return Err(usage(format!(
+                        "--invite-role {role}: the role must be one of organization {org}, the organization invited to"
+                    )))
+                }
+                Target::DeploymentRole { .. } => {}
+                _ => {
+                    return Err(usage(format!(
+                        "--invite-role {role}: expected an Elastic Cloud role entitlement, `organization:{org}:<role id>` or `deployment:<id>:admin|editor|viewer`"
+                    )))
+                }
+            }
+            if !self.invite_roles.contains(&target) {
+                self.invite_roles.push(target);
+            }
+        }
+        if let Some(lifetime) = expires_in.map(str::trim) {
+            if !valid_lifetime(lifetime) {
+                return Err(usage(format!(
+                    "--invite-expires-in {lifetime:?}: expected a whole number of days, hours or minutes, such as 7d, 12h or 30m"
+                )));
+            }
+            self.invite_expires_in = Some(lifetime.to_owned());
+        }
+        Ok(())
     }
 
     /// From `revoke <ENTITLEMENT> <PRINCIPAL>` or `revoke <GRANT_ID>`.
@@ -156,25 +344,40 @@ impl Request {
         reject_go_flags(global, "revoke")?;
         let first = args.entitlement_or_grant.trim();
         let (target, username) = match args.principal.as_deref() {
-            Some(principal) => (parse_entitlement(first)?, parse_principal(principal.trim())?),
+            Some(principal) => {
+                let target = parse_entitlement(first)?;
+                let username = parse_principal_for(&target, principal.trim())?;
+                (target, username)
+            }
             None if parse_entitlement(first).is_ok() => {
+                let kind = parse_entitlement(first)
+                    .map(|t| t.principal_type())
+                    .unwrap_or(PRINCIPAL_TYPE);
+                let id = if kind == PRINCIPAL_TYPE {
+                    "<username>"
+                } else {
+                    "<user id>"
+                };
                 return Err(usage(format!(
-                    "revoke {first} needs the principal too (`{PRINCIPAL_TYPE}:<username>`), or give one grant id `{first}:{PRINCIPAL_TYPE}:<username>`"
-                )))
+                    "revoke {first} needs the principal too (`{kind}:{id}`), or give one grant id `{first}:{kind}:{id}`"
+                )));
             }
             None => parse_grant_id(first)?,
         };
+        check_revoke_principal(&target, &username)?;
         Ok(Request {
             target,
             username,
             grant: false,
             dry_run: args.dry_run,
+            invite_roles: Vec::new(),
+            invite_expires_in: None,
         })
     }
 
     /// The principal id, as the `.c1z` file writes it.
     pub fn principal_id(&self) -> String {
-        format!("{PRINCIPAL_TYPE}:{}", self.username)
+        format!("{}:{}", self.target.principal_type(), self.username)
     }
 }
 
@@ -196,11 +399,14 @@ pub fn go_style_request(global: &GlobalArgs) -> anyhow::Result<Option<Request>> 
     }
     if let Some(grant_id) = revoke {
         let (target, username) = parse_grant_id(grant_id)?;
+        check_revoke_principal(&target, &username)?;
         return Ok(Some(Request {
             target,
             username,
             grant: false,
             dry_run: global.dry_run,
+            invite_roles: Vec::new(),
+            invite_expires_in: None,
         }));
     }
     match (entitlement, principal_type, principal) {
@@ -213,14 +419,24 @@ pub fn go_style_request(global: &GlobalArgs) -> anyhow::Result<Option<Request>> 
             Ok(None)
         }
         (Some(entitlement), Some(kind), Some(principal)) => {
-            if kind != PRINCIPAL_TYPE {
-                return Err(principal_type_error(kind));
+            let target = parse_entitlement(entitlement)?;
+            if kind != target.principal_type() {
+                return Err(if target.is_cloud() {
+                    cloud_principal_type_error(kind)
+                } else {
+                    principal_type_error(kind)
+                });
+            }
+            if target.is_cloud() {
+                check_cloud_principal(&target, principal)?;
             }
             Ok(Some(Request {
-                target: parse_entitlement(entitlement)?,
+                target,
                 username: principal.to_owned(),
                 grant: true,
                 dry_run: global.dry_run,
+                invite_roles: Vec::new(),
+                invite_expires_in: None,
             }))
         }
         _ => {
@@ -300,32 +516,88 @@ impl Outcome {
     }
 }
 
+/// The Elastic Cloud API and how to reach it, for the Cloud entitlements.
+#[derive(Debug, Clone)]
+pub struct CloudGrantConfig {
+    pub cloud: Endpoint,
+    /// `--organization-id`: the organization whose deployments a `deployment:<id>:...` entitlement is
+    /// looked up among (as the sync does).
+    pub organization_id: Option<String>,
+    pub http: HttpOptions,
+}
+
+impl CloudGrantConfig {
+    /// Checks the Cloud flags; the key is required. Every problem is a [`UsageError`].
+    pub fn from_args(args: &GlobalArgs) -> anyhow::Result<CloudGrantConfig> {
+        let key = given(&args.api_key).ok_or_else(|| {
+            usage("grant and revoke of Elastic Cloud entitlements need the Elastic Cloud API key: set --api-key or BATON_API_KEY")
+        })?;
+        Ok(CloudGrantConfig {
+            cloud: Endpoint::with_api_key(
+                elastic_api::Api::Cloud,
+                parse_base_url(&args.cloud_url, "--cloud-url", args.allow_insecure_http)?,
+                elastic_api::Secret::new(key),
+            ),
+            organization_id: given(&args.organization_id).map(str::to_owned),
+            http: config::http_options(args)?,
+        })
+    }
+}
+
+/// What the outcome line says besides the outcome: a note appended to the sentence, and extra fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    pub note: Option<String>,
+    pub fields: Vec<(&'static str, Value)>,
+}
+
 /// Runs one grant or revoke.
 pub fn run(global: &GlobalArgs, request: Request) -> anyhow::Result<()> {
     crate::interrupt::set_activity(crate::interrupt::Activity::Provisioning);
-    let config = GrantConfig::from_args(global)?;
-    let api = ApiClient::new(
-        &config.deployment,
-        &config.http,
-        Arc::new(RequestStats::default()),
-    )?;
-    let client = DeploymentClient::new(api);
     let mut stdout = std::io::stdout().lock();
-    let outcome = execute(&client, &request, &mut stdout)?;
+    let (outcome, details) = if request.target.is_cloud() {
+        let config = CloudGrantConfig::from_args(global)?;
+        let api = ApiClient::new(
+            &config.cloud,
+            &config.http,
+            Arc::new(RequestStats::default()),
+        )?;
+        let client = CloudClient::new(api);
+        super::cloud_grant::execute(
+            &client,
+            config.organization_id.as_deref(),
+            &request,
+            &mut stdout,
+        )?
+    } else {
+        let config = GrantConfig::from_args(global)?;
+        let api = ApiClient::new(
+            &config.deployment,
+            &config.http,
+            Arc::new(RequestStats::default()),
+        )?;
+        let client = DeploymentClient::new(api);
+        (execute(&client, &request, &mut stdout)?, Details::default())
+    };
     stdout.flush().context("cannot write to stdout")?;
-    report(&request, outcome);
+    report(&request, outcome, details);
     Ok(())
 }
 
-fn report(request: &Request, outcome: Outcome) {
+fn report(request: &Request, outcome: Outcome, details: Details) {
     let entitlement = request.target.entitlement_id();
     let principal = request.principal_id();
-    let msg = outcome.sentence(&entitlement, &principal);
-    let fields = [
+    let mut msg = outcome.sentence(&entitlement, &principal);
+    if let Some(note) = &details.note {
+        msg.push_str(": ");
+        msg.push_str(note);
+    }
+    let mut fields = vec![
         ("outcome", Value::from(outcome.name())),
         ("entitlement", Value::from(entitlement)),
         ("principal", Value::from(principal)),
     ];
+    fields.extend(details.fields);
     // The console sentence already names everything.
     let fields: &[(&str, Value)] = match logging::format() {
         LogFormat::Json => &fields,
@@ -343,10 +615,15 @@ pub fn execute(
     match &request.target {
         Target::Role(role) => role_membership(client, request, role, out),
         Target::RoleMapping(mapping) => mapping_membership(client, request, mapping, out),
+        _ => bail!(
+            "{} is an Elastic Cloud entitlement, which the deployment's API cannot change",
+            request.target.entitlement_id()
+        ),
     }
 }
 
-fn done(request: &Request) -> Outcome {
+/// The outcome of a change that was made (or, with `--dry-run`, printed).
+pub(crate) fn done(request: &Request) -> Outcome {
     match (request.grant, request.dry_run) {
         (true, false) => Outcome::Granted,
         (true, true) => Outcome::WouldGrant,
@@ -355,7 +632,8 @@ fn done(request: &Request) -> Outcome {
     }
 }
 
-fn already(request: &Request, out: &mut dyn Write) -> anyhow::Result<Outcome> {
+/// The outcome when the state already holds; with `--dry-run`, says so on `out`.
+pub(crate) fn already(request: &Request, out: &mut dyn Write) -> anyhow::Result<Outcome> {
     let state = if request.grant {
         format!(
             "{} already holds {}",
@@ -380,8 +658,23 @@ fn already(request: &Request, out: &mut dyn Write) -> anyhow::Result<Outcome> {
 }
 
 fn print_write<B: Serialize>(out: &mut dyn Write, path: &str, body: &B) -> anyhow::Result<()> {
-    let json = serde_json::to_string(body).context("cannot encode the request body")?;
-    writeln!(out, "PUT {path}\n{json}").context("cannot write to stdout")
+    print_request(out, "PUT", path, Some(body))
+}
+
+/// Prints a request `--dry-run` would send: method and path on one line, the exact JSON body (if any)
+/// on the next.
+pub(crate) fn print_request<B: Serialize>(
+    out: &mut dyn Write,
+    method: &str,
+    path: &str,
+    body: Option<&B>,
+) -> anyhow::Result<()> {
+    writeln!(out, "{method} {path}").context("cannot write to stdout")?;
+    if let Some(body) = body {
+        let json = serde_json::to_string(body).context("cannot encode the request body")?;
+        writeln!(out, "{json}").context("cannot write to stdout")?;
+    }
+    Ok(())
 }
 
 fn role_membership(

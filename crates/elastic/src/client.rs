@@ -6,7 +6,7 @@
 //! ever placed in a header marked sensitive, and no header is ever logged. Transient failures are retried
 //! up to [`HttpOptions::max_attempts`] attempts in all, as [`crate::retry`] decides.
 
-use crate::error::{body_failure, describe_json, error_detail, transport_failure};
+use crate::error::{body_failure, describe_json, error_codes, error_detail, transport_failure};
 pub use crate::error::{ApiError, ApiErrorKind, SetupError};
 use crate::retry::{
     gave_up, jitter, repeatable, server_wait, wait_before_retry, Failed, Retry, RETRIED_STATUSES,
@@ -166,6 +166,11 @@ impl ApiClient {
         }
     }
 
+    /// `DELETE` without a body, decoding the JSON answer.
+    pub fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
+        self.call::<(), T>(Method::DELETE, segments, None)
+    }
+
     /// Sends `body` as JSON with `method` and decodes the JSON answer.
     pub fn send<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -279,6 +284,7 @@ impl ApiClient {
             kind: ApiErrorKind::Status {
                 status: status.as_u16(),
                 detail: error_detail(&bytes),
+                codes: error_codes(&bytes),
             },
             retry,
             server_wait,

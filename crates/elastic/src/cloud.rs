@@ -1,7 +1,7 @@
 //! The Elastic Cloud API: organizations, their members (with their cloud role assignments) and deployments.
 
 use crate::client::{ApiClient, ApiError};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Deserializes `null` as the type's default (Elastic sends both `null` and absent for empty lists).
 pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -48,67 +48,125 @@ pub struct Memberships {
     pub members: Vec<Member>,
 }
 
-/// A member's cloud role assignments, by scope.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A member's cloud role assignments, by scope. Serialized (as the body of a role-assignment write or an
+/// invitation) without the empty scopes and absent fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct RoleAssignments {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub platform: Vec<PlatformRoleAssignment>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub organization: Vec<OrganizationRoleAssignment>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub deployment: Vec<DeploymentRoleAssignment>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "ProjectRoleAssignments::is_empty"
+    )]
     pub project: ProjectRoleAssignments,
 }
 
+impl RoleAssignments {
+    /// Whether no scope holds an assignment.
+    pub fn is_empty(&self) -> bool {
+        self.platform.is_empty()
+            && self.organization.is_empty()
+            && self.deployment.is_empty()
+            && self.project.is_empty()
+    }
+}
+
 /// A platform-scope assignment (Elastic-internal).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct PlatformRoleAssignment {
     pub role_id: String,
 }
 
 /// An organization-scope assignment such as `organization-admin`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OrganizationRoleAssignment {
     pub role_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
 }
 
 /// A deployment-scope assignment: for all deployments, or for the listed ones.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DeploymentRoleAssignment {
     pub role_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub deployment_ids: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub application_roles: Vec<String>,
 }
 
 /// Serverless project assignments, by project kind.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct ProjectRoleAssignments {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub elasticsearch: Vec<ProjectRoleAssignment>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub observability: Vec<ProjectRoleAssignment>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub security: Vec<ProjectRoleAssignment>,
 }
 
+impl ProjectRoleAssignments {
+    /// Whether no project kind holds an assignment.
+    pub fn is_empty(&self) -> bool {
+        self.elasticsearch.is_empty() && self.observability.is_empty() && self.security.is_empty()
+    }
+}
+
 /// A project-scope assignment.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ProjectRoleAssignment {
     pub role_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub project_ids: Vec<String>,
 }
 
@@ -184,6 +242,11 @@ impl CloudClient {
             self.api
                 .get(&["api", "v1", "organizations", organization_id, "members"])?;
         Ok(list.members)
+    }
+
+    /// The client underneath, for the requests of [`crate::cloud_admin`].
+    pub(crate) fn api(&self) -> &ApiClient {
+        &self.api
     }
 
     /// Every deployment the key can see, in one request (`GET /api/v1/deployments`).

@@ -19,8 +19,13 @@ use url::Url;
 /// What went wrong with one API call.
 #[derive(Debug)]
 pub enum ApiErrorKind {
-    /// The server answered with a non-success status.
-    Status { status: u16, detail: String },
+    /// The server answered with a non-success status. `codes` are the machine error codes of an
+    /// Elastic Cloud error body (`errors[].code`, e.g. `organization.membership_not_found`), in order.
+    Status {
+        status: u16,
+        detail: String,
+        codes: Vec<String>,
+    },
     /// No usable answer: DNS, connection, TLS or timeout.
     Transport(String),
     /// The body was not the JSON expected.
@@ -48,6 +53,19 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// The Elastic Cloud error codes of the answer (`errors[].code`); empty for other failures.
+    pub fn codes(&self) -> &[String] {
+        match &self.kind {
+            ApiErrorKind::Status { codes, .. } => codes,
+            _ => &[],
+        }
+    }
+
+    /// Whether the server answered `status` with the Elastic Cloud error code `code`.
+    pub fn is_cloud_error(&self, status: u16, code: &str) -> bool {
+        self.status() == Some(status) && self.codes().iter().any(|c| c == code)
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -57,6 +75,7 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Status {
                 status: 401,
                 detail,
+                ..
             } if self.credential == CredentialKind::Password => write!(
                 f,
                 "{call}: 401 Unauthorized: the Elasticsearch username and password were rejected ({detail}); check {PASSWORD_SOURCE}"
@@ -64,6 +83,7 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Status {
                 status: 403,
                 detail,
+                ..
             } if self.credential == CredentialKind::Password => write!(
                 f,
                 "{call}: 403 Forbidden: the Elasticsearch user lacks a privilege ({detail}); give the user set by --deployment-username / BATON_DEPLOYMENT_USERNAME that privilege"
@@ -71,6 +91,7 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Status {
                 status: 401,
                 detail,
+                ..
             } => write!(
                 f,
                 "{call}: 401 Unauthorized: the {} key was rejected ({detail}); check {}",
@@ -80,13 +101,14 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Status {
                 status: 403,
                 detail,
+                ..
             } => write!(
                 f,
                 "{call}: 403 Forbidden: the {} key lacks a privilege ({detail}); give the key set by {} that privilege",
                 self.api.name(),
                 self.api.key_source()
             ),
-            ApiErrorKind::Status { status, detail } => {
+            ApiErrorKind::Status { status, detail, .. } => {
                 let reason = StatusCode::from_u16(*status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
@@ -171,6 +193,14 @@ struct EsErrorCause {
     kind: String,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// The machine error codes of an Elastic Cloud error body (`errors[].code`), in order; empty for any
+/// other body.
+pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<CloudErrors>(body)
+        .map(|cloud| cloud.errors.into_iter().map(|e| e.code).collect())
+        .unwrap_or_default()
 }
 
 /// The error text Elastic put in an error body, in either API's shape.
@@ -424,6 +454,8 @@ mod tests {
             error_detail(body),
             "root.unauthorized: Credentials were invalid"
         );
+        assert_eq!(error_codes(body), ["root.unauthorized"]);
+        assert!(error_codes(br#"{"error":"no handler found"}"#).is_empty());
     }
 
     #[test]

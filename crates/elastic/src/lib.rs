@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod cloud;
+pub mod cloud_admin;
 pub mod cluster;
 pub mod deployment;
 pub mod endpoint;

@@ -77,9 +77,14 @@ impl Failed {
 pub(crate) fn gave_up(kind: ApiErrorKind, attempts: u32) -> ApiErrorKind {
     let suffix = format!(" (gave up after {attempts} attempts)");
     match kind {
-        ApiErrorKind::Status { status, detail } => ApiErrorKind::Status {
+        ApiErrorKind::Status {
+            status,
+            detail,
+            codes,
+        } => ApiErrorKind::Status {
             status,
             detail: detail + &suffix,
+            codes,
         },
         ApiErrorKind::Transport(message) => ApiErrorKind::Transport(message + &suffix),
         other => other,

@@ -24,6 +24,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod cloud_writes;
 mod cluster;
 mod http;
 mod routes;
@@ -97,6 +98,10 @@ pub enum FaultAction {
         status: u16,
         headers: Vec<(String, String)>,
     },
+    /// Answer this status with a Cloud `BasicFailedReply` carrying this
+    /// error code (and the `x-cloud-error-codes` header), e.g. 404
+    /// `organization.membership_not_found`. The request is not processed.
+    CloudError { status: u16, code: String },
     /// Sleep, then answer normally.
     Delay(Duration),
     /// Answer 200 with a body that is not valid JSON (writes are not applied).
@@ -151,6 +156,17 @@ impl Fault {
                     .iter()
                     .map(|(name, value)| (name.to_string(), value.to_string()))
                     .collect(),
+            },
+        )
+    }
+
+    /// Answer `status` with a Cloud error body carrying the error `code`.
+    pub fn cloud_error(path_prefix: &str, status: u16, code: &str) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::CloudError {
+                status,
+                code: code.to_string(),
             },
         )
     }
@@ -337,6 +353,15 @@ impl http::Handler for Shared {
                     response.headers.push((name, value));
                 }
                 Action::Send(response)
+            }
+            Some(FaultAction::CloudError { status, code }) => {
+                let routed = routes::cloud_error(
+                    status,
+                    &code,
+                    &format!("The request failed ({code})"),
+                    &[],
+                );
+                Action::Send(self.finish(family, routed))
             }
             Some(FaultAction::Malformed) => {
                 let routed = Routed {

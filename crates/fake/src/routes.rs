@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::cloud_writes;
 use super::tenant::Tenant;
 use super::Api;
 
@@ -46,7 +47,7 @@ pub(crate) struct Routed {
 }
 
 impl Routed {
-    fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Routed {
+    pub(crate) fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Routed {
         Routed {
             status,
             headers: Vec::new(),
@@ -282,7 +283,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------
 
 /// A Cloud `BasicFailedReply` with its `x-cloud-error-codes` header.
-fn cloud_error(status: u16, code: &str, message: &str, fields: &[&str]) -> Routed {
+pub(crate) fn cloud_error(status: u16, code: &str, message: &str, fields: &[&str]) -> Routed {
     let mut error = json!({"code": code, "message": message});
     if !fields.is_empty() {
         error["fields"] = json!(fields);
@@ -559,7 +560,7 @@ pub(crate) fn route(
     let password_user = auth_header.and_then(|h| basic_user(tenant, h));
     match target.family {
         Family::Cloud if auth != Auth::Ok => cloud_unauthorized(),
-        Family::Cloud => cloud_route(tenant, method, request_target, &target.rest),
+        Family::Cloud => cloud_route(tenant, method, request_target, &target.rest, body),
         Family::Elasticsearch if auth != Auth::Ok => {
             es_unauthorized(auth, request_target, auth_header, basic)
         }
@@ -601,7 +602,16 @@ struct MemberList<'a> {
     members: &'a [Value],
 }
 
-fn cloud_route(tenant: &Tenant, method: &str, request_target: &str, rest: &[String]) -> Routed {
+fn cloud_route(
+    tenant: &mut Tenant,
+    method: &str,
+    request_target: &str,
+    rest: &[String],
+    body: &[u8],
+) -> Routed {
+    if let Some(routed) = cloud_writes::route(tenant, method, rest, body) {
+        return routed;
+    }
     let find_org = |id: &str| {
         tenant
             .organizations
@@ -1718,21 +1728,23 @@ mod tests {
 
     #[test]
     fn deployments_are_listed_in_one_answer() {
-        let tenant = Tenant::demo().expect("demo");
+        let mut tenant = Tenant::demo().expect("demo");
         let routed = cloud_route(
-            &tenant,
+            &mut tenant,
             "GET",
             "/api/v1/deployments",
             &["deployments".to_owned()],
+            b"",
         );
         assert_eq!(routed.status, 200);
         let body: Value = serde_json::from_slice(&routed.body).expect("json");
         assert_eq!(body["deployments"].as_array().map(Vec::len), Some(4));
         let routed = cloud_route(
-            &tenant,
+            &mut tenant,
             "POST",
             "/api/v1/deployments",
             &["deployments".to_owned()],
+            b"",
         );
         assert_ne!(routed.status, 200);
     }

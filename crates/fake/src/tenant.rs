@@ -82,6 +82,17 @@ pub struct Tenant {
     /// that is no native user in [`Tenant::users`] authenticates as a
     /// file-realm user without roles.
     pub basic_users: BTreeMap<String, String>,
+    /// Organization id -> OrganizationInvitation objects, as `GET
+    /// /api/v1/organizations/{id}/invitations` returns them (`expired` is
+    /// worked out from `expires_at` when served). Empty in every built-in
+    /// tenant.
+    pub invitations: BTreeMap<String, Vec<Value>>,
+    /// The Cloud role ids the Cloud API key may assign and remove. `None`
+    /// (the default): every role, as an Organization owner's key. `Some`:
+    /// a role-assignment write naming any other role answers 403
+    /// `role_assignments.unauthorized_role_assignments` and changes nothing
+    /// (set it with [`Tenant::with_cloud_key_roles`]).
+    pub cloud_key_assignable_roles: Option<Vec<String>>,
 }
 
 /// Size of a generated tenant.
@@ -179,6 +190,8 @@ impl Tenant {
             profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
             cluster: None,
             basic_users: BTreeMap::new(),
+            invitations: BTreeMap::new(),
+            cloud_key_assignable_roles: None,
         })
     }
 
@@ -198,6 +211,8 @@ impl Tenant {
             profiles: Vec::new(),
             cluster: None,
             basic_users: BTreeMap::new(),
+            invitations: BTreeMap::new(),
+            cloud_key_assignable_roles: None,
         }
     }
 
@@ -242,6 +257,13 @@ impl Tenant {
     pub fn with_password(mut self, username: &str, password: &str) -> Tenant {
         self.basic_users
             .insert(username.to_string(), password.to_string());
+        self
+    }
+
+    /// Let the Cloud API key assign and remove only these Cloud role ids
+    /// (see [`Tenant::cloud_key_assignable_roles`]); an empty list: none.
+    pub fn with_cloud_key_roles(mut self, role_ids: &[&str]) -> Tenant {
+        self.cloud_key_assignable_roles = Some(role_ids.iter().map(|r| r.to_string()).collect());
         self
     }
 

@@ -19,7 +19,9 @@ pub const DEFAULT_CLOUD_URL: &str = "https://api.elastic-cloud.com";
     name = "baton-elastic",
     version = concat!("version ", env!("CARGO_PKG_VERSION")),
     disable_version_flag = true,
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Guide: README.md. Every flag, variable and config-file key: docs/configuration.md; exit \
+                  statuses and failures: docs/operations.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,16 +39,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read Elastic and write the .c1z file (the default when no subcommand is given).
+    #[command(
+        after_help = "Reference: docs/configuration.md (flags), docs/data-model.md (what is written), \
+                      docs/operations.md (failures and exit statuses)."
+    )]
     Sync(SyncArgs),
     /// Give a deployment user a role, or add them to a role mapping.
+    #[command(
+        after_help = "Reference: docs/provisioning.md (what is edited, and the safety rules)."
+    )]
     Grant(GrantArgs),
     /// Take a role from a deployment user, or remove them from a role mapping.
+    #[command(
+        after_help = "Reference: docs/provisioning.md (what is edited, and the safety rules)."
+    )]
     Revoke(RevokeArgs),
     /// Show what a .c1z file holds (any v1 file, also one written by the Go SDK).
+    #[command(after_help = "Reference: docs/inspecting.md (the views, their columns and JSON).")]
     Inspect(InspectArgs),
     /// Print the connector's capabilities JSON.
+    #[command(after_help = "Reference: docs/inspecting.md.")]
     Capabilities,
     /// Print shell completions.
+    #[command(after_help = "Reference: docs/configuration.md.")]
     Completions(CompletionsArgs),
 }
 

@@ -133,6 +133,9 @@ fn help_cell(arg: &clap::Arg, nested: bool) -> String {
             help.push_str(&format!(" Values: {}.", values.join(", ")));
         }
     }
+    if arg.is_required_set() && !arg.is_positional() {
+        help.push_str(" Required.");
+    }
     if nested && arg.is_global_set() {
         help.push_str(" Accepted by every subcommand below.");
     }

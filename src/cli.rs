@@ -55,7 +55,7 @@ pub enum Command {
     )]
     Revoke(RevokeArgs),
     /// Show what a .c1z file holds (any v1 file, also one written by the Go SDK).
-    #[command(after_help = "Reference: docs/inspecting.md (the views, their columns and JSON).")]
+    #[command(after_help = INSPECT_REFERENCE)]
     Inspect(InspectArgs),
     /// Print the connector's capabilities JSON.
     #[command(after_help = "Reference: docs/inspecting.md.")]
@@ -103,26 +103,35 @@ pub struct InspectArgs {
     pub sync_id: Option<String>,
 }
 
+/// Where every `inspect` view points its `--help` to.
+const INSPECT_REFERENCE: &str =
+    "Reference: docs/inspecting.md (the views, their columns and JSON).";
+
 /// What `inspect` shows.
 #[derive(Debug, Subcommand)]
 pub enum InspectView {
     /// Counts per resource type, entitlements and grants.
+    #[command(after_help = INSPECT_REFERENCE)]
     Stats,
     /// The resource types.
+    #[command(after_help = INSPECT_REFERENCE)]
     ResourceTypes,
     /// The resources, optionally of one type.
+    #[command(after_help = INSPECT_REFERENCE)]
     Resources {
         /// Only resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
     },
     /// The entitlements, optionally of one resource type.
+    #[command(after_help = INSPECT_REFERENCE)]
     Entitlements {
         /// Only entitlements on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
     },
     /// The grants, optionally of one resource type, one entitlement or one resource.
+    #[command(after_help = INSPECT_REFERENCE)]
     Grants {
         /// Only grants on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
@@ -135,6 +144,7 @@ pub enum InspectView {
         resource: Option<String>,
     },
     /// The principals holding grants, optionally on one resource or of one entitlement, each once.
+    #[command(after_help = INSPECT_REFERENCE)]
     Principals {
         /// Only grants on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
@@ -147,6 +157,7 @@ pub enum InspectView {
         resource: Option<String>,
     },
     /// The effective access of one principal: its grants, direct and expanded, by resource.
+    #[command(after_help = INSPECT_REFERENCE)]
     Access {
         /// The principal's resource type id.
         #[arg(short = 't', long = "resource-type")]
@@ -156,11 +167,14 @@ pub enum InspectView {
         resource: String,
     },
     /// The sync runs in the file.
+    #[command(after_help = INSPECT_REFERENCE)]
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.
+    #[command(after_help = INSPECT_REFERENCE)]
     Diff,
     /// Every grant as one CSV row for access reviews: the principal (type, name, id, status, e-mail) and the
     /// entitlement and resource it holds.
+    #[command(after_help = INSPECT_REFERENCE)]
     ExportCsv {
         /// Write the CSV to this file (replaced as a whole) instead of stdout.
         #[arg(long)]

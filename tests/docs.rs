@@ -335,23 +335,36 @@ fn every_flag_in_help_is_on_the_configuration_page_and_back() {
     }
 }
 
+/// Every subcommand path, depth first.
+fn subcommand_paths(cmd: &clap::Command, path: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands() {
+        let mut sub_path = path.to_vec();
+        sub_path.push(sub.get_name().to_owned());
+        out.push(sub_path.clone());
+        subcommand_paths(sub, &sub_path, out);
+    }
+}
+
 #[test]
 fn every_subcommand_help_points_to_its_page() {
-    let cli = Cli::command();
+    let mut paths = Vec::new();
+    subcommand_paths(&Cli::command(), &[], &mut paths);
+    assert!(paths.len() > 10, "{paths:?}");
     let page_name = regex::Regex::new(r"docs/[a-z-]+\.md").expect("regex");
-    for sub in cli.get_subcommands() {
+    for path in std::iter::once(Vec::new()).chain(paths) {
         let out = common::binary()
-            .args([sub.get_name(), "--help"])
+            .args(&path)
+            .arg("--help")
             .output()
             .expect("binary runs");
         let help = String::from_utf8(out.stdout).expect("utf-8");
+        let name = path.join(" ");
         let page = page_name
             .find(&help)
-            .unwrap_or_else(|| panic!("`{} --help` names no docs page:\n{help}", sub.get_name()));
+            .unwrap_or_else(|| panic!("`{name} --help` names no docs page:\n{help}"));
         assert!(
             root().join(page.as_str()).is_file(),
-            "`{} --help` names {}, which does not exist",
-            sub.get_name(),
+            "`{name} --help` names {}, which does not exist",
             page.as_str()
         );
     }

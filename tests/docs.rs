@@ -3,7 +3,8 @@
 //! - The flag tables of `docs/configuration.md` are generated from the clap definitions in `src/cli.rs`;
 //!   `UPDATE_DOCS=1 cargo test --test docs` rewrites the part between the marker comments, and the
 //!   prose around it stays as written.
-//! - Every flag `--help` shows is on that page, and every flag the page shows as visible is in `--help`.
+//! - Every flag `--help` shows is on that page, and every flag the page shows as visible is in `--help`;
+//!   every `BATON_*` variable the code names is on it; every subcommand's `--help` names its page.
 //! - Every ```` ```console ```` example of README.md and docs/*.md (`$ baton-elastic ...` lines) runs
 //!   against the demo tenant, in a fresh folder per page that already holds a `sync --demo` file, with
 //!   a loopback fake of both Elastic APIs in `BATON_CLOUD_URL`, `BATON_DEPLOYMENT_ENDPOINT` and their
@@ -893,5 +894,51 @@ fn every_dependency_is_listed_with_its_reason() {
     assert!(
         missing.is_empty(),
         "not in the Dependencies list of docs/development.md: {missing:?}"
+    );
+}
+
+/// The `.rs` files under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_variable_the_code_names_is_on_the_configuration_page() {
+    // Also those that are no flag (`BATON_CONFIG_PATH`), which the generated tables cannot show.
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    for entry in std::fs::read_dir(root().join("crates")).expect("crates folder") {
+        let src = entry.expect("entry").path().join("src");
+        if src.is_dir() {
+            rust_files(&src, &mut files);
+        }
+    }
+    let variable = regex::Regex::new(r"BATON_[A-Z0-9_]*[A-Z0-9]").expect("regex");
+    let named: BTreeSet<String> = files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).expect("read source");
+            variable
+                .find_iter(&text)
+                .map(|m| m.as_str().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(named.contains("BATON_CONFIG_PATH"), "{named:?}");
+    let page = read("docs/configuration.md");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|v| !page.contains(&format!("`{v}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "named in the code but not on docs/configuration.md: {missing:?}"
     );
 }

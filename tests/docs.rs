@@ -796,6 +796,25 @@ fn shell_lines_are_split_into_invocations() {
 // ---------------------------------------------------------------------------------------------------
 // Links, length, dependencies
 
+/// The anchors of a markdown file's headings, as GitHub makes them.
+fn anchors(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|line| line.starts_with('#'))
+        .filter_map(|line| line.trim_start_matches('#').strip_prefix(' '))
+        .map(|title| {
+            title
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn relative_links_resolve_and_the_readme_links_every_page() {
     let link = regex::Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
@@ -805,19 +824,30 @@ fn relative_links_resolve_and_the_readme_links_every_page() {
         let dir = base.parent().expect("folder");
         for c in link.captures_iter(&text) {
             let target = &c[1];
-            if target.starts_with("http://")
-                || target.starts_with("https://")
-                || target.starts_with('#')
-            {
+            if target.starts_with("http://") || target.starts_with("https://") {
                 continue;
             }
-            let file = target.split('#').next().unwrap_or(target);
-            if !dir.join(file).exists() {
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target, None),
+            };
+            let path = if file.is_empty() {
+                base.clone()
+            } else {
+                dir.join(file)
+            };
+            if !path.exists() {
                 broken.push(format!("{name}: {target}"));
+            } else if let Some(anchor) = anchor {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if !anchors(&text).contains(anchor) {
+                    broken.push(format!("{name}: {target} (no such heading)"));
+                }
             }
         }
     }
     assert!(broken.is_empty(), "broken links: {broken:?}");
+    assert!(anchors("## The `.c1z` file\n# Scale and limits").contains("the-c1z-file"));
     let readme = read("README.md");
     for page in PAGES {
         assert!(

@@ -19,7 +19,9 @@ pub const DEFAULT_CLOUD_URL: &str = "https://api.elastic-cloud.com";
     name = "baton-elastic",
     version = concat!("version ", env!("CARGO_PKG_VERSION")),
     disable_version_flag = true,
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Guide: README.md. Every flag, variable and config-file key: docs/configuration.md; exit \
+                  statuses and failures: docs/operations.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,18 +39,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read Elastic and write the .c1z file (the default when no subcommand is given).
+    #[command(
+        after_help = "Reference: docs/configuration.md (flags), docs/data-model.md (what is written), \
+                      docs/operations.md (failures and exit statuses)."
+    )]
     Sync(SyncArgs),
     /// Give a deployment user a role or add them to a role mapping; give a Cloud user a Cloud role, or
     /// invite someone to an organization.
+    #[command(
+        after_help = "Reference: docs/provisioning.md (what is edited, and the safety rules)."
+    )]
     Grant(GrantArgs),
     /// Take a role from a deployment user or remove them from a role mapping; take a Cloud role from a
     /// Cloud user, or remove a member from an organization.
+    #[command(
+        after_help = "Reference: docs/provisioning.md (what is edited, and the safety rules)."
+    )]
     Revoke(RevokeArgs),
     /// Show what a .c1z file holds (any v1 file, also one written by the Go SDK).
+    #[command(after_help = INSPECT_REFERENCE)]
     Inspect(InspectArgs),
     /// Print the connector's capabilities JSON.
+    #[command(after_help = "Reference: docs/inspecting.md.")]
     Capabilities,
     /// Print shell completions.
+    #[command(after_help = "Reference: docs/configuration.md.")]
     Completions(CompletionsArgs),
 }
 
@@ -100,26 +115,35 @@ pub struct InspectArgs {
     pub sync_id: Option<String>,
 }
 
+/// Where every `inspect` view points its `--help` to.
+const INSPECT_REFERENCE: &str =
+    "Reference: docs/inspecting.md (the views, their columns and JSON).";
+
 /// What `inspect` shows.
 #[derive(Debug, Subcommand)]
 pub enum InspectView {
     /// Counts per resource type, entitlements and grants.
+    #[command(after_help = INSPECT_REFERENCE)]
     Stats,
     /// The resource types.
+    #[command(after_help = INSPECT_REFERENCE)]
     ResourceTypes,
     /// The resources, optionally of one type.
+    #[command(after_help = INSPECT_REFERENCE)]
     Resources {
         /// Only resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
     },
     /// The entitlements, optionally of one resource type.
+    #[command(after_help = INSPECT_REFERENCE)]
     Entitlements {
         /// Only entitlements on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
         resource_type: Option<String>,
     },
     /// The grants, optionally of one resource type, one entitlement or one resource.
+    #[command(after_help = INSPECT_REFERENCE)]
     Grants {
         /// Only grants on resources of this type id.
         #[arg(short = 't', long = "resource-type")]
@@ -132,6 +156,7 @@ pub enum InspectView {
         resource: Option<String>,
     },
     /// The principals holding grants, optionally on one resource or of one entitlement, each once.
+    #[command(after_help = INSPECT_REFERENCE)]
     Principals {
         /// `compare`: who holds an entitlement in this file but not another one, and the reverse.
         #[command(subcommand)]
@@ -147,6 +172,7 @@ pub enum InspectView {
         resource: Option<String>,
     },
     /// The effective access of one principal: its grants, direct and expanded, by resource.
+    #[command(after_help = INSPECT_REFERENCE)]
     Access {
         /// The principal's resource type id.
         #[arg(short = 't', long = "resource-type")]
@@ -156,17 +182,21 @@ pub enum InspectView {
         resource: String,
     },
     /// The sync runs in the file.
+    #[command(after_help = INSPECT_REFERENCE)]
     Syncs,
     /// What was added, removed and changed between the two newest finished full syncs.
+    #[command(after_help = INSPECT_REFERENCE)]
     Diff,
     /// Export the sync: `csv` (as export-csv), `xlsx` (an access-review workbook) or `c1z` (one sync in
     /// its own file).
+    #[command(after_help = INSPECT_REFERENCE)]
     Export {
         #[command(subcommand)]
         format: ExportFormat,
     },
     /// Every grant as one CSV row for access reviews: the principal (type, name, id, status, e-mail) and the
     /// entitlement and resource it holds.
+    #[command(after_help = INSPECT_REFERENCE)]
     ExportCsv {
         /// Write the CSV to this file (replaced as a whole) instead of stdout.
         #[arg(long)]
@@ -178,18 +208,21 @@ pub enum InspectView {
 #[derive(Debug, Subcommand)]
 pub enum ExportFormat {
     /// Every grant as one CSV row (the same as export-csv).
+    #[command(after_help = INSPECT_REFERENCE)]
     Csv {
         /// Write the CSV to this file (replaced as a whole) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// An access-review workbook: a sheet of grants (the CSV's columns) and one of principals.
+    #[command(after_help = INSPECT_REFERENCE)]
     Xlsx {
         /// The workbook to write (replaced as a whole).
         #[arg(long, default_value = "./sync.xlsx")]
         out: PathBuf,
     },
     /// One sync (--sync-id, else the newest finished full sync) copied into a new c1z file.
+    #[command(after_help = INSPECT_REFERENCE)]
     C1z {
         /// The c1z file to write (replaced as a whole).
         #[arg(long, default_value = "./latest.c1z")]
@@ -203,6 +236,7 @@ pub enum PrincipalsAction {
     /// Compare the principals of two entitlements, which may be in different files; the results are
     /// relative to the base entitlement (`-e` in `--file`): `missing` hold it but not the compared
     /// one, `extra` the reverse.
+    #[command(after_help = INSPECT_REFERENCE)]
     Compare {
         /// The base entitlement id (in --file).
         #[arg(short = 'e', long = "entitlement")]

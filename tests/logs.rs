@@ -200,13 +200,13 @@ fn progress_is_drawn_on_a_terminal() {
         }),
         "the rows line has a count: {screen}"
     );
-    // One line per list, with its count and elapsed time.
+    // One line per list, with its count and elapsed time (whatever the machine's speed made it).
     assert!(
         screen.lines().any(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
-            words
-                .windows(4)
-                .any(|w| w == ["organizations", "3", "0.0", "s"])
+            words.windows(4).any(|w| {
+                w[0] == "organizations" && w[1] == "3" && w[2].parse::<f64>().is_ok() && w[3] == "s"
+            })
         }),
         "{screen}"
     );

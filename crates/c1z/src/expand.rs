@@ -12,7 +12,7 @@ use crate::proto::{
     find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, ResourceId,
 };
 use crate::SyncRecords;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The prefix of an entitlement's Baton id, which names it across files.
 pub const BID_ENTITLEMENT_PREFIX: &str = "bid:e:";
@@ -29,7 +29,7 @@ pub struct ExpansionReport {
     pub dropped_edges: usize,
     /// Grants created.
     pub created: usize,
-    /// Existing grants that gained sources.
+    /// Grants written before expansion (so without sources) that gained sources.
     pub updated: usize,
 }
 
@@ -86,8 +86,10 @@ pub fn expand_observed(
     }
     let order = order_edges(&edges, &mut report);
     let total = order.len() as u64;
-    let mut created: BTreeSet<String> = BTreeSet::new();
-    let mut updated: BTreeSet<String> = BTreeSet::new();
+    // Counted, not collected: a grant is created once (the next edge finds it), and a grant from
+    // before expansion has no sources until its first update adds them, so memory stays flat.
+    let mut created = 0;
+    let mut updated = 0;
     for (done, index) in order.into_iter().enumerate() {
         on_edge(done as u64, total);
         let edge = &edges[index];
@@ -119,10 +121,8 @@ pub fn expand_observed(
             match store.grant_of(&edge.target, pid)? {
                 Some(mut existing) => {
                     let mut sources = stored_sources(&existing);
-                    if !created.contains(&existing.id) {
-                        updated.insert(existing.id.clone());
-                    }
                     if sources.is_empty() {
+                        updated += 1;
                         sources.insert(edge.target.clone(), GrantSource { is_direct: true });
                     }
                     sources
@@ -136,7 +136,7 @@ pub fn expand_observed(
                 }
                 None => {
                     let id = grant_key(&edge.target, pid);
-                    created.insert(id.clone());
+                    created += 1;
                     store.put(Grant {
                         entitlement: Some(target.clone()),
                         principal: holder.principal.clone(),
@@ -152,8 +152,8 @@ pub fn expand_observed(
         }
     }
     on_edge(total, total);
-    report.created = created.len();
-    report.updated = updated.len();
+    report.created = created;
+    report.updated = updated;
     log::debug!(edges = report.edges, created = report.created, updated = report.updated; "grants expanded");
     Ok(report)
 }

@@ -176,7 +176,7 @@ pub const MAX_PROFILES: u32 = 10_000;
 /// Client of a deployment's Elasticsearch security API.
 #[derive(Debug)]
 pub struct DeploymentClient {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
 }
 
 impl DeploymentClient {

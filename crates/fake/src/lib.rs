@@ -25,6 +25,7 @@
 //! ```
 
 mod cluster;
+mod credentials;
 mod http;
 mod routes;
 mod tenant;

@@ -1,9 +1,13 @@
 //! Fetches every list the sync needs exactly once, into a [`Snapshot`] of sorted collections.
 
+use crate::credentials_fetch::{self, ServiceAccountSnapshot};
 use crate::logging;
 use anyhow::Context;
+use baton_c1z::clock;
 use elastic_api::cloud::{CloudClient, Deployment, Member, Organization};
+use elastic_api::credentials::ApiKey;
 use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
+use elastic_api::invitations::Invitation;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -16,6 +20,10 @@ pub struct DeploymentSnapshot {
     pub role_mappings: BTreeMap<String, RoleMapping>,
     /// User profiles (users who logged in to Kibana), sorted by uid; empty when they could not be read.
     pub profiles: Vec<Profile>,
+    /// Active API keys (neither invalidated nor expired), sorted by id; empty when not readable.
+    pub api_keys: Vec<ApiKey>,
+    /// Service accounts with their token names, keyed `namespace/service`; empty when not readable.
+    pub service_accounts: BTreeMap<String, ServiceAccountSnapshot>,
 }
 
 /// Everything read from Elastic in one sync.
@@ -25,6 +33,8 @@ pub struct Snapshot {
     pub organizations: Vec<Organization>,
     /// Members by organization id.
     pub members: BTreeMap<String, Vec<Member>>,
+    /// Pending (not expired, not accepted) invitations by organization id, sorted by email.
+    pub invitations: BTreeMap<String, Vec<Invitation>>,
     /// Whether the key sees organizations that are not synced (with `--organization-id`): the deployment
     /// list then mixes their deployments with the synced organization's.
     pub organizations_outside: bool,
@@ -76,6 +86,12 @@ impl Snapshot {
             progress.fetched("members", list.len());
             members.insert(org.id.clone(), list);
         }
+        let mut invitations = BTreeMap::new();
+        for org in &organizations {
+            let list = credentials_fetch::invitations(cloud, &org.id, clock::now().to_utc())?;
+            progress.fetched("invitations", list.len());
+            invitations.insert(org.id.clone(), list);
+        }
 
         let organizations_outside = match organization_id {
             Some(id) => cloud
@@ -100,6 +116,7 @@ impl Snapshot {
         Ok(Snapshot {
             organizations,
             members,
+            invitations,
             organizations_outside,
             deployments,
             deployment,
@@ -134,12 +151,18 @@ fn fetch_deployment(
     progress.fetched("role mappings", role_mappings.len());
     let profiles = fetch_profiles(client)?;
     progress.fetched("profiles", profiles.len());
+    let api_keys = credentials_fetch::api_keys(client, clock::now().timestamp_millis())?;
+    progress.fetched("API keys", api_keys.len());
+    let service_accounts = credentials_fetch::service_accounts(client)?;
+    progress.fetched("service accounts", service_accounts.len());
     Ok(DeploymentSnapshot {
         principal: Some(principal),
         users,
         roles,
         role_mappings,
         profiles,
+        api_keys,
+        service_accounts,
     })
 }
 

@@ -311,7 +311,9 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             "user",
             "role",
             "deploymentUser",
-            "roleMapping"
+            "roleMapping",
+            "serviceAccount",
+            "apiKey"
         ]
     );
     assert_eq!(types[0], ["ID", "Display Name", "Traits"]);
@@ -323,12 +325,14 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
     assert_eq!(
         json_stats(&file),
         counts(&[
+            ("apiKey", 0),
             ("deployment", 0),
             ("deploymentUser", 0),
             ("entitlements", 0),
             ("grants", 0),
             ("organization", 0),
-            ("resource_types", 6),
+            ("resource_types", 8),
+            ("serviceAccount", 0),
             ("role", 0),
             ("roleMapping", 0),
             ("user", 0),

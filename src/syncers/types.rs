@@ -1,4 +1,4 @@
-//! The six resource types, in the order they are written; the syncers name each other's types (as
+//! The eight resource types, in the order they are written; the syncers name each other's types (as
 //! `grantable_to`) from here.
 
 use super::ids;
@@ -13,6 +13,8 @@ pub fn all() -> Vec<ResourceType> {
         role(),
         deployment_user(),
         role_mapping(),
+        service_account(),
+        api_key(),
     ]
 }
 
@@ -60,6 +62,21 @@ pub fn role_mapping() -> ResourceType {
     ResourceType {
         id: ids::ROLE_MAPPING.to_owned(),
         display_name: "Role Mapping".to_owned(),
+        ..ResourceType::default()
+    }
+}
+
+/// The `serviceAccount` resource type.
+pub fn service_account() -> ResourceType {
+    user_resource_type(ids::SERVICE_ACCOUNT, "Service Account")
+}
+
+/// The `apiKey` resource type: credentials (trait SECRET), each with an `owner` entitlement.
+pub fn api_key() -> ResourceType {
+    ResourceType {
+        id: ids::API_KEY.to_owned(),
+        display_name: "API Key".to_owned(),
+        traits: vec![Trait::Secret as i32],
         ..ResourceType::default()
     }
 }

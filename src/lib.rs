@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod config_file;
+pub mod credentials_fetch;
 pub mod csv;
 pub mod interrupt;
 pub mod logging;

@@ -1,10 +1,14 @@
 //! Fetches every list the sync needs exactly once, into a [`Snapshot`] of sorted collections.
 
+use crate::credentials_fetch::{self, ServiceAccountSnapshot};
 use crate::logging;
 use anyhow::Context;
+use baton_c1z::clock;
 use elastic_api::cloud::{CloudClient, Deployment, Member, Organization};
 use elastic_api::cluster::EsVersion;
+use elastic_api::credentials::ApiKey;
 use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
+use elastic_api::invitations::Invitation;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -17,6 +21,10 @@ pub struct DeploymentSnapshot {
     pub role_mappings: BTreeMap<String, RoleMapping>,
     /// User profiles (users who logged in to Kibana), sorted by uid; empty when they could not be read.
     pub profiles: Vec<Profile>,
+    /// Active API keys (neither invalidated nor expired), sorted by id; empty when not readable.
+    pub api_keys: Vec<ApiKey>,
+    /// Service accounts with their token names, keyed `namespace/service`; empty when not readable.
+    pub service_accounts: BTreeMap<String, ServiceAccountSnapshot>,
 }
 
 /// Everything read from Elastic in one sync.
@@ -26,6 +34,8 @@ pub struct Snapshot {
     pub organizations: Vec<Organization>,
     /// Members by organization id.
     pub members: BTreeMap<String, Vec<Member>>,
+    /// Pending (not expired, not accepted) invitations by organization id, sorted by email.
+    pub invitations: BTreeMap<String, Vec<Invitation>>,
     /// Whether the key sees organizations that are not synced (with `--organization-id`): the deployment
     /// list then mixes their deployments with the synced organization's.
     pub organizations_outside: bool,
@@ -52,6 +62,12 @@ pub struct Needs {
     pub role_mappings: bool,
     /// `POST /_security/profile/_suggest`.
     pub profiles: bool,
+    /// The pending invitations of each organization (needs the organizations).
+    pub invitations: bool,
+    /// The deployment's API keys.
+    pub api_keys: bool,
+    /// The deployment's service accounts and their tokens.
+    pub service_accounts: bool,
 }
 
 impl Needs {
@@ -64,6 +80,9 @@ impl Needs {
         roles: true,
         role_mappings: true,
         profiles: true,
+        invitations: true,
+        api_keys: true,
+        service_accounts: true,
     };
 
     /// Nothing at all.
@@ -75,11 +94,19 @@ impl Needs {
         roles: false,
         role_mappings: false,
         profiles: false,
+        invitations: false,
+        api_keys: false,
+        service_accounts: false,
     };
 
     /// Whether any list of the deployment's security API is read (then `_authenticate` is called first).
     pub fn deployment(&self) -> bool {
-        self.users || self.roles || self.role_mappings || self.profiles
+        self.users
+            || self.roles
+            || self.role_mappings
+            || self.profiles
+            || self.api_keys
+            || self.service_accounts
     }
 
     /// Both sets of lists.
@@ -92,6 +119,9 @@ impl Needs {
             roles: self.roles || other.roles,
             role_mappings: self.role_mappings || other.role_mappings,
             profiles: self.profiles || other.profiles,
+            invitations: self.invitations || other.invitations,
+            api_keys: self.api_keys || other.api_keys,
+            service_accounts: self.service_accounts || other.service_accounts,
         }
     }
 }
@@ -153,7 +183,8 @@ fn fetch_cloud(
     needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Snapshot> {
-    let needs_organizations = needs.organizations || needs.members || needs.deployments;
+    let needs_organizations =
+        needs.organizations || needs.members || needs.deployments || needs.invitations;
     let mut organizations = match organization_id {
         _ if !needs_organizations => Vec::new(),
         Some(id) => vec![cloud
@@ -178,6 +209,12 @@ fn fetch_cloud(
         list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         progress.fetched("members", list.len());
         members.insert(org.id.clone(), list);
+    }
+    let mut invitations = BTreeMap::new();
+    for org in organizations.iter().filter(|_| needs.invitations) {
+        let list = credentials_fetch::invitations(cloud, &org.id, clock::now().to_utc())?;
+        progress.fetched("invitations", list.len());
+        invitations.insert(org.id.clone(), list);
     }
 
     let organizations_outside = match organization_id {
@@ -206,6 +243,7 @@ fn fetch_cloud(
     Ok(Snapshot {
         organizations,
         members,
+        invitations,
         organizations_outside,
         deployments,
         deployment: None,
@@ -311,12 +349,24 @@ fn fetch_deployment(
     if needs.profiles {
         progress.fetched("profiles", profiles.len());
     }
+    let mut api_keys = Vec::new();
+    if needs.api_keys {
+        api_keys = credentials_fetch::api_keys(client, clock::now().timestamp_millis())?;
+        progress.fetched("API keys", api_keys.len());
+    }
+    let mut service_accounts = BTreeMap::new();
+    if needs.service_accounts {
+        service_accounts = credentials_fetch::service_accounts(client)?;
+        progress.fetched("service accounts", service_accounts.len());
+    }
     Ok(DeploymentSnapshot {
         principal: Some(principal),
         users,
         roles,
         role_mappings,
         profiles,
+        api_keys,
+        service_accounts,
     })
 }
 

@@ -87,6 +87,14 @@ fn capabilities_list_every_syncer_type_in_order_with_provisioning_for_the_granta
         serde_json::json!({"id":"user","displayName":"User","traits":["TRAIT_USER"],
             "annotations":[{"@type":"type.googleapis.com/c1.connector.v2.SkipEntitlementsAndGrants"}]})
     );
+    let api_key = items
+        .iter()
+        .find(|i| i["resourceType"]["id"] == "apiKey")
+        .expect("apiKey type");
+    assert_eq!(
+        api_key["resourceType"],
+        serde_json::json!({"id":"apiKey","displayName":"API Key","traits":["TRAIT_SECRET"]})
+    );
 }
 
 #[test]

@@ -315,7 +315,9 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
             "role",
             "deploymentUser",
             "roleMapping",
-            "group"
+            "group",
+            "serviceAccount",
+            "apiKey"
         ]
     );
     assert_eq!(types[0], ["ID", "Display Name", "Traits"]);
@@ -327,13 +329,15 @@ fn inspect_empty_tenant_shows_the_types_and_empty_documents() {
     assert_eq!(
         json_stats(&file),
         counts(&[
+            ("apiKey", 0),
             ("deployment", 0),
             ("deploymentUser", 0),
             ("entitlements", 0),
             ("grants", 0),
             ("group", 0),
             ("organization", 0),
-            ("resource_types", 7),
+            ("resource_types", 9),
+            ("serviceAccount", 0),
             ("role", 0),
             ("roleMapping", 0),
             ("user", 0),

@@ -96,6 +96,30 @@ const EXTERNAL_USERS: [&str; 9] = [
     "frank",
     "j?smith",
 ];
+/// Users known only as the owners of API keys (a file-realm user and an OIDC user).
+const KEY_OWNERS: [&str; 2] = ["ci.robot", "governance-svc"];
+/// Pending invitations (`user` resources).
+const INVITED: [&str; 3] = [
+    "invitation:auditor@partner.example",
+    "invitation:intern@acme.example",
+    "invitation:new.hire@acme.example",
+];
+/// Service accounts with tokens.
+const SERVICE_ACCOUNTS: [&str; 2] = ["elastic/fleet-server", "elastic/kibana"];
+/// Active API keys (not invalidated, not expired) and their owners' principal ids.
+const API_KEYS: [(&str, &str); 8] = [
+    ("AdaSs0Bd0cW1mF3pQ7dE", "deploymentUser:2894412301"),
+    ("CcsRp1Bd0cW1mF3vB4hJ", "deploymentUser:alice"),
+    ("Ci9rObBd0cW1mF3zX1fG", "deploymentUser:ci.robot"),
+    (
+        "FlEetAg1d0cW1mF3nM5k",
+        "serviceAccount:elastic/fleet-server",
+    ),
+    ("Qm4tYhRBd0cW1mF3sD2b", "deploymentUser:external:jdoe"),
+    ("S4mDsh8Bd0cW1mF3kL9c", "deploymentUser:sam.saml"),
+    ("demo-id", "deploymentUser:governance-svc"),
+    ("k7Rz2pQBd0cW1mF3x9aA", "deploymentUser:jdoe"),
+];
 /// External-realm users whose username is also a native user's, named by a mapping (`external:<name>`).
 const EXTERNAL_TWINS: [&str; 1] = ["external:jdoe"];
 const MAPPINGS: [&str; 17] = [
@@ -123,6 +147,13 @@ fn expected_resources() -> BTreeSet<String> {
     out.extend(ORGS.iter().map(|id| format!("organization:{id}")));
     out.extend(DEPLOYMENTS.iter().map(|(id, _)| format!("deployment:{id}")));
     out.extend(ACCOUNTS.iter().map(|id| format!("user:{id}")));
+    out.extend(INVITED.iter().map(|id| format!("user:{id}")));
+    out.extend(
+        SERVICE_ACCOUNTS
+            .iter()
+            .map(|id| format!("serviceAccount:{id}")),
+    );
+    out.extend(API_KEYS.iter().map(|(id, _)| format!("apiKey:{id}")));
     out.extend(
         API_ROLES
             .iter()
@@ -135,6 +166,7 @@ fn expected_resources() -> BTreeSet<String> {
             .chain(EXTERNAL_USERS.iter())
             .chain(EXTERNAL_TWINS.iter())
             .chain(PROFILE_USERS.iter())
+            .chain(KEY_OWNERS.iter())
             .map(|id| format!("deploymentUser:{id}")),
     );
     out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}")));
@@ -172,6 +204,7 @@ fn expected_entitlements() -> BTreeSet<String> {
             .map(|id| format!("role:{id}:member")),
     );
     out.extend(MAPPINGS.iter().map(|id| format!("roleMapping:{id}:member")));
+    out.extend(API_KEYS.iter().map(|(id, _)| format!("apiKey:{id}:owner")));
     out
 }
 
@@ -241,12 +274,28 @@ fn expected_grants() -> BTreeSet<String> {
         ("4125567842", "organization-admin", "2894412301"),
         ("4125567842", "billing-admin", "3978120456"),
         ("4125567842", "deployment-viewer", "3310087745"),
+        // Pending invitations, marked as such.
+        (
+            "4125567842",
+            "billing-admin",
+            "invitation:auditor@partner.example",
+        ),
+        (
+            "4125567842",
+            "deployment-viewer",
+            "invitation:new.hire@acme.example",
+        ),
         ("5093318764", "organization-admin", "6639001122"),
         ("5093318764", "billing-admin", "6639001122"),
         ("5093318764", "deployment-admin", "2894412301"),
         ("5093318764", "deployment-editor", "6639001122"),
     ];
     let deployment_direct = [
+        (
+            "0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d",
+            "editor",
+            "invitation:new.hire@acme.example",
+        ),
         ("0e3a7c9d2b1f4e6a8c5d7f9b1a3c5e7d", "editor", "3310087745"),
         ("7c2e9a4b6d8f0a1c3e5b7d9f1a2c4e6b", "viewer", "3310087745"),
         ("a1b2c3d4e5f60718293a4b5c6d7e8f90", "viewer", "3310087745"),
@@ -314,6 +363,11 @@ fn expected_grants() -> BTreeSet<String> {
             .iter()
             .map(|(m, g)| format!("roleMapping:{m}:member:group:{g}")),
     );
+    out.extend(
+        API_KEYS
+            .iter()
+            .map(|(id, owner)| format!("apiKey:{id}:owner:{owner}")),
+    );
     out
 }
 
@@ -339,6 +393,10 @@ fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
             );
             add(
                 format!("deployment:{d}:viewer:user:3310087745"),
+                &[(&via("deployment-viewer"), false)],
+            );
+            add(
+                format!("deployment:{d}:viewer:user:invitation:new.hire@acme.example"),
                 &[(&via("deployment-viewer"), false)],
             );
         } else {
@@ -494,7 +552,9 @@ fn demo_tenant_sync_writes_exactly_the_expected_records() {
             "role",
             "deploymentUser",
             "roleMapping",
-            "group"
+            "group",
+            "serviceAccount",
+            "apiKey"
         ]
     );
     let resource_ids: BTreeSet<String> = synced.resources.keys().cloned().collect();
@@ -520,6 +580,9 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /api/v1/organizations/4125567842/members",
             "GET /api/v1/organizations/5093318764/members",
             "GET /api/v1/organizations/6620014477/members",
+            "GET /api/v1/organizations/4125567842/invitations",
+            "GET /api/v1/organizations/5093318764/invitations",
+            "GET /api/v1/organizations/6620014477/invitations",
             "GET /api/v1/deployments",
             // The version first (the unversioned fake has no `GET /`: 404, and the sync goes on).
             "GET /",
@@ -528,12 +591,22 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /_security/role",
             "GET /_security/role_mapping",
             "POST /_security/profile/_suggest",
+            "POST /_security/_query/api_key?with_limited_by=true",
+            "GET /_security/service",
+            // The service account API has no request for every account's tokens: one per account.
+            "GET /_security/service/elastic/enterprise-search-server/credential",
+            "GET /_security/service/elastic/fleet-server/credential",
+            "GET /_security/service/elastic/kibana/credential",
         ]
     );
-    assert_eq!(requests[10].body, r#"{"size":10000}"#);
+    assert_eq!(requests[13].body, r#"{"size":10000}"#);
+    assert_eq!(
+        requests[14].body,
+        r#"{"size":1000,"sort":[{"creation":"asc"},{"name":"asc"},"_doc"]}"#
+    );
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
-    assert!(requests[..5].iter().all(|r| matches!(r.api, Api::Cloud)));
-    assert!(requests[5..]
+    assert!(requests[..8].iter().all(|r| matches!(r.api, Api::Cloud)));
+    assert!(requests[8..]
         .iter()
         .all(|r| matches!(r.api, Api::Elasticsearch)));
 }
@@ -734,7 +807,7 @@ fn entitlements_and_grants_reference_real_objects() {
 }
 
 #[test]
-fn without_a_deployment_all_seven_types_are_still_written() {
+fn without_a_deployment_all_nine_types_are_still_written() {
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     let (cloud_key, _) = demo_keys();
@@ -746,13 +819,16 @@ fn without_a_deployment_all_seven_types_are_still_written() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    assert_eq!(fake.request_count(), 5);
+    // Organizations, members and invitations of each organization, deployments.
+    assert_eq!(fake.request_count(), 1 + 3 + 3 + 1);
     let synced = read_default_sync(&open(&path));
-    assert_eq!(synced.type_ids.len(), 7);
-    assert_eq!(synced.resources.len(), 3 + 4 + 6);
+    assert_eq!(synced.type_ids.len(), 9);
+    // Organizations, deployments, accounts and pending invitations.
+    assert_eq!(synced.resources.len(), 3 + 4 + 6 + 3);
     assert_eq!(synced.entitlements.len(), 3 * 6 + 4 * 3);
-    // 8 memberships, 7 organization roles, 3 direct and 12 organization deployment grants, 10 expanded.
-    assert_eq!(synced.grants.len(), 8 + 7 + 3 + 12 + 10);
+    // 8 memberships, 7 organization roles, 3 direct and 12 organization deployment grants, 10 expanded;
+    // for invitations 2 organization roles, 1 direct deployment grant and 2 expanded.
+    assert_eq!(synced.grants.len(), 8 + 7 + 3 + 12 + 10 + 2 + 1 + 2);
 }
 
 #[test]
@@ -782,7 +858,8 @@ fn organization_id_limits_the_sync_to_one_organization() {
         .keys()
         .filter(|k| k.starts_with("user:"))
         .count();
-    assert_eq!(users, 3);
+    // Three members and one pending invitation.
+    assert_eq!(users, 3 + 1);
 }
 
 /// The deployments of the default sync of `path`, by id, with their parent organization; fails if a
@@ -1183,8 +1260,8 @@ fn the_demo_command_needs_no_account() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo tenant"), "{stdout}");
-    // 5 Cloud requests, `GET /` for the version, then 5 deployment requests.
-    assert!(stdout.contains("11 API requests"), "{stdout}");
+    // 8 Cloud requests (invitations too), `GET /` for the version, then 7 deployment lists.
+    assert!(stdout.contains("19 API requests"), "{stdout}");
     let synced = read_default_sync(&open(&path));
     assert_eq!(synced.grants, expected_grants());
 }
@@ -1310,8 +1387,12 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    // Cloud: organizations, members of each, deployments; the deployment: `GET /` and 5 lists.
-    assert_eq!(fake.request_count(), 1 + spec.organizations + 1 + 1 + 5);
+    // Organizations; members and invitations of each; deployments; `GET /`, authenticate, users, roles,
+    // role mappings, profiles, one page of API keys and the (empty) service account list.
+    assert_eq!(
+        fake.request_count(),
+        1 + 2 * spec.organizations + 1 + 1 + 5 + 2
+    );
     let file = open(&path);
     let sync = file.default_sync().expect("q").expect("sync").sync_id;
     let resources = file.resources(&sync).expect("resources");
@@ -1467,6 +1548,10 @@ fn conditional_mapping_grants_name_the_assumed_conditions() {
     for g in file.grants(&sync).expect("grants") {
         if let Some(m) = find_annotation::<GrantMetadata>(&g.data.annotations).expect("decodes") {
             let fields = m.metadata.expect("metadata");
+            if fields.fields.contains_key("pending") {
+                // A pending invitation's grant (see invitations_are_users_with_pending_grants).
+                continue;
+            }
             if !fields.fields.contains_key("assumed_conditions") {
                 // The external-realm twin of a native user: marked, not conditional.
                 assert_eq!(
@@ -1619,8 +1704,9 @@ fn unreadable_profiles_are_a_warning_not_a_failure() {
                 && stderr.contains(&status.to_string()),
             "{status}: {stderr}"
         );
+        // Profile users are gone (sam.saml stays, known as the owner of an API key).
         assert!(
-            !synced.resources.contains_key("deploymentUser:sam.saml"),
+            !synced.resources.contains_key("deploymentUser:mallory"),
             "{status}"
         );
         assert!(synced.resources.contains_key("deploymentUser:es-system"));
@@ -1664,8 +1750,9 @@ fn a_partial_profile_list_is_reported() {
         .filter(|k| k.starts_with("deploymentUser:"))
         .count();
     // The fake answers the first 10,000 profiles: the demo's 11 (10 of them not native users) and
-    // 9,989 extra ones; plus 13 native users, 9 users only mappings name and 1 external twin.
-    assert_eq!(users, 13 + 9 + 1 + 10 + 9_989);
+    // 9,989 extra ones; plus 13 native users, 9 users only mappings name, 1 external twin and 2 users
+    // only API keys name.
+    assert_eq!(users, 13 + 9 + 1 + 10 + 9_989 + 2);
 }
 
 #[test]
@@ -1694,9 +1781,9 @@ fn an_explicit_sync_refuses_dry_run_and_ignores_grant_variables_with_a_warning()
     assert!(String::from_utf8_lossy(&out.stderr).contains("are ignored by `sync`"));
     assert!(path.exists());
     assert!(
-        fake.requests()
-            .iter()
-            .all(|r| r.method == "GET" || r.path.ends_with("/_suggest")),
+        fake.requests().iter().all(|r| r.method == "GET"
+            || r.path.ends_with("/_suggest")
+            || r.path.starts_with("/_security/_query/")),
         "a sync only reads"
     );
 }

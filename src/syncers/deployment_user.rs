@@ -1,7 +1,10 @@
 //! `deploymentUser` resources: the deployment's native users (reserved ones too), the users of external
 //! realms who have a user profile, every other username a role mapping names literally, and, for a
 //! native username a mapping names, that name's external-realm user (`external:<name>`, see
-//! [`ids::EXTERNAL_TWIN_PREFIX`]): mappings never apply to native users.
+//! [`ids::EXTERNAL_TWIN_PREFIX`]): mappings never apply to native users. The owners of API keys are
+//! deployment users too: an owner of the native realm is the native user, an owner of another realm is
+//! that realm's user, identified as profile users are (by username, or `external:<name>` when a native
+//! user has the name), created when no list names them.
 
 use super::ids;
 use super::records::{first_non_blank, user_trait};
@@ -11,6 +14,7 @@ use baton_c1z::proto::{
     any, AccountType, ProfileBuilder, Resource, ResourceId, ResourceType, Struct, UserStatusValue,
 };
 use baton_c1z::RecordSink;
+use elastic_api::credentials::ApiKey;
 use elastic_api::deployment::{Profile, User};
 use std::collections::BTreeMap;
 
@@ -96,14 +100,84 @@ pub fn external_twin_resource(username: &str) -> Resource {
     resource
 }
 
-/// Native usernames that a role mapping names literally: each has an external-realm twin.
+/// Native usernames that a role mapping names literally, or that own an API key through another
+/// realm: each has an external-realm twin.
 pub fn external_twins(deployment: &DeploymentSnapshot) -> std::collections::BTreeSet<&str> {
     deployment
         .role_mappings
         .values()
         .flat_map(|m| m.rules.literal_usernames())
+        .chain(
+            deployment
+                .api_keys
+                .iter()
+                .filter(|k| matches!(key_owner_realm(k), OwnerRealm::External))
+                .map(|k| k.username.as_str()),
+        )
         .filter(|u| deployment.users.contains_key(*u))
         .collect()
+}
+
+/// The kind of realm an API key's owner authenticated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerRealm {
+    /// The native realm (or the reserved realm of the built-in users): the owner is a native user.
+    Native,
+    /// A service account (`_service_account`): the owner is a `serviceAccount`.
+    ServiceAccount,
+    /// Any other realm (file, SAML, OIDC, LDAP, Cloud SSO…).
+    External,
+}
+
+/// Which kind of realm owns `key`: by `realm_type` (8.14+), else by the realm's name (`reserved`,
+/// `default_native` and names starting with `native` are the native realm's usual names).
+pub fn key_owner_realm(key: &ApiKey) -> OwnerRealm {
+    let realm = key.realm.as_deref().unwrap_or_default();
+    let kind = key.realm_type.as_deref();
+    if kind == Some("_service_account") || realm == "_service_account" {
+        return OwnerRealm::ServiceAccount;
+    }
+    let native = match kind {
+        Some(kind) => matches!(kind, "native" | "reserved"),
+        None => realm == "reserved" || realm == "default_native" || realm.starts_with("native"),
+    };
+    if native {
+        OwnerRealm::Native
+    } else {
+        OwnerRealm::External
+    }
+}
+
+/// The resource id of the principal that owns `key`: `serviceAccount:<name>` for a service account,
+/// `deploymentUser:<username>` for a native user and for external users, except `external:<username>`
+/// when a native user has the name.
+pub fn key_owner_id(key: &ApiKey, deployment: &DeploymentSnapshot) -> ResourceId {
+    match key_owner_realm(key) {
+        OwnerRealm::ServiceAccount => ResourceId::new(ids::SERVICE_ACCOUNT, &key.username),
+        OwnerRealm::Native => ResourceId::new(TYPE_ID, &key.username),
+        OwnerRealm::External if deployment.users.contains_key(&key.username) => {
+            ResourceId::new(TYPE_ID, &ids::external_twin_id(&key.username))
+        }
+        OwnerRealm::External => ResourceId::new(TYPE_ID, &key.username),
+    }
+}
+
+/// The resource of a user known only because they own an API key.
+pub fn key_owner_resource(username: &str, realm: Option<&str>) -> Resource {
+    let profile = ProfileBuilder::new()
+        .string("username", username)
+        .bool("reserved", false)
+        .string("realm", realm.unwrap_or("external"))
+        .string("note", "known from the API keys this user owns")
+        .build();
+    user_resource(
+        username,
+        username,
+        None,
+        UserStatusValue::Unspecified,
+        AccountType::Human,
+        profile,
+    )
 }
 
 /// The resource of an external-realm user known from their user profile.
@@ -162,6 +236,8 @@ pub enum KnownUser<'a> {
     Profile(&'a Profile),
     /// A username only a role mapping names.
     Named,
+    /// A user known only as the owner of an API key, with the owner's realm name.
+    KeyOwner(Option<&'a str>),
 }
 
 /// Every deployment user, sorted by username. A profile whose username is a native user's is that
@@ -182,6 +258,13 @@ pub fn known_users(deployment: &DeploymentSnapshot) -> BTreeMap<&str, KnownUser<
             users.entry(username).or_insert(KnownUser::Named);
         }
     }
+    for key in &deployment.api_keys {
+        if key_owner_realm(key) != OwnerRealm::ServiceAccount {
+            users
+                .entry(key.username.as_str())
+                .or_insert(KnownUser::KeyOwner(key.realm.as_deref()));
+        }
+    }
     users
 }
 
@@ -192,6 +275,7 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
             KnownUser::Native(user) => native_resource(user),
             KnownUser::Profile(profile) => profile_resource(profile),
             KnownUser::Named => external_resource(username),
+            KnownUser::KeyOwner(realm) => key_owner_resource(username, realm),
         });
     }
     for username in external_twins(deployment) {

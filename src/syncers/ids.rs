@@ -18,6 +18,22 @@ pub const ROLE_MAPPING: &str = "roleMapping";
 
 /// The `group` resource type id (groups role mappings name).
 pub const GROUP: &str = "group";
+/// The `serviceAccount` resource type id (Elasticsearch service accounts, `namespace/service`).
+pub const SERVICE_ACCOUNT: &str = "serviceAccount";
+/// The `apiKey` resource type id (Elasticsearch API keys).
+pub const API_KEY: &str = "apiKey";
+
+/// Prefix of the `user` id of a pending invitation: `invitation:<email>`. Cloud user ids are numbers, so
+/// the two never meet.
+pub const INVITATION_PREFIX: &str = "invitation:";
+
+/// The `user` id of the pending invitation of `email`.
+pub fn invitation_id(email: &str) -> String {
+    format!("{INVITATION_PREFIX}{email}")
+}
+
+/// The slug of an API key's ownership entitlement.
+pub const OWNER: &str = "owner";
 
 /// The slug of every membership entitlement.
 pub const MEMBER: &str = "member";

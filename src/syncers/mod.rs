@@ -1,16 +1,19 @@
 //! Turns a [`Snapshot`] into Baton records: resource types, resources, entitlements and grants, in a
 //! fixed order of types (parents before children) and sorted within each type.
 
+pub mod api_key;
 pub mod assignments;
 pub mod deployment;
 pub mod deployment_user;
 pub mod group;
 pub mod ids;
+pub mod invitation;
 pub mod organization;
 pub mod records;
 pub mod role;
 pub mod role_mapping;
 pub mod scope;
+pub mod service_account;
 pub mod types;
 pub mod user;
 
@@ -24,7 +27,7 @@ pub fn resource_types() -> Vec<ResourceType> {
     types::all()
 }
 
-/// All records of one sync, with `GrantExpandable` grants expanded in memory. All seven types are always
+/// All records of one sync, with `GrantExpandable` grants expanded in memory. All nine types are always
 /// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
@@ -45,18 +48,22 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
 }
 
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users, roles, deployment users, role mappings, groups. The resource
+/// written: organizations, deployments, users (and pending invitations), roles, deployment users, role
+/// mappings, groups, service accounts, API keys. The resource
 /// types are [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     organization::sync(snapshot, out);
     deployment::sync(snapshot, out);
     user::sync(snapshot, out);
+    invitation::sync(snapshot, out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
     role::sync(deployment, out);
     deployment_user::sync(deployment, out);
     role_mapping::sync(deployment, out);
     group::sync(deployment, out);
+    service_account::sync(deployment, out);
+    api_key::sync(deployment, out);
 }
 
 #[cfg(test)]
@@ -102,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn all_seven_types_exist_without_any_data() {
+    fn all_nine_types_exist_without_any_data() {
         let records = records(&Snapshot::default()).expect("expands");
         let ids: Vec<&str> = records
             .resource_types
@@ -118,7 +125,9 @@ mod tests {
                 "role",
                 "deploymentUser",
                 "roleMapping",
-                "group"
+                "group",
+                "serviceAccount",
+                "apiKey"
             ]
         );
         assert!(records.resources.is_empty() && records.grants.is_empty());

@@ -75,7 +75,7 @@ pub fn sync(deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
         let roles = match user {
             KnownUser::Native(user) => &user.roles,
             KnownUser::Profile(profile) => &profile.user.roles,
-            KnownUser::Named => continue,
+            KnownUser::Named | KnownUser::KeyOwner(_) => continue,
         };
         for role in roles {
             holders.entry(role.as_str()).or_default().insert(username);

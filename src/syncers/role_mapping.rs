@@ -96,6 +96,7 @@ fn external_subjects(deployment: &DeploymentSnapshot) -> Vec<External<'_>> {
                 KnownUser::Native(_) => return None,
                 KnownUser::Profile(p) => p.user.realm_name.as_deref(),
                 KnownUser::Named => None,
+                KnownUser::KeyOwner(realm) => realm,
             };
             Some(External {
                 subject: Subject { username, realm },

@@ -15,6 +15,7 @@ use baton_c1z::RecordSink;
 fn type_needs(type_id: &str) -> (Needs, Needs) {
     let none = Needs::NONE;
     match type_id {
+        // Pending invitations hold organization grants too.
         ids::ORGANIZATION => (
             Needs {
                 organizations: true,
@@ -22,6 +23,7 @@ fn type_needs(type_id: &str) -> (Needs, Needs) {
             },
             Needs {
                 members: true,
+                invitations: true,
                 ..none
             },
         ),
@@ -33,12 +35,17 @@ fn type_needs(type_id: &str) -> (Needs, Needs) {
                 deployments: true,
                 ..none
             },
-            none,
+            Needs {
+                invitations: true,
+                ..none
+            },
         ),
+        // Pending invitations are users too.
         ids::USER => (
             Needs {
                 organizations: true,
                 members: true,
+                invitations: true,
                 ..none
             },
             none,
@@ -54,14 +61,35 @@ fn type_needs(type_id: &str) -> (Needs, Needs) {
             },
             none,
         ),
+        // API key owners of other realms are deployment users too.
         ids::DEPLOYMENT_USER => (
             Needs {
                 users: true,
                 role_mappings: true,
                 profiles: true,
+                api_keys: true,
                 ..none
             },
             none,
+        ),
+        ids::SERVICE_ACCOUNT => (
+            Needs {
+                service_accounts: true,
+                ..none
+            },
+            none,
+        ),
+        // A key's owner: a native user, another realm's user or a service account.
+        ids::API_KEY => (
+            Needs {
+                api_keys: true,
+                ..none
+            },
+            Needs {
+                users: true,
+                service_accounts: true,
+                ..none
+            },
         ),
         // Members are evaluated over every external user: native names (twins) and profiles.
         ids::ROLE_MAPPING => (

@@ -1,4 +1,4 @@
-//! The seven resource types, in the order they are written; the syncers name each other's types (as
+//! The nine resource types, in the order they are written; the syncers name each other's types (as
 //! `grantable_to`) from here.
 
 use super::ids;
@@ -14,6 +14,8 @@ pub fn all() -> Vec<ResourceType> {
         deployment_user(),
         role_mapping(),
         group(),
+        service_account(),
+        api_key(),
     ]
 }
 
@@ -73,6 +75,21 @@ pub fn group() -> ResourceType {
         display_name: "Group".to_owned(),
         traits: vec![Trait::Group as i32],
         annotations: vec![any(&SkipEntitlementsAndGrants {})],
+        ..ResourceType::default()
+    }
+}
+
+/// The `serviceAccount` resource type.
+pub fn service_account() -> ResourceType {
+    user_resource_type(ids::SERVICE_ACCOUNT, "Service Account")
+}
+
+/// The `apiKey` resource type: credentials (trait SECRET), each with an `owner` entitlement.
+pub fn api_key() -> ResourceType {
+    ResourceType {
+        id: ids::API_KEY.to_owned(),
+        display_name: "API Key".to_owned(),
+        traits: vec![Trait::Secret as i32],
         ..ResourceType::default()
     }
 }

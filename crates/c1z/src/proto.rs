@@ -29,6 +29,9 @@ pub enum Trait {
     Role = 3,
     /// An application.
     App = 4,
+    /// A credential: an API key, a token, a certificate (carries a [`SecretTrait`]). Readers older than
+    /// the trait decode it as an unknown enum value, which proto3 keeps.
+    Secret = 5,
 }
 
 /// `c1.connector.v2.ResourceType`.
@@ -163,6 +166,8 @@ pub enum Purpose {
     Assignment = 1,
     /// Granting it gives a permission.
     Permission = 2,
+    /// Granting it makes the principal an owner.
+    Ownership = 3,
 }
 
 /// `c1.connector.v2.Entitlement`.
@@ -522,6 +527,52 @@ pub struct AppTrait {
 
 annotation!(AppTrait);
 
+/// Kind of credential inside a [`SecretTrait`] (`CREDENTIAL_TYPE_` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum CredentialType {
+    /// Not given.
+    Unspecified = 0,
+    /// A static secret such as an API key or a bearer token.
+    StaticSecret = 1,
+    /// An asymmetric key pair.
+    AsymmetricKey = 2,
+    /// A certificate.
+    Certificate = 3,
+}
+
+/// `c1.connector.v2.SecretTrait`: marks a credential resource (an API key, a token); who made it, whose
+/// identity it acts as, and when it was created, expires and was last used. Never holds the secret.
+#[derive(Clone, PartialEq, Message)]
+pub struct SecretTrait {
+    /// Extra attributes (deprecated in newer SDKs in favour of `Resource.profile`; older readers show it).
+    #[prost(message, optional, tag = "1")]
+    pub profile: Option<Struct>,
+    /// When it was created (newer SDKs also read `Resource.created_at`).
+    #[prost(message, optional, tag = "2")]
+    pub created_at: Option<Timestamp>,
+    /// When it stops working, if it expires.
+    #[prost(message, optional, tag = "3")]
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used, if known.
+    #[prost(message, optional, tag = "4")]
+    pub last_used_at: Option<Timestamp>,
+    /// The principal that created it.
+    #[prost(message, optional, tag = "5")]
+    pub created_by_id: Option<ResourceId>,
+    /// The principal whose identity it authenticates as.
+    #[prost(message, optional, tag = "6")]
+    pub identity_id: Option<ResourceId>,
+    /// A [`CredentialType`] value.
+    #[prost(enumeration = "CredentialType", tag = "7")]
+    pub credential_type: i32,
+    /// A free-form kind, e.g. `elasticsearch_api_key`.
+    #[prost(string, tag = "8")]
+    pub credential_detail: String,
+}
+
+annotation!(SecretTrait);
+
 /// `c1.connector.v2.GrantExpandable`: holders of the listed entitlements also hold the grant's one.
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantExpandable {
@@ -665,6 +716,13 @@ impl ProfileBuilder {
     pub fn bool(mut self, key: &str, value: bool) -> Self {
         self.fields
             .insert(key.to_owned(), kind_value(Kind::BoolValue(value)));
+        self
+    }
+
+    /// Sets a number field (a double, as in Baton's Go writer).
+    pub fn number(mut self, key: &str, value: f64) -> Self {
+        self.fields
+            .insert(key.to_owned(), kind_value(Kind::NumberValue(value)));
         self
     }
 

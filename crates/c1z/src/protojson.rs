@@ -9,7 +9,8 @@
 use crate::proto::{
     self, Annotation, AppTrait, ChildResourceType, ETag, EntitlementImmutable, ExternalLink,
     ExternalResourceMatchId, GrantExpandable, GrantImmutable, GrantMetadata, GroupTrait, RawId,
-    RoleTrait, SkipEntitlements, SkipEntitlementsAndGrants, SkipGrants, UserTrait, V1Identifier,
+    RoleTrait, SecretTrait, SkipEntitlements, SkipEntitlementsAndGrants, SkipGrants, UserTrait,
+    V1Identifier,
 };
 use chrono::DateTime;
 use prost_types::{value::Kind, Any, Struct, Timestamp, Value};
@@ -218,6 +219,12 @@ const PURPOSES: &[&str] = &[
     "PURPOSE_VALUE_ASSIGNMENT",
     "PURPOSE_VALUE_PERMISSION",
     "PURPOSE_VALUE_OWNERSHIP",
+];
+const CREDENTIAL_TYPES: &[&str] = &[
+    "CREDENTIAL_TYPE_UNSPECIFIED",
+    "CREDENTIAL_TYPE_STATIC_SECRET",
+    "CREDENTIAL_TYPE_ASYMMETRIC_KEY",
+    "CREDENTIAL_TYPE_CERTIFICATE",
 ];
 const CREATION_SOURCES: &[&str] = &[
     "CREATION_SOURCE_UNSPECIFIED",
@@ -507,6 +514,17 @@ fn known_annotation(
                     "flags",
                     m.flags.iter().map(|f| enum_json(*f, APP_FLAGS)).collect(),
                 )
+                .build()
+        }),
+        SecretTrait::TYPE_NAME => decode::<SecretTrait>(bytes).map(|m| {
+            head.msg("profile", profile(&m.profile))
+                .msg("createdAt", timestamp(&m.created_at))
+                .msg("expiresAt", timestamp(&m.expires_at))
+                .msg("lastUsedAt", timestamp(&m.last_used_at))
+                .msg("createdById", m.created_by_id.as_ref().map(resource_id))
+                .msg("identityId", m.identity_id.as_ref().map(resource_id))
+                .enumeration("credentialType", m.credential_type, CREDENTIAL_TYPES)
+                .str("credentialDetail", &m.credential_detail)
                 .build()
         }),
         ChildResourceType::TYPE_NAME => decode::<ChildResourceType>(bytes)

@@ -151,7 +151,27 @@ impl ApiClient {
 
     /// `GET` a JSON document.
     pub fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
-        self.call::<(), T>(Method::GET, segments, None)
+        self.call::<(), T>(Method::GET, segments, &[], None)
+    }
+
+    /// `GET` a JSON document with query parameters (`?name=value&…`, encoded).
+    pub fn get_query<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
+        self.call::<(), T>(Method::GET, segments, query, None)
+    }
+
+    /// Sends `body` as JSON with `method` and query parameters, and decodes the JSON answer.
+    pub fn send_query<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: &B,
+    ) -> Result<T, ApiError> {
+        self.call(method, segments, query, Some(body))
     }
 
     /// `GET` a JSON document, where 404 means "absent" rather than an error.
@@ -168,7 +188,7 @@ impl ApiClient {
 
     /// `DELETE` without a body, decoding the JSON answer.
     pub fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ApiError> {
-        self.call::<(), T>(Method::DELETE, segments, None)
+        self.call::<(), T>(Method::DELETE, segments, &[], None)
     }
 
     /// Sends `body` as JSON with `method` and decodes the JSON answer.
@@ -178,13 +198,14 @@ impl ApiClient {
         segments: &[&str],
         body: &B,
     ) -> Result<T, ApiError> {
-        self.call(method, segments, Some(body))
+        self.call(method, segments, &[], Some(body))
     }
 
     fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],
+        query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<T, ApiError> {
         if let Some(dot) = segments.iter().find(|s| matches!(**s, "." | "..")) {
@@ -198,7 +219,10 @@ impl ApiClient {
                 )),
             });
         }
-        let url = self.url(segments);
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let error = |kind| ApiError {
             api: self.api,
             credential: self.credential,

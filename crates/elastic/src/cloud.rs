@@ -216,7 +216,7 @@ pub struct DeploymentList {
 /// Client of the Elastic Cloud API.
 #[derive(Debug)]
 pub struct CloudClient {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
 }
 
 impl CloudClient {

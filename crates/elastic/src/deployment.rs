@@ -223,7 +223,7 @@ struct QueryUsersPage {
 /// Client of a deployment's Elasticsearch security API.
 #[derive(Debug)]
 pub struct DeploymentClient {
-    api: ApiClient,
+    pub(crate) api: ApiClient,
     users_page_size: u32,
 }
 

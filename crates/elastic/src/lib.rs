@@ -1,6 +1,7 @@
 //! Clients and types for the two Elastic APIs a Baton sync reads: the Elastic Cloud API (organizations,
 //! members and their role assignments, deployments) and a deployment's Elasticsearch security API
-//! (users, roles, role mappings, user profiles), plus the role-mapping rule grammar and its evaluator.
+//! (users, roles, role mappings, user profiles, API keys and service accounts; organization invitations on
+//! the Cloud side), plus the role-mapping rule grammar and its evaluator.
 //!
 //! [`client::ApiClient`] sends one request with retries and turns every failure into an
 //! [`error::ApiError`] that says which API, method, path and status it was; [`cloud::CloudClient`] and
@@ -11,9 +12,11 @@ pub mod client;
 pub mod cloud;
 pub mod cloud_admin;
 pub mod cluster;
+pub mod credentials;
 pub mod deployment;
 pub mod endpoint;
 pub mod error;
+pub mod invitations;
 pub mod retry;
 pub mod rules;
 pub mod secret;

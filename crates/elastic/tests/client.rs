@@ -136,3 +136,52 @@ fn errors_never_show_the_key() {
     }
     assert!(err.to_string().contains("--deployment-api-key"), "{err}");
 }
+
+#[test]
+fn api_keys_fall_back_to_the_list_on_clusters_without_query_api_key() {
+    use elastic_api::credentials::ApiKeySource;
+    use elastic_api::deployment::DeploymentClient;
+    use elastic_fake::EsVersion;
+    let fake = FakeElastic::start(Tenant::demo().expect("demo").self_managed(EsVersion::V7_10))
+        .expect("fake");
+    let client = DeploymentClient::new(client_for(&fake, fast(3)));
+    let list = client.api_keys(4).expect("keys");
+    assert_eq!(list.source, ApiKeySource::List);
+    assert!(!list.with_limited_by);
+    assert_eq!(list.keys.len(), 10, "invalidated and expired keys too");
+    assert_eq!(list.requests, 3);
+    let answers: Vec<(String, u16)> = fake
+        .requests()
+        .into_iter()
+        .map(|r| (format!("{} {}", r.method, r.path), r.status))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (
+                "POST /_security/_query/api_key?with_limited_by=true".to_owned(),
+                400
+            ),
+            ("POST /_security/_query/api_key".to_owned(), 400),
+            ("GET /_security/api_key".to_owned(), 200),
+        ]
+    );
+
+    // A cluster with the query API pages by the size asked for: 10 keys at 4 a page.
+    let fake = FakeElastic::start(
+        Tenant::demo()
+            .expect("demo")
+            .with_es_version(EsVersion::V9_1),
+    )
+    .expect("fake");
+    let client = DeploymentClient::new(client_for(&fake, fast(3)));
+    let list = client.api_keys(4).expect("keys");
+    assert_eq!(list.source, ApiKeySource::Query);
+    assert!(list.with_limited_by);
+    assert_eq!(list.requests, 3);
+    assert_eq!(fake.request_count(), 3);
+    let mut ids: Vec<&str> = list.keys.iter().map(|k| k.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+}

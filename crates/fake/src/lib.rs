@@ -26,6 +26,7 @@
 
 mod cloud_writes;
 mod cluster;
+mod credentials;
 mod http;
 mod routes;
 mod tenant;

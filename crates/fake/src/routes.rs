@@ -292,7 +292,7 @@ pub(crate) fn cloud_error(status: u16, code: &str, message: &str, fields: &[&str
 }
 
 /// An Elasticsearch error envelope.
-fn es_error(status: u16, kind: &str, reason: &str) -> Routed {
+pub(crate) fn es_error(status: u16, kind: &str, reason: &str) -> Routed {
     let cause = json!({"type": kind, "reason": reason});
     Routed::json(
         status,
@@ -304,7 +304,7 @@ fn es_error(status: u16, kind: &str, reason: &str) -> Routed {
 }
 
 /// A routing-layer Elasticsearch error, where `error` is a plain string.
-fn es_plain_error(status: u16, reason: &str) -> Routed {
+pub(crate) fn es_plain_error(status: u16, reason: &str) -> Routed {
     Routed::json(status, &json!({"error": reason, "status": status}))
 }
 
@@ -499,6 +499,30 @@ fn es_action(method: &str, target: &Target) -> (String, &'static str) {
             return (
                 "cluster:admin/xpack/security/role/query".to_string(),
                 "read_security,manage_security,all",
+            )
+        }
+        Some("_query") if target.rest.get(1).is_some_and(|s| s == "api_key") => {
+            return (
+                "cluster:admin/xpack/security/api_key/query".to_string(),
+                "manage_own_api_key,read_security,manage_api_key,manage_security,all",
+            )
+        }
+        Some("api_key") => {
+            return (
+                "cluster:admin/xpack/security/api_key/get".to_string(),
+                "manage_own_api_key,read_security,manage_api_key,manage_security,all",
+            )
+        }
+        Some("service") if target.rest.len() > 3 => {
+            return (
+                "cluster:admin/xpack/security/service_account/credential/get".to_string(),
+                "read_security,manage_service_account,manage_security,all",
+            )
+        }
+        Some("service") => {
+            return (
+                "cluster:admin/xpack/security/service_account/get".to_string(),
+                "manage_service_account,manage_security,all",
             )
         }
         Some("role") => "role",
@@ -711,6 +735,15 @@ fn es_route(
         }
         (["profile", "_suggest"], "POST" | "GET") => suggest_profiles(tenant, body),
         (["profile", "_suggest"], _) => es_method_not_allowed(request_target, method, "GET, POST"),
+        (["_query", "api_key"], "POST" | "GET") => {
+            super::credentials::query_api_keys(tenant, request_target, body)
+        }
+        (["_query", "api_key"], _) => es_method_not_allowed(request_target, method, "GET, POST"),
+        (["api_key"], "GET") => super::credentials::list_api_keys(tenant, request_target),
+        (["service"], "GET") => Routed::json(200, &tenant.service_accounts),
+        (["service", namespace, service, "credential"], "GET") => {
+            super::credentials::service_credentials(tenant, namespace, service)
+        }
         (["_query", "user"], "POST" | "GET") if tenant.cluster.is_some() => {
             query_objects(native_users(tenant), body, &QUERY_USERS)
         }
@@ -1041,7 +1074,7 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 /// Parse a request body that must be a JSON object.
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Routed> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Routed> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(es_error(400, "parse_exception", "request body is required"));
     }

@@ -44,6 +44,10 @@ const AUTHENTICATE_JSON: &str = include_str!("../fixtures/deployment/authenticat
 const USERS_JSON: &str = include_str!("../fixtures/deployment/users.json");
 const ROLES_JSON: &str = include_str!("../fixtures/deployment/roles.json");
 const ROLE_MAPPINGS_JSON: &str = include_str!("../fixtures/deployment/role_mappings.json");
+const API_KEYS_JSON: &str = include_str!("../fixtures/deployment/api_keys.json");
+const SERVICE_ACCOUNTS_JSON: &str = include_str!("../fixtures/deployment/service_accounts.json");
+const SERVICE_TOKENS_JSON: &str = include_str!("../fixtures/deployment/service_tokens.json");
+const INVITATIONS_JSON: &str = include_str!("../fixtures/cloud/invitations.json");
 
 /// Everything one fake Elastic account serves. Holds fake keys only, so it is
 /// fine for it to derive `Debug`.
@@ -76,17 +80,25 @@ pub struct Tenant {
     /// unversioned fake: all endpoints, no `GET /`, unknown paths 404. Set it
     /// with [`Tenant::with_es_version`] or [`Tenant::self_managed`].
     pub cluster: Option<Cluster>,
+    /// API key objects as `GET /_security/api_key?with_limited_by=true` returns them (invalidated and
+    /// expired ones too), in creation order; `_query/api_key` sorts and pages them, and `limited_by` is
+    /// left out unless asked for.
+    pub api_keys: Vec<Value>,
+    /// `namespace/service` -> `{"role_descriptor": {...}}`, as `GET /_security/service` returns it.
+    pub service_accounts: BTreeMap<String, Value>,
+    /// `namespace/service` -> `{"tokens": [names], "file_tokens": [names]}`: the service account's
+    /// tokens in the security index and in the nodes' `service_tokens` files (names only).
+    pub service_tokens: BTreeMap<String, Value>,
+    /// Organization id -> OrganizationInvitation objects (with their tokens), as
+    /// `GET /api/v1/organizations/{id}/invitations` returns them (`expired` is worked out from
+    /// `expires_at` when served); `POST` adds to them.
+    pub invitations: BTreeMap<String, Vec<Value>>,
     /// Username -> password accepted in `Authorization: Basic` on
     /// Elasticsearch requests (besides the API key). Empty (the default):
     /// Basic credentials are refused like any other wrong credential. A name
     /// that is no native user in [`Tenant::users`] authenticates as a
     /// file-realm user without roles.
     pub basic_users: BTreeMap<String, String>,
-    /// Organization id -> OrganizationInvitation objects, as `GET
-    /// /api/v1/organizations/{id}/invitations` returns them (`expired` is
-    /// worked out from `expires_at` when served). Empty in every built-in
-    /// tenant.
-    pub invitations: BTreeMap<String, Vec<Value>>,
     /// The Cloud role ids the Cloud API key may assign and remove. `None`
     /// (the default): every role, as an Organization owner's key. `Some`:
     /// a role-assignment write naming any other role answers 403
@@ -188,9 +200,16 @@ impl Tenant {
             role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
             deployments: parse_list("cloud/deployments.json", DEPLOYMENTS_JSON, "deployments")?,
             profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
+            api_keys: parse_list("deployment/api_keys.json", API_KEYS_JSON, "api_keys")?,
+            service_accounts: parse_keyed(
+                "deployment/service_accounts.json",
+                SERVICE_ACCOUNTS_JSON,
+            )?,
+            service_tokens: parse_keyed("deployment/service_tokens.json", SERVICE_TOKENS_JSON)?,
+            invitations: serde_json::from_str(INVITATIONS_JSON)
+                .context("parse demo fixture cloud/invitations.json")?,
             cluster: None,
             basic_users: BTreeMap::new(),
-            invitations: BTreeMap::new(),
             cloud_key_assignable_roles: None,
         })
     }
@@ -209,9 +228,12 @@ impl Tenant {
             role_mappings: BTreeMap::new(),
             deployments: Vec::new(),
             profiles: Vec::new(),
+            api_keys: Vec::new(),
+            service_accounts: BTreeMap::new(),
+            service_tokens: BTreeMap::new(),
+            invitations: BTreeMap::new(),
             cluster: None,
             basic_users: BTreeMap::new(),
-            invitations: BTreeMap::new(),
             cloud_key_assignable_roles: None,
         }
     }

@@ -497,3 +497,39 @@ fn older_readers_keep_an_unknown_trait_value() {
     assert_eq!(back.traits, [5, 99]);
     assert_eq!(Trait::try_from(5), Ok(Trait::Secret));
 }
+
+#[test]
+fn no_secret_or_invitation_token_reaches_the_file() {
+    let mut tenant = Tenant::demo().expect("demo");
+    // Even an answer that carried a key's secret (as only the create API's does) leaves no trace.
+    tenant.api_keys[1]["api_key"] = "s3cr3t-api-key-value".into();
+    tenant.api_keys[1]["encoded"] = "czNjcjN0LWFwaS1rZXktdmFsdWU=".into();
+    let tokens: Vec<String> = tenant
+        .invitations
+        .values()
+        .flatten()
+        .filter_map(|i| i["token"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(tokens.len(), 4);
+    let fake = FakeElastic::start(tenant).expect("fake");
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    let bytes = std::fs::read(&path).expect("artifact");
+    let db = zstd::decode_all(&bytes[5..]).expect("zstd");
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let contains = |needle: &str| db.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for secret in tokens.iter().map(String::as_str).chain([
+        "s3cr3t-api-key-value",
+        "czNjcjN0LWFwaS1rZXktdmFsdWU=",
+        "demo-deployment-key",
+    ]) {
+        assert!(!contains(secret), "{secret} is in the file");
+        assert!(!logs.contains(secret), "{secret} is in the logs");
+    }
+    // The keys themselves are there, by id and name.
+    assert!(contains("k7Rz2pQBd0cW1mF3x9aA") && contains("jdoe-logs-ingest"));
+}

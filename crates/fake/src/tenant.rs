@@ -956,6 +956,33 @@ mod tests {
     }
 
     #[test]
+    fn demo_credentials_and_invitations_cover_every_case() {
+        let t = Tenant::demo().expect("demo");
+        assert_eq!(t.api_keys.len(), 10);
+        let count = |f: &dyn Fn(&Value) -> bool| t.api_keys.iter().filter(|k| f(k)).count();
+        assert_eq!(count(&|k| k["invalidated"] == true), 1);
+        assert_eq!(count(&|k| k["type"] == "cross_cluster"), 1);
+        assert_eq!(count(&|k| k["realm_type"] == "_service_account"), 1);
+        assert!(count(&|k| k["role_descriptors"] == json!({})) >= 2);
+        assert!(count(&|k| k.get("expiration").is_none()) >= 2);
+        assert!(t.api_keys.iter().all(|k| k.get("api_key").is_none()));
+        assert_eq!(t.service_accounts.len(), 3);
+        assert!(t
+            .service_tokens
+            .keys()
+            .all(|k| t.service_accounts.contains_key(k)));
+        assert_eq!(t.invitations.values().map(Vec::len).sum::<usize>(), 4);
+        assert_eq!(
+            t.invitations
+                .values()
+                .flatten()
+                .filter(|i| i["expired"] == true)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn demo_deployments_and_profiles_cover_every_case() {
         let t = Tenant::demo().expect("demo");
         assert_eq!(t.deployments.len(), 4);

@@ -6,6 +6,7 @@ use crate::logging;
 use anyhow::Context;
 use elastic_api::client::ApiError;
 use elastic_api::cloud::CloudClient;
+use elastic_api::cluster::EsVersion;
 use elastic_api::credentials::{ApiKey, ServiceAccount, ServiceCredentials, API_KEY_PAGE_SIZE};
 use elastic_api::deployment::DeploymentClient;
 use elastic_api::invitations::Invitation;
@@ -26,8 +27,12 @@ fn forbidden(e: &ApiError) -> bool {
 
 /// The active API keys, sorted by id: invalidated keys and keys expired at `now_ms` are left out,
 /// and how many of each were is logged.
-pub fn api_keys(client: &DeploymentClient, now_ms: i64) -> anyhow::Result<Vec<ApiKey>> {
-    let list = match client.api_keys(API_KEY_PAGE_SIZE) {
+pub fn api_keys(
+    client: &DeploymentClient,
+    version: Option<EsVersion>,
+    now_ms: i64,
+) -> anyhow::Result<Vec<ApiKey>> {
+    let list = match client.api_keys(API_KEY_PAGE_SIZE, version) {
         Ok(list) => list,
         Err(e) if forbidden(&e) => {
             logging::warn(

@@ -351,7 +351,7 @@ fn fetch_deployment(
     }
     let mut api_keys = Vec::new();
     if needs.api_keys {
-        api_keys = credentials_fetch::api_keys(client, clock::now().timestamp_millis())?;
+        api_keys = credentials_fetch::api_keys(client, version, clock::now().timestamp_millis())?;
         progress.fetched("API keys", api_keys.len());
     }
     let mut service_accounts = BTreeMap::new();

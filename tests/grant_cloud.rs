@@ -472,8 +472,12 @@ fn an_invitation_is_sent_once_with_its_roles_and_expiry() {
     let out = baton(&fake, &args);
     let line = expect_outcome(&out, "granted", &entitlement, principal);
     let invitations = fake.tenant().invitations[ACME].clone();
-    assert_eq!(invitations.len(), 1);
-    let sent = &invitations[0];
+    let before_count = before.invitations.get(ACME).map_or(0, Vec::len);
+    assert_eq!(invitations.len(), before_count + 1, "one invitation added");
+    let sent = invitations
+        .iter()
+        .find(|i| i["email"] == "jane@example.com")
+        .expect("the new invitation");
     assert_eq!(sent["email"], "jane@example.com");
     assert_eq!(line["invitation_expires_at"], sent["expires_at"], "{line}");
     assert!(

@@ -143,11 +143,18 @@ fn database_bytes(path: &Path) -> Vec<u8> {
     zstd::decode_all(&raw[5..]).expect("zstd")
 }
 
+/// The requests for users, roles, mappings and profiles (and `GET /`, `_authenticate`), in order: the
+/// credential lists (API keys, service accounts) that follow them are tested in `credentials.rs`.
 fn request_lines(fake: &FakeElastic) -> Vec<String> {
     fake.requests()
         .iter()
+        .filter(|r| !is_credential_request(&r.path))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
+}
+
+fn is_credential_request(path: &str) -> bool {
+    path.contains("/api_key") || path.starts_with("/_security/service")
 }
 
 const RESERVED_LOOKUP: &str = "GET /_security/user/elastic,kibana,kibana_system,logstash_system,beats_system,apm_system,remote_monitoring_user";
@@ -170,17 +177,24 @@ fn a_deployment_only_sync_holds_exactly_the_clusters_users_roles_and_mappings() 
             "role",
             "deploymentUser",
             "roleMapping",
-            "group"
+            "group",
+            "serviceAccount",
+            "apiKey"
         ],
         "every resource type is written without the Cloud plane"
     );
+    // The credentials of the cluster (API keys, service accounts) are its own too; `credentials.rs`
+    // tests them.
+    let cluster_plane = |k: &String| {
+        deployment_plane(k) || k.starts_with("apiKey:") || k.starts_with("serviceAccount:")
+    };
     assert!(
-        got.resources.keys().all(|k| deployment_plane(k)),
+        got.resources.keys().all(cluster_plane),
         "no organization, Cloud user or deployment: {:?}",
         got.resources.keys()
     );
-    assert!(got.entitlements.keys().all(|k| deployment_plane(k)));
-    assert!(got.grants.keys().all(|k| deployment_plane(k)));
+    assert!(got.entitlements.keys().all(cluster_plane));
+    assert!(got.grants.keys().all(cluster_plane));
     assert!(!got.resources.is_empty() && !got.grants.is_empty());
     assert_eq!(deployment_part(got), expected);
     assert_eq!(
@@ -198,7 +212,8 @@ fn a_deployment_only_sync_holds_exactly_the_clusters_users_roles_and_mappings() 
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("  organization            0"), "{stdout}");
-    assert!(stdout.contains(" 7 API requests"), "{stdout}");
+    // And the credentials: one page of API keys, the service accounts and the tokens of each of the 3.
+    assert!(stdout.contains(" 12 API requests"), "{stdout}");
 }
 
 #[test]
@@ -459,7 +474,15 @@ fn large_clusters_are_read_one_page_of_users_per_request() {
             );
         }
         assert!(!requests.iter().any(|r| r.path == "/_security/user"));
-        assert_eq!(requests.len(), 2 + pages + 1 + 3, "page size {size}");
+        let credentials = requests
+            .iter()
+            .filter(|r| is_credential_request(&r.path))
+            .count();
+        assert_eq!(
+            requests.len() - credentials,
+            2 + pages + 1 + 3,
+            "page size {size}"
+        );
     }
 }
 

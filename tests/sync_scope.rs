@@ -116,7 +116,7 @@ fn restrict(full: &Written, types: &[&str]) -> Written {
     }
 }
 
-const ALL_TYPES: [&str; 7] = [
+const ALL_TYPES: [&str; 9] = [
     "organization",
     "deployment",
     "user",
@@ -124,13 +124,18 @@ const ALL_TYPES: [&str; 7] = [
     "deploymentUser",
     "roleMapping",
     "group",
+    "serviceAccount",
+    "apiKey",
 ];
 
-const FULL_REQUESTS: [&str; 11] = [
+const FULL_REQUESTS: [&str; 19] = [
     "GET /api/v1/organizations",
     "GET /api/v1/organizations/4125567842/members",
     "GET /api/v1/organizations/5093318764/members",
     "GET /api/v1/organizations/6620014477/members",
+    "GET /api/v1/organizations/4125567842/invitations",
+    "GET /api/v1/organizations/5093318764/invitations",
+    "GET /api/v1/organizations/6620014477/invitations",
     "GET /api/v1/deployments",
     "GET /",
     "GET /_security/_authenticate",
@@ -138,10 +143,15 @@ const FULL_REQUESTS: [&str; 11] = [
     "GET /_security/role",
     "GET /_security/role_mapping",
     "POST /_security/profile/_suggest",
+    "POST /_security/_query/api_key?with_limited_by=true",
+    "GET /_security/service",
+    "GET /_security/service/elastic/enterprise-search-server/credential",
+    "GET /_security/service/elastic/fleet-server/credential",
+    "GET /_security/service/elastic/kibana/credential",
 ];
 
 #[test]
-fn a_full_run_sends_eleven_requests_and_records_a_full_sync() {
+fn a_full_run_sends_nineteen_requests_and_records_a_full_sync() {
     let (full, requests) = full_run();
     assert_eq!(requests, FULL_REQUESTS);
     assert_eq!(full.sync_type, "full");
@@ -154,7 +164,8 @@ fn sync_resource_types_writes_only_those_types_and_reads_only_what_they_need() {
     let (full, _) = full_run();
     // Organizations: the organization list, and the members for the grants; no deployment request.
     let (orgs, requests) = scoped_run(&["--sync-resource-types", "organization"]);
-    assert_eq!(requests, FULL_REQUESTS[..4]);
+    // Organizations, and for the grants the members and the invitations of each.
+    assert_eq!(requests, FULL_REQUESTS[..7]);
     let expected = restrict(&full, &["organization"]);
     assert_eq!(
         orgs.sync_type, "full",
@@ -285,7 +296,7 @@ fn sync_resource_types_from_the_environment_and_unknown_types_are_usage_errors()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(requests(&fake), FULL_REQUESTS[..4]);
+    assert_eq!(requests(&fake), FULL_REQUESTS[..7]);
     assert!(newest(&path)
         .resources
         .keys()

@@ -17,6 +17,10 @@ impl EsVersion {
     pub const USER_PROFILES: EsVersion = EsVersion::new(8, 2, 0);
     /// The first release with `POST /_security/_query/user`.
     pub const QUERY_USER: EsVersion = EsVersion::new(8, 14, 0);
+    /// The first release with `POST /_security/_query/api_key`.
+    pub const QUERY_API_KEY: EsVersion = EsVersion::new(7, 15, 0);
+    /// The first release whose API key answers take `with_limited_by`.
+    pub const API_KEY_LIMITED_BY: EsVersion = EsVersion::new(8, 5, 0);
 
     /// `major.minor.patch`.
     pub const fn new(major: u32, minor: u32, patch: u32) -> EsVersion {
@@ -47,6 +51,16 @@ impl EsVersion {
     /// Whether this release has user profiles.
     pub fn has_user_profiles(self) -> bool {
         self >= EsVersion::USER_PROFILES
+    }
+
+    /// Whether this release has `_query/api_key`.
+    pub fn has_query_api_key(self) -> bool {
+        self >= EsVersion::QUERY_API_KEY
+    }
+
+    /// Whether this release answers API key requests `with_limited_by`.
+    pub fn has_api_key_limited_by(self) -> bool {
+        self >= EsVersion::API_KEY_LIMITED_BY
     }
 
     /// Whether this release has `_query/user`.

@@ -8,6 +8,7 @@
 
 use crate::client::ApiError;
 use crate::cloud::null_as_default;
+use crate::cluster::EsVersion;
 use crate::deployment::{DeploymentClient, Metadata};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -220,31 +221,42 @@ impl DeploymentClient {
     /// needs `manage_api_key`; 400 before 8.5) the same without it; when it has no `_query/api_key`
     /// (before 7.15), `GET /_security/api_key` once. Other failures, and a 403 without
     /// `with_limited_by`, are returned.
-    pub fn api_keys(&self, page_size: u32) -> Result<ApiKeyList, ApiError> {
+    ///
+    /// A known `version` skips the requests that release cannot answer.
+    pub fn api_keys(
+        &self,
+        page_size: u32,
+        version: Option<EsVersion>,
+    ) -> Result<ApiKeyList, ApiError> {
         let mut requests = 0;
-        match self.query_api_keys(page_size, true, &mut requests) {
-            Ok(keys) => {
-                return Ok(ApiKeyList {
-                    keys,
-                    source: ApiKeySource::Query,
-                    with_limited_by: true,
-                    requests,
-                })
+        let query = version.is_none_or(EsVersion::has_query_api_key);
+        if query && version.is_none_or(EsVersion::has_api_key_limited_by) {
+            match self.query_api_keys(page_size, true, &mut requests) {
+                Ok(keys) => {
+                    return Ok(ApiKeyList {
+                        keys,
+                        source: ApiKeySource::Query,
+                        with_limited_by: true,
+                        requests,
+                    })
+                }
+                Err(e) if e.status() == Some(403) || not_supported(&e) => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if e.status() == Some(403) || not_supported(&e) => {}
-            Err(e) => return Err(e),
         }
-        match self.query_api_keys(page_size, false, &mut requests) {
-            Ok(keys) => {
-                return Ok(ApiKeyList {
-                    keys,
-                    source: ApiKeySource::Query,
-                    with_limited_by: false,
-                    requests,
-                })
+        if query {
+            match self.query_api_keys(page_size, false, &mut requests) {
+                Ok(keys) => {
+                    return Ok(ApiKeyList {
+                        keys,
+                        source: ApiKeySource::Query,
+                        with_limited_by: false,
+                        requests,
+                    })
+                }
+                Err(e) if not_supported(&e) => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if not_supported(&e) => {}
-            Err(e) => return Err(e),
         }
         #[derive(Deserialize)]
         struct Listed {

@@ -145,7 +145,7 @@ fn api_keys_fall_back_to_the_list_on_clusters_without_query_api_key() {
     let fake = FakeElastic::start(Tenant::demo().expect("demo").self_managed(EsVersion::V7_10))
         .expect("fake");
     let client = DeploymentClient::new(client_for(&fake, fast(3)));
-    let list = client.api_keys(4).expect("keys");
+    let list = client.api_keys(4, None).expect("keys");
     assert_eq!(list.source, ApiKeySource::List);
     assert!(!list.with_limited_by);
     assert_eq!(list.keys.len(), 10, "invalidated and expired keys too");
@@ -175,7 +175,7 @@ fn api_keys_fall_back_to_the_list_on_clusters_without_query_api_key() {
     )
     .expect("fake");
     let client = DeploymentClient::new(client_for(&fake, fast(3)));
-    let list = client.api_keys(4).expect("keys");
+    let list = client.api_keys(4, None).expect("keys");
     assert_eq!(list.source, ApiKeySource::Query);
     assert!(list.with_limited_by);
     assert_eq!(list.requests, 3);

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 /// What a deployment's security API holds.
 #[derive(Debug, Clone, Default)]
 pub struct DeploymentSnapshot {
+    /// `cluster_name` of `GET /`: on Elastic Cloud the Elasticsearch resource id of the deployment, which
+    /// tells which Cloud deployment this is. `None` when `GET /` did not answer.
+    pub cluster_name: Option<String>,
     pub principal: Option<Authentication>,
     pub users: BTreeMap<String, User>,
     pub roles: BTreeMap<String, Role>,
@@ -215,17 +218,21 @@ fn fetch_cloud(
 /// The cluster's version from `GET /`, or `None` (said once at info level) when the answer does not tell
 /// it: a credential without the `monitor` privilege (403), a proxy or fake without the route, a number
 /// that does not parse. A rejected credential (401) and transport failures stop the sync.
-fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion>> {
-    let unknown = |why: String| {
+/// The cluster's version and `cluster_name` from `GET /`.
+fn cluster_version(
+    client: &DeploymentClient,
+) -> anyhow::Result<(Option<EsVersion>, Option<String>)> {
+    let unknown = |why: String, name: Option<String>| {
         logging::info(
             "the Elasticsearch version is unknown; reading users with GET /_security/user and trying user profiles",
             &[("reason", Value::from(why))],
         );
-        Ok(None)
+        Ok((None, name))
     };
     match client.cluster_info() {
         Ok(info) => match info.version() {
             Some(version) => {
+                let name = Some(info.cluster_name.clone()).filter(|n| !n.is_empty());
                 logging::info(
                     "connected to Elasticsearch",
                     &[
@@ -233,17 +240,21 @@ fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion
                         ("cluster_name", Value::from(info.cluster_name.as_str())),
                     ],
                 );
-                Ok(Some(version))
+                Ok((Some(version), name))
             }
-            None => unknown(format!(
-                "GET / gave the version number {:?}, which does not parse",
-                info.version.number
-            )),
+            None => unknown(
+                format!(
+                    "GET / gave the version number {:?}, which does not parse",
+                    info.version.number
+                ),
+                Some(info.cluster_name.clone()).filter(|n| !n.is_empty()),
+            ),
         },
-        Err(e) if e.status() == Some(403) => unknown(format!(
-            "{e}; an API key or user needs the monitor cluster privilege to read GET /"
-        )),
-        Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string()),
+        Err(e) if e.status() == Some(403) => unknown(
+            format!("{e}; an API key or user needs the monitor cluster privilege to read GET /"),
+            None,
+        ),
+        Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string(), None),
         Err(e) => Err(e).context("cannot reach the deployment (GET /, which gives its version)"),
     }
 }
@@ -253,7 +264,7 @@ fn fetch_deployment(
     needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<DeploymentSnapshot> {
-    let version = cluster_version(client)?;
+    let (version, cluster_name) = cluster_version(client)?;
     let principal = client
         .authenticate()
         .context("cannot authenticate to the deployment")?;
@@ -312,6 +323,7 @@ fn fetch_deployment(
         progress.fetched("profiles", profiles.len());
     }
     Ok(DeploymentSnapshot {
+        cluster_name,
         principal: Some(principal),
         users,
         roles,

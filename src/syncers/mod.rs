@@ -4,6 +4,7 @@
 pub mod assignments;
 pub mod deployment;
 pub mod deployment_user;
+pub mod estate;
 pub mod group;
 pub mod ids;
 pub mod organization;
@@ -45,18 +46,21 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
 }
 
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users, roles, deployment users, role mappings, groups. The resource
-/// types are [`resource_types`]; expansion is left to the sink's owner.
+/// written: organizations, deployments, users, roles, deployment users, role mappings, groups (the last
+/// four under their Cloud deployment when it is known, see [`estate`]). The resource types are
+/// [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+    let home = estate::home_deployment(snapshot);
     organization::sync(snapshot, out);
-    deployment::sync(snapshot, out);
+    deployment::sync(snapshot, home, out);
     user::sync(snapshot, out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
-    role::sync(deployment, out);
-    deployment_user::sync(deployment, out);
-    role_mapping::sync(deployment, out);
-    group::sync(deployment, out);
+    let mut out = estate::ParentedSink::new(home, out);
+    role::sync(deployment, &mut out);
+    deployment_user::sync(deployment, &mut out);
+    role_mapping::sync(deployment, &mut out);
+    group::sync(deployment, &mut out);
 }
 
 #[cfg(test)]

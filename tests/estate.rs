@@ -148,3 +148,73 @@ fn without_a_known_deployment_the_security_objects_stay_top_level() {
         );
     }
 }
+
+/// `role:<r>:member` grants to Cloud users, with their sources, of a sync of `path`.
+fn sso_grants(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let file = open(path);
+    let sync = file.default_sync().expect("query").expect("a sync").sync_id;
+    file.grants(&sync)
+        .expect("grants")
+        .into_iter()
+        .filter(|g| {
+            g.resource_type_id == "role"
+                && ["user", "deployment"].contains(&g.principal_resource_type_id.as_str())
+        })
+        .map(|g| {
+            let sources = g
+                .data
+                .sources
+                .as_ref()
+                .map(|s| s.to_map().into_keys().collect())
+                .unwrap_or_default();
+            (g.external_id, sources)
+        })
+        .collect()
+}
+
+#[test]
+fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
+    let fake = FakeElastic::start(
+        Tenant::demo()
+            .expect("demo")
+            .with_es_version(EsVersion::V8_15),
+    )
+    .expect("fake");
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    let on = |slug: &str| vec![format!("deployment:{PROD_LOGS}:{slug}")];
+    let expected: BTreeMap<String, Vec<String>> = [
+        // The expandable grants themselves, to the deployment.
+        (format!("role:editor:member:deployment:{PROD_LOGS}"), vec![]),
+        (
+            format!("role:superuser:member:deployment:{PROD_LOGS}"),
+            vec![],
+        ),
+        (format!("role:viewer:member:deployment:{PROD_LOGS}"), vec![]),
+        // Bob: Deployment editor of prod-logs by id, Deployment viewer of every Corp deployment.
+        ("role:editor:member:user:3310087745".into(), on("editor")),
+        ("role:viewer:member:user:3310087745".into(), on("viewer")),
+        // Ada: Organization owner of Acme Corp, so admin of prod-logs.
+        ("role:superuser:member:user:2894412301".into(), on("admin")),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(sso_grants(&path), expected);
+    let out = common::binary()
+        .args(["inspect", "access", "-t", "user", "-r", "2894412301", "-f"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("superuser (Deployment Role)\n    └── member via Admin\n"),
+        "{stdout}"
+    );
+
+    // Without a known deployment, Cloud users get no stack role.
+    let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
+    let (_dir, path) = temp_target();
+    run_ok(&sync_args(&fake, &path));
+    assert_eq!(sso_grants(&path), BTreeMap::new());
+}

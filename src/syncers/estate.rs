@@ -3,12 +3,28 @@
 //! roles, deployment users, role mappings and groups are written as its children. Otherwise (a
 //! self-managed cluster, no Cloud key, a deployment outside the synced organizations) they stay top
 //! level.
+//!
+//! On that deployment, each Cloud deployment role also gives a stack role (Cloud SSO): `admin`
+//! (Deployment admin, and Organization owner through the organization) gives `superuser`, `editor` gives
+//! `editor`, `viewer` gives `viewer`. This is written as a `GrantExpandable` grant of the role's
+//! `member` entitlement to the `deployment` resource, naming the deployment entitlement as its source and
+//! limited to `user` holders, so expansion gives every Cloud user who holds the deployment entitlement the
+//! role, with the deployment entitlement as the grant's source.
 
 use super::deployment;
-use super::ids;
-use crate::snapshot::Snapshot;
-use baton_c1z::proto::{Entitlement, Grant, Resource, ResourceId};
+use super::ids::{self, entitlement_id};
+use super::records::{grant, member_entitlement};
+use super::role;
+use crate::snapshot::{DeploymentSnapshot, Snapshot};
+use baton_c1z::proto::{any, Entitlement, Grant, GrantExpandable, Resource, ResourceId};
 use baton_c1z::RecordSink;
+
+/// The stack role each `deployment` entitlement slug gives on the deployment through Cloud SSO.
+pub const SSO_ROLES: [(&str, &str); 3] = [
+    ("admin", "superuser"),
+    ("editor", "editor"),
+    ("viewer", "viewer"),
+];
 
 /// The resource types listed under a deployment whose security API was read.
 pub const CHILD_TYPES: [&str; 4] = [
@@ -80,5 +96,34 @@ impl RecordSink for ParentedSink<'_> {
             self.adopt_entitlement(entitlement);
         }
         self.inner.grant(grant);
+    }
+}
+
+/// The expandable grants of the stack roles Cloud SSO gives on the deployment `home` (see the module
+/// documentation), for the roles the deployment knows. Handed to the [`ParentedSink`] of the plane, so
+/// that the roles carry their parent.
+pub fn sso_grants(home: Option<&str>, deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
+    let Some(home) = home else {
+        return;
+    };
+    let known = role::known_roles(deployment);
+    let principal = ResourceId::new(ids::DEPLOYMENT, home);
+    for (slug, name) in SSO_ROLES {
+        let Some(role) = known.get(name) else {
+            continue;
+        };
+        let entitlement = member_entitlement(
+            &role::resource(name, *role),
+            String::new(),
+            String::new(),
+            Vec::new(),
+        );
+        let mut g = grant(&entitlement, principal.clone());
+        g.annotations.push(any(&GrantExpandable {
+            entitlement_ids: vec![entitlement_id(&principal, slug)],
+            shallow: false,
+            resource_type_ids: vec![ids::USER.to_owned()],
+        }));
+        out.grant(g);
     }
 }

@@ -58,6 +58,7 @@ pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
     let mut out = estate::ParentedSink::new(home, out);
     role::sync(deployment, &mut out);
+    estate::sso_grants(home, deployment, &mut out);
     deployment_user::sync(deployment, &mut out);
     role_mapping::sync(deployment, &mut out);
     group::sync(deployment, &mut out);

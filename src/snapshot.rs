@@ -5,6 +5,7 @@ use anyhow::Context;
 use elastic_api::cloud::{CloudClient, Deployment, Member, Organization};
 use elastic_api::cluster::EsVersion;
 use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
+use elastic_api::serverless::{Project, PROJECT_TYPES};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub organizations_outside: bool,
     /// Deployments, sorted by id.
     pub deployments: Vec<Deployment>,
+    /// Serverless projects of every type, sorted by id; empty when the key may not read them.
+    pub projects: Vec<Project>,
     /// The deployment's security objects, when a deployment is configured.
     pub deployment: Option<DeploymentSnapshot>,
 }
@@ -47,6 +50,8 @@ pub struct Needs {
     pub members: bool,
     /// `GET /api/v1/deployments`.
     pub deployments: bool,
+    /// `GET /api/v1/serverless/projects/<type>`, one per project type.
+    pub projects: bool,
     /// `GET /_security/user`.
     pub users: bool,
     /// `GET /_security/role`.
@@ -63,6 +68,7 @@ impl Needs {
         organizations: true,
         members: true,
         deployments: true,
+        projects: true,
         users: true,
         roles: true,
         role_mappings: true,
@@ -74,6 +80,7 @@ impl Needs {
         organizations: false,
         members: false,
         deployments: false,
+        projects: false,
         users: false,
         roles: false,
         role_mappings: false,
@@ -91,6 +98,7 @@ impl Needs {
             organizations: self.organizations || other.organizations,
             members: self.members || other.members,
             deployments: self.deployments || other.deployments,
+            projects: self.projects || other.projects,
             users: self.users || other.users,
             roles: self.roles || other.roles,
             role_mappings: self.role_mappings || other.role_mappings,
@@ -156,7 +164,8 @@ fn fetch_cloud(
     needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Snapshot> {
-    let needs_organizations = needs.organizations || needs.members || needs.deployments;
+    let needs_organizations =
+        needs.organizations || needs.members || needs.deployments || needs.projects;
     let mut organizations = match organization_id {
         _ if !needs_organizations => Vec::new(),
         Some(id) => vec![cloud
@@ -206,13 +215,52 @@ fn fetch_cloud(
         progress.fetched("deployments", deployments.len());
     }
 
+    let projects = if needs.projects {
+        fetch_projects(cloud, progress)?
+    } else {
+        Vec::new()
+    };
+
     Ok(Snapshot {
         organizations,
         members,
         organizations_outside,
         deployments,
+        projects,
         deployment: None,
     })
+}
+
+/// The Serverless projects of every type, one request per type. A key without Serverless access
+/// (401, 403 or 404 on a list) gives a warning and no projects of that type.
+fn fetch_projects(
+    cloud: &CloudClient,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Vec<Project>> {
+    let mut projects = Vec::new();
+    for project_type in PROJECT_TYPES {
+        match cloud.projects(project_type) {
+            Ok(list) => projects.extend(list),
+            Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
+                logging::warn(
+                    "Serverless projects are not readable with this Cloud API key; the file holds none of this type",
+                    &[
+                        ("project_type", Value::from(project_type)),
+                        ("error", Value::from(e.to_string())),
+                    ],
+                );
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot list Elastic Cloud Serverless {project_type} projects")
+                })
+            }
+        }
+    }
+    projects.sort_by(|a, b| a.id.cmp(&b.id));
+    projects.dedup_by(|a, b| a.id == b.id);
+    progress.fetched("projects", projects.len());
+    Ok(projects)
 }
 
 /// The cluster's version from `GET /`, or `None` (said once at info level) when the answer does not tell

@@ -3,7 +3,7 @@
 
 mod common;
 
-use baton_c1z::proto::ChildResourceType;
+use baton_c1z::proto::{find_annotation, AppTrait, ChildResourceType, Kind};
 use baton_c1z::reader::ResourceRow;
 use common::{open, run_ok, sync_args, temp_target};
 use elastic_fake::{EsVersion, FakeElastic, Tenant};
@@ -217,4 +217,110 @@ fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
     let (_dir, path) = temp_target();
     run_ok(&sync_args(&fake, &path));
     assert_eq!(sso_grants(&path), BTreeMap::new());
+}
+
+const CORP_SIEM: &str = "7d2f0a9c4b1e4f8a9c3d5e7f1a2b4c6d";
+const LABS_SEARCH: &str = "c866244b611442d585e23a0cc8c9434c";
+
+#[test]
+fn serverless_projects_with_their_roles_and_assignments() {
+    let mut tenant = Tenant::demo().expect("demo");
+    // Bob: T1 analyst of corp-siem by id.
+    let bob = tenant
+        .members
+        .get_mut("4125567842")
+        .and_then(|m| m.iter_mut().find(|m| m["user_id"] == "3310087745"))
+        .expect("bob");
+    bob["role_assignments"]["project"] = serde_json::json!({"security": [
+        {"role_id": "security-t1-analyst", "organization_id": "4125567842", "all": false, "project_ids": [CORP_SIEM]}
+    ]});
+    let fake = FakeElastic::start(tenant).expect("fake");
+    let (_dir, path) = temp_target();
+    let out = run_ok(&sync_args(&fake, &path));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("  project                 2"));
+    let rows = resources(&path);
+    let siem = rows
+        .iter()
+        .find(|r| r.external_id == format!("project:{CORP_SIEM}"))
+        .expect("corp-siem");
+    assert_eq!(siem.parent_resource_id.as_deref(), Some("4125567842"));
+    assert_eq!(siem.data.display_name, "corp-siem");
+    let app: AppTrait = find_annotation(&siem.data.annotations)
+        .expect("decodes")
+        .expect("an AppTrait");
+    let profile = app.profile.expect("profile");
+    let field = |name: &str| match profile.fields.get(name).and_then(|v| v.kind.as_ref()) {
+        Some(Kind::StringValue(s)) => s.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(field("type"), "security");
+    assert_eq!(field("alias"), "corp-siem-d4e5f6");
+    assert_eq!(field("region"), "gcp-us-central1");
+    assert_eq!(
+        field("endpoint_ingest"),
+        "https://corp-siem-d4e5f6.ingest.us-central1.gcp.elastic.cloud"
+    );
+    let file = open(&path);
+    let sync = file.default_sync().expect("query").expect("a sync").sync_id;
+    let entitlements: Vec<String> = file
+        .entitlements(&sync)
+        .expect("entitlements")
+        .into_iter()
+        .filter(|e| e.resource_type_id == "project")
+        .map(|e| e.external_id)
+        .collect();
+    assert_eq!(entitlements.len(), 13 + 3);
+    assert!(entitlements.contains(&format!("project:{LABS_SEARCH}:elasticsearch-developer")));
+    let grants: BTreeMap<String, Vec<String>> = file
+        .grants(&sync)
+        .expect("grants")
+        .into_iter()
+        .filter(|g| g.resource_type_id == "project" && g.principal_resource_type_id == "user")
+        .map(|g| {
+            let sources = g
+                .data
+                .sources
+                .as_ref()
+                .map(|s| s.to_map().into_keys().collect())
+                .unwrap_or_default();
+            (g.external_id, sources)
+        })
+        .collect();
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            format!("project:{CORP_SIEM}:security-t1-analyst:user:3310087745"),
+            vec![],
+        ),
+        (
+            format!("project:{LABS_SEARCH}:elasticsearch-admin:user:6639001122"),
+            vec!["organization:5093318764:elasticsearch-admin".to_owned()],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(grants, expected);
+}
+
+#[test]
+fn a_key_without_serverless_access_is_a_warning() {
+    let mut tenant = Tenant::demo().expect("demo");
+    tenant.serverless_forbidden = true;
+    let fake = FakeElastic::start(tenant).expect("fake");
+    let (_dir, path) = temp_target();
+    let mut args = sync_args(&fake, &path);
+    args.extend(["--log-format".into(), "json".into()]);
+    let out = run_ok(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "warn")
+        .collect();
+    assert_eq!(warnings.len(), 3, "one per project type: {stderr}");
+    assert!(warnings.iter().all(|w| w["msg"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("Serverless projects are not readable"))));
+    assert!(resources(&path)
+        .iter()
+        .all(|r| r.resource_type_id != "project"));
 }

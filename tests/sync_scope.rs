@@ -116,22 +116,26 @@ fn restrict(full: &Written, types: &[&str]) -> Written {
     }
 }
 
-const ALL_TYPES: [&str; 7] = [
+const ALL_TYPES: [&str; 8] = [
     "organization",
     "deployment",
     "user",
+    "project",
     "role",
     "deploymentUser",
     "roleMapping",
     "group",
 ];
 
-const FULL_REQUESTS: [&str; 11] = [
+const FULL_REQUESTS: [&str; 14] = [
     "GET /api/v1/organizations",
     "GET /api/v1/organizations/4125567842/members",
     "GET /api/v1/organizations/5093318764/members",
     "GET /api/v1/organizations/6620014477/members",
     "GET /api/v1/deployments",
+    "GET /api/v1/serverless/projects/elasticsearch",
+    "GET /api/v1/serverless/projects/observability",
+    "GET /api/v1/serverless/projects/security",
     "GET /",
     "GET /_security/_authenticate",
     "GET /_security/user",
@@ -141,7 +145,7 @@ const FULL_REQUESTS: [&str; 11] = [
 ];
 
 #[test]
-fn a_full_run_sends_eleven_requests_and_records_a_full_sync() {
+fn a_full_run_sends_fourteen_requests_and_records_a_full_sync() {
     let (full, requests) = full_run();
     assert_eq!(requests, FULL_REQUESTS);
     assert_eq!(full.sync_type, "full");
@@ -303,7 +307,9 @@ fn sync_resource_types_from_the_environment_and_unknown_types_are_usage_errors()
         "{stderr}"
     );
     assert!(
-        stderr.contains("organization, deployment, user, role, deploymentUser, roleMapping, group"),
+        stderr.contains(
+            "organization, deployment, user, project, role, deploymentUser, roleMapping, group"
+        ),
         "lists the valid types: {stderr}"
     );
     assert_eq!(fake.request_count(), 0, "nothing is sent");

@@ -8,6 +8,7 @@ pub mod estate;
 pub mod group;
 pub mod ids;
 pub mod organization;
+pub mod project;
 pub mod records;
 pub mod role;
 pub mod role_mapping;
@@ -25,7 +26,7 @@ pub fn resource_types() -> Vec<ResourceType> {
     types::all()
 }
 
-/// All records of one sync, with `GrantExpandable` grants expanded in memory. All seven types are always
+/// All records of one sync, with `GrantExpandable` grants expanded in memory. All eight types are always
 /// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
@@ -46,7 +47,7 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
 }
 
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users, roles, deployment users, role mappings, groups (the last
+/// written: organizations, deployments, users, Serverless projects, roles, deployment users, role mappings, groups (the last
 /// four under their Cloud deployment when it is known, see [`estate`]). The resource types are
 /// [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
@@ -54,6 +55,7 @@ pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     organization::sync(snapshot, out);
     deployment::sync(snapshot, home, out);
     user::sync(snapshot, out);
+    project::sync(snapshot, out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
     let mut out = estate::ParentedSink::new(home, out);
@@ -107,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn all_seven_types_exist_without_any_data() {
+    fn all_eight_types_exist_without_any_data() {
         let records = records(&Snapshot::default()).expect("expands");
         let ids: Vec<&str> = records
             .resource_types
@@ -120,6 +122,7 @@ mod tests {
                 "organization",
                 "deployment",
                 "user",
+                "project",
                 "role",
                 "deploymentUser",
                 "roleMapping",

@@ -1,4 +1,4 @@
-//! The seven resource types, in the order they are written; the syncers name each other's types (as
+//! The eight resource types, in the order they are written; the syncers name each other's types (as
 //! `grantable_to`) from here.
 
 use super::ids;
@@ -10,11 +10,22 @@ pub fn all() -> Vec<ResourceType> {
         organization(),
         deployment(),
         user(),
+        project(),
         role(),
         deployment_user(),
         role_mapping(),
         group(),
     ]
+}
+
+/// The `project` resource type (Serverless projects).
+pub fn project() -> ResourceType {
+    ResourceType {
+        id: ids::PROJECT.to_owned(),
+        display_name: "Serverless Project".to_owned(),
+        traits: vec![Trait::App as i32],
+        ..ResourceType::default()
+    }
 }
 
 /// The `organization` resource type.

@@ -1,5 +1,5 @@
 //! Clients and types for the two Elastic APIs a Baton sync reads: the Elastic Cloud API (organizations,
-//! members and their role assignments, deployments) and a deployment's Elasticsearch security API
+//! members and their role assignments, deployments, Serverless projects) and a deployment's Elasticsearch security API
 //! (users, roles, role mappings, user profiles), plus the role-mapping rule grammar and its evaluator.
 //!
 //! [`client::ApiClient`] sends one request with retries and turns every failure into an
@@ -17,6 +17,7 @@ pub mod error;
 pub mod retry;
 pub mod rules;
 pub mod secret;
+pub mod serverless;
 
 pub use endpoint::{Api, CaCertificates, Credential, CredentialKind, Endpoint, HttpOptions};
 pub use secret::Secret;

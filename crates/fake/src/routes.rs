@@ -664,6 +664,25 @@ fn cloud_route(
             }
             Routed::json(200, &json!({"deployments": tenant.deployments}))
         }
+        ["serverless", "projects", kind @ ("elasticsearch" | "observability" | "security")] => {
+            if method != "GET" {
+                return cloud_method_not_allowed(method);
+            }
+            if tenant.serverless_forbidden {
+                return cloud_error(
+                    403,
+                    "root.unauthorized.rbac",
+                    "The supplied authentication is not authorized to access Serverless projects",
+                    &[],
+                );
+            }
+            let items: Vec<&Value> = tenant
+                .projects
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some(*kind))
+                .collect();
+            Routed::json(200, &json!({"items": items}))
+        }
         _ => cloud_error(
             404,
             "root.resource_not_found",

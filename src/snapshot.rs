@@ -9,12 +9,16 @@ use elastic_api::cluster::EsVersion;
 use elastic_api::credentials::ApiKey;
 use elastic_api::deployment::{Authentication, DeploymentClient, Profile, Role, RoleMapping, User};
 use elastic_api::invitations::Invitation;
+use elastic_api::serverless::{Project, PROJECT_TYPES};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a deployment's security API holds.
 #[derive(Debug, Clone, Default)]
 pub struct DeploymentSnapshot {
+    /// `cluster_name` of `GET /`: on Elastic Cloud the Elasticsearch resource id of the deployment, which
+    /// tells which Cloud deployment this is. `None` when `GET /` did not answer.
+    pub cluster_name: Option<String>,
     pub principal: Option<Authentication>,
     pub users: BTreeMap<String, User>,
     pub roles: BTreeMap<String, Role>,
@@ -41,6 +45,8 @@ pub struct Snapshot {
     pub organizations_outside: bool,
     /// Deployments, sorted by id.
     pub deployments: Vec<Deployment>,
+    /// Serverless projects of every type, sorted by id; empty when the key may not read them.
+    pub projects: Vec<Project>,
     /// The deployment's security objects, when a deployment is configured.
     pub deployment: Option<DeploymentSnapshot>,
 }
@@ -54,6 +60,8 @@ pub struct Needs {
     pub members: bool,
     /// `GET /api/v1/deployments`.
     pub deployments: bool,
+    /// `GET /api/v1/serverless/projects/<type>`, one per project type.
+    pub projects: bool,
     /// `GET /_security/user`.
     pub users: bool,
     /// `GET /_security/role`.
@@ -76,6 +84,7 @@ impl Needs {
         organizations: true,
         members: true,
         deployments: true,
+        projects: true,
         users: true,
         roles: true,
         role_mappings: true,
@@ -90,6 +99,7 @@ impl Needs {
         organizations: false,
         members: false,
         deployments: false,
+        projects: false,
         users: false,
         roles: false,
         role_mappings: false,
@@ -115,6 +125,7 @@ impl Needs {
             organizations: self.organizations || other.organizations,
             members: self.members || other.members,
             deployments: self.deployments || other.deployments,
+            projects: self.projects || other.projects,
             users: self.users || other.users,
             roles: self.roles || other.roles,
             role_mappings: self.role_mappings || other.role_mappings,
@@ -183,8 +194,11 @@ fn fetch_cloud(
     needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Snapshot> {
-    let needs_organizations =
-        needs.organizations || needs.members || needs.deployments || needs.invitations;
+    let needs_organizations = needs.organizations
+        || needs.members
+        || needs.deployments
+        || needs.invitations
+        || needs.projects;
     let mut organizations = match organization_id {
         _ if !needs_organizations => Vec::new(),
         Some(id) => vec![cloud
@@ -240,30 +254,73 @@ fn fetch_cloud(
         progress.fetched("deployments", deployments.len());
     }
 
+    let projects = if needs.projects {
+        fetch_projects(cloud, progress)?
+    } else {
+        Vec::new()
+    };
+
     Ok(Snapshot {
         organizations,
         members,
         invitations,
         organizations_outside,
         deployments,
+        projects,
         deployment: None,
     })
+}
+
+/// The Serverless projects of every type, one request per type. A key without Serverless access
+/// (401, 403 or 404 on a list) gives a warning and no projects of that type.
+fn fetch_projects(
+    cloud: &CloudClient,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Vec<Project>> {
+    let mut projects = Vec::new();
+    for project_type in PROJECT_TYPES {
+        match cloud.projects(project_type) {
+            Ok(list) => projects.extend(list),
+            Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
+                logging::warn(
+                    "Serverless projects are not readable with this Cloud API key; the file holds none of this type",
+                    &[
+                        ("project_type", Value::from(project_type)),
+                        ("error", Value::from(e.to_string())),
+                    ],
+                );
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot list Elastic Cloud Serverless {project_type} projects")
+                })
+            }
+        }
+    }
+    projects.sort_by(|a, b| a.id.cmp(&b.id));
+    projects.dedup_by(|a, b| a.id == b.id);
+    progress.fetched("projects", projects.len());
+    Ok(projects)
 }
 
 /// The cluster's version from `GET /`, or `None` (said once at info level) when the answer does not tell
 /// it: a credential without the `monitor` privilege (403), a proxy or fake without the route, a number
 /// that does not parse. A rejected credential (401) and transport failures stop the sync.
-fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion>> {
-    let unknown = |why: String| {
+/// The cluster's version and `cluster_name` from `GET /`.
+fn cluster_version(
+    client: &DeploymentClient,
+) -> anyhow::Result<(Option<EsVersion>, Option<String>)> {
+    let unknown = |why: String, name: Option<String>| {
         logging::info(
             "the Elasticsearch version is unknown; reading users with GET /_security/user and trying user profiles",
             &[("reason", Value::from(why))],
         );
-        Ok(None)
+        Ok((None, name))
     };
     match client.cluster_info() {
         Ok(info) => match info.version() {
             Some(version) => {
+                let name = Some(info.cluster_name.clone()).filter(|n| !n.is_empty());
                 logging::info(
                     "connected to Elasticsearch",
                     &[
@@ -271,17 +328,21 @@ fn cluster_version(client: &DeploymentClient) -> anyhow::Result<Option<EsVersion
                         ("cluster_name", Value::from(info.cluster_name.as_str())),
                     ],
                 );
-                Ok(Some(version))
+                Ok((Some(version), name))
             }
-            None => unknown(format!(
-                "GET / gave the version number {:?}, which does not parse",
-                info.version.number
-            )),
+            None => unknown(
+                format!(
+                    "GET / gave the version number {:?}, which does not parse",
+                    info.version.number
+                ),
+                Some(info.cluster_name.clone()).filter(|n| !n.is_empty()),
+            ),
         },
-        Err(e) if e.status() == Some(403) => unknown(format!(
-            "{e}; an API key or user needs the monitor cluster privilege to read GET /"
-        )),
-        Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string()),
+        Err(e) if e.status() == Some(403) => unknown(
+            format!("{e}; an API key or user needs the monitor cluster privilege to read GET /"),
+            None,
+        ),
+        Err(e) if e.status().is_some_and(|s| s != 401 && s < 500) => unknown(e.to_string(), None),
         Err(e) => Err(e).context("cannot reach the deployment (GET /, which gives its version)"),
     }
 }
@@ -291,7 +352,7 @@ fn fetch_deployment(
     needs: &Needs,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<DeploymentSnapshot> {
-    let version = cluster_version(client)?;
+    let (version, cluster_name) = cluster_version(client)?;
     let principal = client
         .authenticate()
         .context("cannot authenticate to the deployment")?;
@@ -360,6 +421,7 @@ fn fetch_deployment(
         progress.fetched("service accounts", service_accounts.len());
     }
     Ok(DeploymentSnapshot {
+        cluster_name,
         principal: Some(principal),
         users,
         roles,

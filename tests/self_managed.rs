@@ -174,6 +174,7 @@ fn a_deployment_only_sync_holds_exactly_the_clusters_users_roles_and_mappings() 
             "organization",
             "deployment",
             "user",
+            "project",
             "role",
             "deploymentUser",
             "roleMapping",

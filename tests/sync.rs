@@ -70,6 +70,38 @@ const ORG_ROLES: [&str; 5] = [
     "deployment-editor",
     "deployment-viewer",
 ];
+/// The demo tenant's Serverless projects: (id, type, organization).
+const PROJECTS: [(&str, &str, &str); 2] = [
+    ("7d2f0a9c4b1e4f8a9c3d5e7f1a2b4c6d", "security", "4125567842"),
+    (
+        "c866244b611442d585e23a0cc8c9434c",
+        "elasticsearch",
+        "5093318764",
+    ),
+];
+/// The predefined project roles, by project type.
+fn project_roles(project_type: &str) -> Vec<String> {
+    let bare: &[&str] = match project_type {
+        "elasticsearch" => &["admin", "developer", "viewer"],
+        "observability" => &["admin", "editor", "viewer"],
+        _ => &[
+            "admin",
+            "editor",
+            "viewer",
+            "t1-analyst",
+            "t2-analyst",
+            "t3-analyst",
+            "threat-intel-analyst",
+            "rule-author",
+            "soc-manager",
+            "endpoint-operations-analyst",
+            "platform-engineer",
+            "detections-admin",
+            "endpoint-policy-manager",
+        ],
+    };
+    bare.iter().map(|r| format!("{project_type}-{r}")).collect()
+}
 const NATIVE_USERS: [&str; 13] = [
     "alice",
     "apm_system",
@@ -154,6 +186,7 @@ fn expected_resources() -> BTreeSet<String> {
             .map(|id| format!("serviceAccount:{id}")),
     );
     out.extend(API_KEYS.iter().map(|(id, _)| format!("apiKey:{id}")));
+    out.extend(PROJECTS.iter().map(|(id, _, _)| format!("project:{id}")));
     out.extend(
         API_ROLES
             .iter()
@@ -193,6 +226,16 @@ fn expected_entitlements() -> BTreeSet<String> {
     out.extend(ORGS.iter().map(|id| format!("organization:{id}:member")));
     for org in ORGS {
         out.extend(ORG_ROLES.iter().map(|r| format!("organization:{org}:{r}")));
+        for t in ["elasticsearch", "observability", "security"] {
+            out.extend(
+                project_roles(t)
+                    .iter()
+                    .map(|r| format!("organization:{org}:{r}")),
+            );
+        }
+    }
+    for (p, t, _) in PROJECTS {
+        out.extend(project_roles(t).iter().map(|r| format!("project:{p}:{r}")));
     }
     for (d, _) in DEPLOYMENTS {
         out.extend(["admin", "editor", "viewer"].map(|k| format!("deployment:{d}:{k}")));
@@ -289,6 +332,7 @@ fn expected_grants() -> BTreeSet<String> {
         ("5093318764", "billing-admin", "6639001122"),
         ("5093318764", "deployment-admin", "2894412301"),
         ("5093318764", "deployment-editor", "6639001122"),
+        ("5093318764", "elasticsearch-admin", "6639001122"),
     ];
     let deployment_direct = [
         (
@@ -333,6 +377,13 @@ fn expected_grants() -> BTreeSet<String> {
     for (d, o) in DEPLOYMENTS {
         out.extend(
             ["admin", "editor", "viewer"].map(|k| format!("deployment:{d}:{k}:organization:{o}")),
+        );
+    }
+    for (p, t, o) in PROJECTS {
+        out.extend(
+            project_roles(t)
+                .iter()
+                .map(|r| format!("project:{p}:{r}:organization:{o}")),
         );
     }
     out.extend(
@@ -415,6 +466,11 @@ fn expected_expanded() -> BTreeMap<String, Vec<(String, bool)>> {
             );
         }
     }
+    // Margaret's elasticsearch-admin for all projects reaches labs-search.
+    add(
+        "project:c866244b611442d585e23a0cc8c9434c:elasticsearch-admin:user:6639001122".into(),
+        &[("organization:5093318764:elasticsearch-admin", false)],
+    );
     // Role mappings give their roles to their members.
     for (role, user, mapping) in [
         ("kibana_admin", "esadmin", "admins-any"),
@@ -549,6 +605,7 @@ fn demo_tenant_sync_writes_exactly_the_expected_records() {
             "organization",
             "deployment",
             "user",
+            "project",
             "role",
             "deploymentUser",
             "roleMapping",
@@ -584,6 +641,9 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /api/v1/organizations/5093318764/invitations",
             "GET /api/v1/organizations/6620014477/invitations",
             "GET /api/v1/deployments",
+            "GET /api/v1/serverless/projects/elasticsearch",
+            "GET /api/v1/serverless/projects/observability",
+            "GET /api/v1/serverless/projects/security",
             // The version first (the unversioned fake has no `GET /`: 404, and the sync goes on).
             "GET /",
             "GET /_security/_authenticate",
@@ -599,14 +659,14 @@ fn a_full_sync_makes_one_request_per_list_with_the_right_key_for_each_api() {
             "GET /_security/service/elastic/kibana/credential",
         ]
     );
-    assert_eq!(requests[13].body, r#"{"size":10000}"#);
+    assert_eq!(requests[16].body, r#"{"size":10000}"#);
     assert_eq!(
-        requests[14].body,
+        requests[17].body,
         r#"{"size":1000,"sort":[{"creation":"asc"},{"name":"asc"},"_doc"]}"#
     );
     assert!(requests.iter().all(|r| r.authorized), "{requests:?}");
-    assert!(requests[..8].iter().all(|r| matches!(r.api, Api::Cloud)));
-    assert!(requests[8..]
+    assert!(requests[..11].iter().all(|r| matches!(r.api, Api::Cloud)));
+    assert!(requests[11..]
         .iter()
         .all(|r| matches!(r.api, Api::Elasticsearch)));
 }
@@ -807,7 +867,7 @@ fn entitlements_and_grants_reference_real_objects() {
 }
 
 #[test]
-fn without_a_deployment_all_nine_types_are_still_written() {
+fn without_a_deployment_all_ten_types_are_still_written() {
     let fake = demo_fake();
     let (_dir, path) = temp_target();
     let (cloud_key, _) = demo_keys();
@@ -819,16 +879,18 @@ fn without_a_deployment_all_nine_types_are_still_written() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    // Organizations, members and invitations of each organization, deployments.
-    assert_eq!(fake.request_count(), 1 + 3 + 3 + 1);
+    // Organizations, members and invitations of each organization, deployments, 3 project lists.
+    assert_eq!(fake.request_count(), 1 + 3 + 3 + 1 + 3);
     let synced = read_default_sync(&open(&path));
-    assert_eq!(synced.type_ids.len(), 9);
-    // Organizations, deployments, accounts and pending invitations.
-    assert_eq!(synced.resources.len(), 3 + 4 + 6 + 3);
-    assert_eq!(synced.entitlements.len(), 3 * 6 + 4 * 3);
-    // 8 memberships, 7 organization roles, 3 direct and 12 organization deployment grants, 10 expanded;
-    // for invitations 2 organization roles, 1 direct deployment grant and 2 expanded.
-    assert_eq!(synced.grants.len(), 8 + 7 + 3 + 12 + 10 + 2 + 1 + 2);
+    assert_eq!(synced.type_ids.len(), 10);
+    // Organizations, deployments, accounts, pending invitations and projects.
+    assert_eq!(synced.resources.len(), 3 + 4 + 6 + 3 + 2);
+    // Per organization: member, 5 Cloud roles, 19 project roles; 3 per deployment; 13 + 3 on projects.
+    assert_eq!(synced.entitlements.len(), 3 * 25 + 4 * 3 + 13 + 3);
+    // 8 memberships, 8 organization roles, 3 direct and 12 organization deployment grants, 16
+    // organization project grants, 11 expanded; for invitations 2 organization roles, 1 direct
+    // deployment grant and 2 expanded.
+    assert_eq!(synced.grants.len(), 8 + 8 + 3 + 12 + 16 + 11 + 2 + 1 + 2);
 }
 
 #[test]
@@ -1260,8 +1322,9 @@ fn the_demo_command_needs_no_account() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo tenant"), "{stdout}");
-    // 8 Cloud requests (invitations too), `GET /` for the version, then 7 deployment lists.
-    assert!(stdout.contains("19 API requests"), "{stdout}");
+    // 8 Cloud requests (invitations too), 3 project lists, `GET /` for the version, then 7 deployment
+    // lists.
+    assert!(stdout.contains("22 API requests"), "{stdout}");
     let synced = read_default_sync(&open(&path));
     assert_eq!(synced.grants, expected_grants());
 }
@@ -1387,11 +1450,12 @@ fn a_generated_tenant_still_takes_one_request_per_list() {
         "-f".into(),
         path.display().to_string(),
     ]);
-    // Organizations; members and invitations of each; deployments; `GET /`, authenticate, users, roles,
-    // role mappings, profiles, one page of API keys and the (empty) service account list.
+    // Organizations; members and invitations of each; deployments; 3 project lists; `GET /`,
+    // authenticate, users, roles, role mappings, profiles, one page of API keys and the (empty) service
+    // account list.
     assert_eq!(
         fake.request_count(),
-        1 + 2 * spec.organizations + 1 + 1 + 5 + 2
+        1 + 2 * spec.organizations + 1 + 3 + 1 + 5 + 2
     );
     let file = open(&path);
     let sync = file.default_sync().expect("q").expect("sync").sync_id;
@@ -1659,7 +1723,7 @@ fn deployments_sit_under_their_organization_with_a_profile() {
                 .map(|c| c.resource_type_id)
         })
         .collect();
-    assert_eq!(children, ["user", "deployment"]);
+    assert_eq!(children, ["user", "deployment", "project"]);
     // Profile users: realm and status.
     let lee = user_trait(&rows["deploymentUser:lee.left"].data);
     assert_eq!(

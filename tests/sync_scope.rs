@@ -116,10 +116,11 @@ fn restrict(full: &Written, types: &[&str]) -> Written {
     }
 }
 
-const ALL_TYPES: [&str; 9] = [
+const ALL_TYPES: [&str; 10] = [
     "organization",
     "deployment",
     "user",
+    "project",
     "role",
     "deploymentUser",
     "roleMapping",
@@ -128,7 +129,7 @@ const ALL_TYPES: [&str; 9] = [
     "apiKey",
 ];
 
-const FULL_REQUESTS: [&str; 19] = [
+const FULL_REQUESTS: [&str; 22] = [
     "GET /api/v1/organizations",
     "GET /api/v1/organizations/4125567842/members",
     "GET /api/v1/organizations/5093318764/members",
@@ -137,6 +138,9 @@ const FULL_REQUESTS: [&str; 19] = [
     "GET /api/v1/organizations/5093318764/invitations",
     "GET /api/v1/organizations/6620014477/invitations",
     "GET /api/v1/deployments",
+    "GET /api/v1/serverless/projects/elasticsearch",
+    "GET /api/v1/serverless/projects/observability",
+    "GET /api/v1/serverless/projects/security",
     "GET /",
     "GET /_security/_authenticate",
     "GET /_security/user",
@@ -151,7 +155,7 @@ const FULL_REQUESTS: [&str; 19] = [
 ];
 
 #[test]
-fn a_full_run_sends_nineteen_requests_and_records_a_full_sync() {
+fn a_full_run_sends_twenty_two_requests_and_records_a_full_sync() {
     let (full, requests) = full_run();
     assert_eq!(requests, FULL_REQUESTS);
     assert_eq!(full.sync_type, "full");
@@ -314,7 +318,9 @@ fn sync_resource_types_from_the_environment_and_unknown_types_are_usage_errors()
         "{stderr}"
     );
     assert!(
-        stderr.contains("organization, deployment, user, role, deploymentUser, roleMapping, group"),
+        stderr.contains(
+            "organization, deployment, user, project, role, deploymentUser, roleMapping, group"
+        ),
         "lists the valid types: {stderr}"
     );
     assert_eq!(fake.request_count(), 0, "nothing is sent");

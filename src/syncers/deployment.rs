@@ -11,12 +11,14 @@
 //! names.
 
 use super::assignments::deployment_assignments;
+use super::estate::CHILD_TYPES;
 use super::ids::{self, role_entitlement_id, DEPLOYMENT_ROLES};
 use super::records::{assignment_entitlement, grant};
 use super::types;
 use crate::snapshot::Snapshot;
 use baton_c1z::proto::{
-    any, AppTrait, GrantExpandable, ProfileBuilder, Resource, ResourceId, ResourceType,
+    any, AppTrait, ChildResourceType, GrantExpandable, ProfileBuilder, Resource, ResourceId,
+    ResourceType,
 };
 use baton_c1z::RecordSink;
 use elastic_api::cloud::Deployment;
@@ -30,8 +32,9 @@ pub fn resource_type() -> ResourceType {
     types::deployment()
 }
 
-/// The resource of one deployment, under its organization.
-pub fn resource(deployment: &Deployment, org_id: &str) -> Resource {
+/// The resource of one deployment, under its organization; `home` when its security API was read, so
+/// that its roles, deployment users, role mappings and groups are listed under it.
+pub fn resource(deployment: &Deployment, org_id: &str, home: bool) -> Resource {
     let es = deployment.elasticsearch();
     let profile = ProfileBuilder::new()
         .string("id", &deployment.id)
@@ -45,10 +48,16 @@ pub fn resource(deployment: &Deployment, org_id: &str) -> Resource {
         id: Some(ResourceId::new(TYPE_ID, &deployment.id)),
         parent_resource_id: Some(ResourceId::new(ids::ORGANIZATION, org_id)),
         display_name: deployment.name.clone(),
-        annotations: vec![any(&AppTrait {
+        annotations: std::iter::once(any(&AppTrait {
             profile: Some(profile),
             ..AppTrait::default()
-        })],
+        }))
+        .chain(CHILD_TYPES.iter().filter(|_| home).map(|t| {
+            any(&ChildResourceType {
+                resource_type_id: (*t).to_owned(),
+            })
+        }))
+        .collect(),
         ..Resource::default()
     }
 }
@@ -98,8 +107,8 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
 }
 
 /// Adds deployments, their entitlements, direct grants from assignments naming them, and the
-/// expandable grants to their organization.
-pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+/// expandable grants to their organization. `home` is the deployment whose security API was read.
+pub fn sync(snapshot: &Snapshot, home: Option<&str>, out: &mut dyn RecordSink) {
     let owners = owners(snapshot);
     // (deployment id, slug) -> user ids assigned that role on that deployment by id.
     let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -128,7 +137,7 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
         let Some(org_id) = owners.get(deployment.id.as_str()).copied() else {
             continue;
         };
-        let resource = resource(deployment, org_id);
+        let resource = resource(deployment, org_id, home == Some(deployment.id.as_str()));
         let org_principal = ResourceId::new(ids::ORGANIZATION, org_id);
         for (role, slug) in DEPLOYMENT_ROLES {
             let title = match slug {

@@ -16,6 +16,9 @@ pub const DEPLOYMENT_USER: &str = "deploymentUser";
 /// The `roleMapping` resource type id.
 pub const ROLE_MAPPING: &str = "roleMapping";
 
+/// The `project` resource type id (Serverless projects).
+pub const PROJECT: &str = "project";
+
 /// The `group` resource type id (groups role mappings name).
 pub const GROUP: &str = "group";
 /// The `serviceAccount` resource type id (Elasticsearch service accounts, `namespace/service`).

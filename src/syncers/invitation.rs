@@ -99,7 +99,8 @@ fn pending_entitlements(
                 continue;
             }
             if let Some(d) = snapshot.deployments.iter().find(|d| &d.id == id) {
-                let resource = deployment::resource(d, org_id);
+                let home = super::estate::home_deployment(snapshot) == Some(d.id.as_str());
+                let resource = deployment::resource(d, org_id, home);
                 if let Some(rid) = &resource.id {
                     out.insert(entitlement_id(rid, slug), resource);
                 }

@@ -5,10 +5,12 @@ pub mod api_key;
 pub mod assignments;
 pub mod deployment;
 pub mod deployment_user;
+pub mod estate;
 pub mod group;
 pub mod ids;
 pub mod invitation;
 pub mod organization;
+pub mod project;
 pub mod records;
 pub mod role;
 pub mod role_mapping;
@@ -27,7 +29,7 @@ pub fn resource_types() -> Vec<ResourceType> {
     types::all()
 }
 
-/// All records of one sync, with `GrantExpandable` grants expanded in memory. All nine types are always
+/// All records of one sync, with `GrantExpandable` grants expanded in memory. All ten types are always
 /// present, also without a deployment.
 pub fn records(snapshot: &Snapshot) -> anyhow::Result<SyncRecords> {
     let mut out = direct_records(snapshot);
@@ -48,22 +50,27 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
 }
 
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users (and pending invitations), roles, deployment users, role
-/// mappings, groups, service accounts, API keys. The resource
-/// types are [`resource_types`]; expansion is left to the sink's owner.
+/// written: organizations, deployments, users (and pending invitations), Serverless projects, roles,
+/// deployment users, role mappings, groups (these four under their Cloud deployment when it is known,
+/// see [`estate`]), service accounts, API keys. The resource types are [`resource_types`]; expansion
+/// is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+    let home = estate::home_deployment(snapshot);
     organization::sync(snapshot, out);
-    deployment::sync(snapshot, out);
+    deployment::sync(snapshot, home, out);
     user::sync(snapshot, out);
     invitation::sync(snapshot, out);
+    project::sync(snapshot, out);
     let no_deployment = DeploymentSnapshot::default();
     let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
-    role::sync(deployment, out);
-    deployment_user::sync(deployment, out);
-    role_mapping::sync(deployment, out);
-    group::sync(deployment, out);
-    service_account::sync(deployment, out);
-    api_key::sync(deployment, out);
+    let mut out = estate::ParentedSink::new(home, out);
+    role::sync(deployment, &mut out);
+    estate::sso_grants(home, deployment, &mut out);
+    deployment_user::sync(deployment, &mut out);
+    role_mapping::sync(deployment, &mut out);
+    group::sync(deployment, &mut out);
+    service_account::sync(deployment, &mut out);
+    api_key::sync(deployment, &mut out);
 }
 
 #[cfg(test)]
@@ -109,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn all_nine_types_exist_without_any_data() {
+    fn all_ten_types_exist_without_any_data() {
         let records = records(&Snapshot::default()).expect("expands");
         let ids: Vec<&str> = records
             .resource_types
@@ -122,6 +129,7 @@ mod tests {
                 "organization",
                 "deployment",
                 "user",
+                "project",
                 "role",
                 "deploymentUser",
                 "roleMapping",

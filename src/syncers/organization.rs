@@ -4,6 +4,7 @@
 
 use super::assignments::{deployment_assignments, organization_assignments};
 use super::ids::{self, DEPLOYMENT_ROLES, ORGANIZATION_ROLES};
+use super::project;
 use super::records::{assignment_entitlement, grant, member_entitlement};
 use super::types;
 use crate::snapshot::Snapshot;
@@ -32,6 +33,9 @@ pub fn resource(org: &Organization) -> Resource {
             any(&ChildResourceType {
                 resource_type_id: ids::DEPLOYMENT.to_owned(),
             }),
+            any(&ChildResourceType {
+                resource_type_id: ids::PROJECT.to_owned(),
+            }),
         ],
         ..Resource::default()
     }
@@ -39,7 +43,7 @@ pub fn resource(org: &Organization) -> Resource {
 
 /// The organization role entitlements, in a fixed order.
 fn role_entitlements(resource: &Resource, org: &Organization) -> Vec<Entitlement> {
-    let mut out = Vec::with_capacity(5);
+    let mut out = Vec::with_capacity(24);
     for (slug, name) in ORGANIZATION_ROLES {
         out.push(assignment_entitlement(
             resource,
@@ -93,8 +97,14 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
         for user_id in member_ids {
             out.grant(grant(&entitlement, ResourceId::new(ids::USER, user_id)));
         }
-        let roles = role_entitlements(&resource, org);
         let mut holders: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut roles = role_entitlements(&resource, org);
+        roles.extend(project::organization_entitlements(&resource, &org.name));
+        for (role_id, users) in project::all_projects_holders(members, &org.id) {
+            for user_id in users {
+                holders.insert((role_id, user_id));
+            }
+        }
         for member in members {
             // Each scope grants only its own roles: an organization role in a deployment assignment (or
             // the reverse) is not a valid assignment and grants nothing.

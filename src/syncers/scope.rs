@@ -110,6 +110,18 @@ fn type_needs(type_id: &str) -> (Needs, Needs) {
             },
             none,
         ),
+        // A project's organization is in the project itself.
+        ids::PROJECT => (
+            Needs {
+                organizations: true,
+                projects: true,
+                ..none
+            },
+            Needs {
+                members: true,
+                ..none
+            },
+        ),
         _ => (none, none),
     }
 }

@@ -1,4 +1,4 @@
-//! The nine resource types, in the order they are written; the syncers name each other's types (as
+//! The ten resource types, in the order they are written; the syncers name each other's types (as
 //! `grantable_to`) from here.
 
 use super::ids;
@@ -10,6 +10,7 @@ pub fn all() -> Vec<ResourceType> {
         organization(),
         deployment(),
         user(),
+        project(),
         role(),
         deployment_user(),
         role_mapping(),
@@ -17,6 +18,16 @@ pub fn all() -> Vec<ResourceType> {
         service_account(),
         api_key(),
     ]
+}
+
+/// The `project` resource type (Serverless projects).
+pub fn project() -> ResourceType {
+    ResourceType {
+        id: ids::PROJECT.to_owned(),
+        display_name: "Serverless Project".to_owned(),
+        traits: vec![Trait::App as i32],
+        ..ResourceType::default()
+    }
 }
 
 /// The `organization` resource type.

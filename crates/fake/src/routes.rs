@@ -688,6 +688,25 @@ fn cloud_route(
             }
             Routed::json(200, &json!({"deployments": tenant.deployments}))
         }
+        ["serverless", "projects", kind @ ("elasticsearch" | "observability" | "security")] => {
+            if method != "GET" {
+                return cloud_method_not_allowed(method);
+            }
+            if tenant.serverless_forbidden {
+                return cloud_error(
+                    403,
+                    "root.unauthorized.rbac",
+                    "The supplied authentication is not authorized to access Serverless projects",
+                    &[],
+                );
+            }
+            let items: Vec<&Value> = tenant
+                .projects
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some(*kind))
+                .collect();
+            Routed::json(200, &json!({"items": items}))
+        }
         _ => cloud_error(
             404,
             "root.resource_not_found",
@@ -1780,5 +1799,45 @@ mod tests {
             b"",
         );
         assert_ne!(routed.status, 200);
+    }
+
+    #[test]
+    fn projects_are_listed_per_type_from_the_tenant() {
+        let mut tenant = Tenant::demo().expect("demo");
+        let list = |tenant: &mut Tenant, kind: &str| {
+            let rest: Vec<String> = ["serverless", "projects", kind]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            let routed = cloud_route(tenant, "GET", "/api/v1/serverless/projects", &rest, b"");
+            let body: Value = serde_json::from_slice(&routed.body).expect("json");
+            let names: Vec<String> = body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            (routed.status, names)
+        };
+        assert_eq!(
+            list(&mut tenant, "elasticsearch"),
+            (200, vec!["labs-search".to_owned()])
+        );
+        assert_eq!(list(&mut tenant, "observability"), (200, vec![]));
+        assert_eq!(
+            list(&mut tenant, "security"),
+            (200, vec!["corp-siem".to_owned()])
+        );
+        assert_eq!(list(&mut tenant, "search").0, 404);
+        // The tenant is the state: a project added later is served.
+        tenant
+            .projects
+            .push(serde_json::json!({"id": "p3", "name": "obs", "type": "observability"}));
+        assert_eq!(
+            list(&mut tenant, "observability"),
+            (200, vec!["obs".to_owned()])
+        );
+        tenant.serverless_forbidden = true;
+        assert_eq!(list(&mut tenant, "security").0, 403);
     }
 }

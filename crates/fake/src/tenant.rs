@@ -39,6 +39,7 @@ const MEMBERS_JSON: &[(&str, &str)] = &[
     ),
 ];
 const DEPLOYMENTS_JSON: &str = include_str!("../fixtures/cloud/deployments.json");
+const PROJECTS_JSON: &str = include_str!("../fixtures/cloud/projects.json");
 const PROFILES_JSON: &str = include_str!("../fixtures/deployment/profiles.json");
 const AUTHENTICATE_JSON: &str = include_str!("../fixtures/deployment/authenticate.json");
 const USERS_JSON: &str = include_str!("../fixtures/deployment/users.json");
@@ -72,6 +73,12 @@ pub struct Tenant {
     pub role_mappings: BTreeMap<String, Value>,
     /// Deployment objects, as served by `GET /api/v1/deployments`.
     pub deployments: Vec<Value>,
+    /// Serverless project objects of every type, as `GET
+    /// /api/v1/serverless/projects/<type>` serves those of its `type`.
+    pub projects: Vec<Value>,
+    /// Whether the Cloud API key may read Serverless projects; when not,
+    /// the project lists answer 403.
+    pub serverless_forbidden: bool,
     /// User profile objects, as `POST /_security/profile/_suggest` returns
     /// them (served in this order, at most `size` of them).
     pub profiles: Vec<Value>,
@@ -199,6 +206,8 @@ impl Tenant {
             roles: parse_keyed("deployment/roles.json", ROLES_JSON)?,
             role_mappings: parse_keyed("deployment/role_mappings.json", ROLE_MAPPINGS_JSON)?,
             deployments: parse_list("cloud/deployments.json", DEPLOYMENTS_JSON, "deployments")?,
+            projects: parse_list("cloud/projects.json", PROJECTS_JSON, "items")?,
+            serverless_forbidden: false,
             profiles: parse_list("deployment/profiles.json", PROFILES_JSON, "profiles")?,
             api_keys: parse_list("deployment/api_keys.json", API_KEYS_JSON, "api_keys")?,
             service_accounts: parse_keyed(
@@ -227,6 +236,8 @@ impl Tenant {
             roles: BTreeMap::new(),
             role_mappings: BTreeMap::new(),
             deployments: Vec::new(),
+            projects: Vec::new(),
+            serverless_forbidden: false,
             profiles: Vec::new(),
             api_keys: Vec::new(),
             service_accounts: BTreeMap::new(),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use baton_c1z::proto;
-use baton_c1z::reader::{C1zFile, Table as DbTable};
+use baton_c1z::reader::{C1zFile, RowFilter, Table as DbTable};
 use prost::Message;
 use std::collections::BTreeMap;
 
@@ -112,6 +112,40 @@ impl GrantFilter<'_> {
             && self.entitlement.is_none_or(|e| e == ent_id)
             && self.resource.is_none_or(|r| r == resource_id)
     }
+}
+
+/// Calls `visit` with each grant of the sync (of every sync when `sync_id` is `None`) that `filter`
+/// selects and, with `principal`, that this principal (type, id) holds, in the order of the file's grants,
+/// one decoded grant at a time. The filters run in SQL on the indexed columns, and again on the decoded
+/// grant, so the grants selected are those the embedded ids name.
+pub(super) fn for_each_grant(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    filter: &GrantFilter<'_>,
+    principal: Option<(&str, &str)>,
+    mut visit: impl FnMut(proto::Grant) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let rows = RowFilter {
+        resource_type_id: filter.resource_type,
+        resource_id: filter.resource,
+        entitlement_id: filter.entitlement,
+        principal,
+    };
+    let mut n = 0usize;
+    file.for_each_blob(DbTable::Grants, sync_id, &rows, |bytes| {
+        n += 1;
+        let g = proto::Grant::decode(bytes)
+            .with_context(|| format!("v1_grants: selected row {n} does not decode"))?;
+        let holder = g.principal.as_ref().and_then(|p| p.id.as_ref());
+        let held_by = principal.is_none_or(|(t, r)| {
+            holder.is_some_and(|id| id.resource_type == t && id.resource == r)
+        });
+        if held_by && filter.matches(&g) {
+            visit(g)
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// The address of a value, as a cache key.

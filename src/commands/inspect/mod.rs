@@ -103,6 +103,9 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
         };
     }
     let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
+    if let Some(result) = stream(&file, args, &mut |write| output::print_streaming(write)) {
+        return result.with_context(|| format!("cannot inspect {}", global.file.display()));
+    }
     let view = render(&file, args, crate::config::decode_limits(global))
         .with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
@@ -125,18 +128,15 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
             let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
             Ok(views::entitlements(&data, resource_type.as_deref(), json))
         }
-        InspectView::Grants {
-            resource_type,
-            entitlement,
-            resource,
-        } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
-            let filter = GrantFilter {
-                resource_type: resource_type.as_deref(),
-                entitlement: entitlement.as_deref(),
-                resource: resource.as_deref(),
-            };
-            Ok(views::grants(&data, &filter, json))
+        InspectView::Grants { .. } => {
+            let mut text = Vec::new();
+            let streamed = stream(file, args, &mut |write| write(&mut text));
+            streamed.unwrap_or_else(|| bail!("the grants view streams"))?;
+            let text = String::from_utf8(text).context("the grants view is not UTF-8")?;
+            Ok(View {
+                console: Console::Text(text.clone()),
+                json: baton_c1z::protojson::Json::Raw(text.into()),
+            })
         }
         InspectView::Principals {
             action:
@@ -200,6 +200,33 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
         InspectView::ExportCsv { .. } | InspectView::Export { .. } => {
             Err(UsageError("export writes a file, not a console or JSON view".into()).into())
         }
+    }
+}
+
+/// Where a streamed view writes: a function that runs the writer on the output.
+type Sink<'a> = dyn FnMut(&mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>) -> anyhow::Result<()>
+    + 'a;
+
+/// Writes the views that stream their rows from the file as they read them (in the format `args` asks
+/// for) through `sink`; `None` for the views that [`render`] builds.
+fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<anyhow::Result<()>> {
+    let json = args.output == OutputFormat::Json;
+    match &args.view {
+        InspectView::Grants {
+            resource_type,
+            entitlement,
+            resource,
+        } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let data = Data::load(file, sync.as_deref(), true, false)?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            sink(&mut |out| views::write_grants(file, sync.as_deref(), &data, &filter, json, out))
+        })()),
+        _ => None,
     }
 }
 

@@ -1,14 +1,17 @@
 //! The list views (resource types, resources, entitlements, grants), `syncs` and `stats`, as a console
 //! table and a protojson document.
 
-use super::data::{address, key, name_or, require_sync, type_of, Data, GrantFilter};
+use super::data::{
+    address, for_each_grant, key, name_or, require_sync, type_of, Data, GrantFilter,
+};
 use super::view::{Console, View};
-use crate::output::Table;
+use crate::output::{Table, Widths};
 use anyhow::{bail, Context};
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Json, Obj};
 use baton_c1z::reader::{C1zFile, SyncRun};
 use std::collections::BTreeMap;
+use std::io::Write;
 
 pub(super) fn resource_types(data: &Data, json: bool) -> View {
     let mut table = Table::new(&["ID", "Display Name", "Traits"]);
@@ -158,7 +161,26 @@ pub(super) fn entitlements(data: &Data, resource_type: Option<&str>, json: bool)
     }
 }
 
-pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
+/// The grant cells of the console table.
+const GRANT_COLUMNS: [&str; 5] = [
+    "ID",
+    "Resource Type",
+    "Resource",
+    "Entitlement",
+    "Principal",
+];
+
+/// `grants`: the grants `filter` selects, streamed from the file as they are written (the small tables,
+/// `data`, give the names): the console table in two passes (column widths, then the rows), or the
+/// `{"grants":[…]}` document one grant at a time.
+pub(super) fn write_grants(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    filter: &GrantFilter<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let types = data.type_index();
     let by_id = data.resource_index();
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
@@ -166,24 +188,7 @@ pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View 
         .iter()
         .map(|e| (e.id.as_str(), e))
         .collect();
-    let mut table = Table::new(&[
-        "ID",
-        "Resource Type",
-        "Resource",
-        "Entitlement",
-        "Principal",
-    ]);
-    // Entitlements, resources and types repeat across grants: render each object once, keyed by its
-    // address (each decoded object lives in `data` for the whole loop).
-    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
-    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
-        cache
-            .entry(address)
-            .or_insert_with(|| Json::Raw(render().to_text().into()))
-            .clone()
-    };
-    let mut items = Vec::new();
-    for g in &data.grants {
+    let cells = |g: &proto::Grant| -> [String; 5] {
         let embedded = g.entitlement.as_ref();
         let ent_id = embedded.map_or("", |e| e.id.as_str());
         let rid = embedded
@@ -191,9 +196,6 @@ pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View 
             .and_then(|r| r.id.as_ref());
         let type_id = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
-        if !filter.matches(g) {
-            continue;
-        }
         let entitlement = entitlements.get(ent_id).copied().or(embedded);
         let resource = rid
             .and_then(|id| by_id.get(&key(id)).copied())
@@ -203,50 +205,110 @@ pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View 
         let principal = pid
             .and_then(|id| by_id.get(&key(id)).copied())
             .or(g.principal.as_ref());
-        if !json {
-            table.row(vec![
-                g.id.clone(),
-                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                    .to_owned(),
-                resource
-                    .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
-                    .to_owned(),
-                entitlement
-                    .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
-                    .to_owned(),
-                principal
-                    .map_or("", |p| {
-                        name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
-                    })
-                    .to_owned(),
-            ]);
-            continue;
-        }
-        // Rendered at once: a compact text per grant weighs far less than its JSON tree.
-        let item = Obj::new()
-            .field("grant", protojson::grant(g))
-            .msg(
-                "entitlement",
-                entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
-            )
-            .msg(
-                "resource",
-                resource.map(|r| cached(address(r), &|| protojson::resource(r))),
-            )
-            .msg(
-                "resourceType",
-                rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
-            )
-            .msg(
-                "principal",
-                principal.map(|p| cached(address(p), &|| protojson::resource(p))),
-            )
-            .build();
-        items.push(Json::Raw(item.to_text().into()));
+        [
+            g.id.clone(),
+            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                .to_owned(),
+            resource
+                .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
+                .to_owned(),
+            entitlement
+                .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
+                .to_owned(),
+            principal
+                .map_or("", |p| {
+                    name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
+                })
+                .to_owned(),
+        ]
+    };
+    if !json {
+        let mut widths = Widths::new(&GRANT_COLUMNS);
+        for_each_grant(file, sync_id, filter, None, |g| {
+            widths.add(&cells(&g));
+            Ok(())
+        })?;
+        widths.write_row(&GRANT_COLUMNS, out)?;
+        return for_each_grant(file, sync_id, filter, None, |g| {
+            widths.write_row(&cells(&g), out)?;
+            Ok(())
+        });
     }
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("grants", items).build(),
+    // Entitlements, resources and types repeat across grants: render each object of `data` once, keyed
+    // by its address (they live in `data` for the whole walk); those a grant embeds are rendered with it.
+    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
+    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
+        cache
+            .entry(address)
+            .or_insert_with(|| Json::Raw(render().to_text().into()))
+            .clone()
+    };
+    let mut list = JsonList::new("grants");
+    for_each_grant(file, sync_id, filter, None, |g| {
+        let embedded = g.entitlement.as_ref();
+        let ent_id = embedded.map_or("", |e| e.id.as_str());
+        let embedded_resource = embedded.and_then(|e| e.resource.as_ref());
+        let rid = embedded_resource.and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        let entitlement = match entitlements.get(ent_id).copied() {
+            Some(e) => Some(cached(address(e), &|| protojson::entitlement(e))),
+            None => embedded.map(protojson::entitlement),
+        };
+        let resource = match rid.and_then(|id| by_id.get(&key(id)).copied()) {
+            Some(r) => Some(cached(address(r), &|| protojson::resource(r))),
+            None => embedded_resource.map(protojson::resource),
+        };
+        let rt = types
+            .get(type_id)
+            .copied()
+            .map(|t| cached(address(t), &|| protojson::resource_type(t)));
+        let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
+        let principal = match pid.and_then(|id| by_id.get(&key(id)).copied()) {
+            Some(p) => Some(cached(address(p), &|| protojson::resource(p))),
+            None => g.principal.as_ref().map(protojson::resource),
+        };
+        let item = Obj::new()
+            .field("grant", protojson::grant(&g))
+            .msg("entitlement", entitlement)
+            .msg("resource", resource)
+            .msg("resourceType", rt)
+            .msg("principal", principal)
+            .build();
+        list.item(&item, out)
+    })?;
+    list.finish(out)
+}
+
+/// A one-list document `{"<key>":[…]}` written one item at a time, as [`Obj::list`] renders it: `{}` when
+/// it has no item.
+pub(super) struct JsonList {
+    key: &'static str,
+    items: usize,
+}
+
+impl JsonList {
+    pub(super) fn new(key: &'static str) -> JsonList {
+        JsonList { key, items: 0 }
+    }
+
+    /// Writes the next item (after the document's opening, for the first).
+    pub(super) fn item(&mut self, item: &Json, out: &mut dyn Write) -> anyhow::Result<()> {
+        if self.items == 0 {
+            out.write_all(b"{")?;
+            Json::Str(self.key.to_owned()).write_to(out)?;
+            out.write_all(b":[")?;
+        } else {
+            out.write_all(b",")?;
+        }
+        self.items += 1;
+        item.write_to(out)?;
+        Ok(())
+    }
+
+    /// Closes the document.
+    pub(super) fn finish(self, out: &mut dyn Write) -> anyhow::Result<()> {
+        out.write_all(if self.items == 0 { b"{}" } else { b"]}" })?;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! `export-csv` (and `export csv`): every grant of a sync as one CSV row for access reviews, in the
 //! columns of the `baton` CLI's `export csv`; the rows are shared with the `export xlsx` workbook.
 
-use super::data::{key, name_or, require_sync, Data, ResourceKey};
+use super::data::{for_each_grant, key, name_or, require_sync, Data, GrantFilter, ResourceKey};
 use anyhow::Context;
 use baton_c1z::proto;
 use baton_c1z::reader::C1zFile;
@@ -26,14 +26,28 @@ pub const CSV_COLUMNS: [&str; 12] = [
 /// `export-csv`: a header row, then one row per grant of the sync a list view reads (`sync_id`, else
 /// Baton's pick), in the order of the file's grants.
 pub fn export_csv(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    write_csv(file, sync_id, &mut out)?;
+    String::from_utf8(out).context("the CSV is not UTF-8")
+}
+
+/// [`export_csv`], written to `out` a row at a time as the grants are read from the file.
+pub fn write_csv(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
     let selected = selected_sync(file, sync_id)?;
-    let data = Data::load(file, selected.as_deref(), true, true)?;
-    let mut out = String::new();
-    crate::csv::push_record(&mut out, &CSV_COLUMNS);
-    for row in grant_rows(&data)? {
-        crate::csv::push_record(&mut out, &row);
-    }
-    Ok(out)
+    let data = Data::load(file, selected.as_deref(), true, false)?;
+    let mut line = String::new();
+    crate::csv::push_record(&mut line, &CSV_COLUMNS);
+    out.write_all(line.as_bytes())?;
+    for_each_grant_row(file, selected.as_deref(), &data, |row| {
+        line.clear();
+        crate::csv::push_record(&mut line, &row);
+        out.write_all(line.as_bytes())?;
+        Ok(())
+    })
 }
 
 /// The sync a list view reads: `sync_id` (which must exist), else Baton's pick.
@@ -103,8 +117,14 @@ impl Person {
     }
 }
 
-/// One row of [`CSV_COLUMNS`] per grant, in the order of the file's grants.
-pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
+/// Calls `visit` with one row of [`CSV_COLUMNS`] per grant of the sync `sync_id` (`data` holds its small
+/// tables), in the order of the file's grants, streamed from the file.
+pub(super) fn for_each_grant_row(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    mut visit: impl FnMut([String; 12]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let types = data.type_index();
     let by_id = data.resource_index();
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
@@ -120,8 +140,12 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
     };
     // A principal holds many grants: work its columns out once.
     let mut people: BTreeMap<ResourceKey, Option<Person>> = BTreeMap::new();
-    let mut out = Vec::with_capacity(data.grants.len());
-    for g in &data.grants {
+    let all = GrantFilter {
+        resource_type: None,
+        entitlement: None,
+        resource: None,
+    };
+    for_each_grant(file, sync_id, &all, None, |g| {
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
         let principal_type = pid.map_or("", |id| id.resource_type.as_str());
         let principal_id = pid.map_or("", |id| id.resource.as_str());
@@ -149,7 +173,7 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
         let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(on);
 
         let text = |f: fn(&Person) -> &str| person.map_or("", f).to_owned();
-        out.push([
+        visit([
             type_name(principal_type),
             text(|p| &p.last_name),
             text(|p| &p.first_name),
@@ -168,7 +192,6 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
                 .map_or("", |e| e.description.as_str())
                 .to_owned(),
             entitlement.map_or("", |e| e.slug.as_str()).to_owned(),
-        ]);
-    }
-    Ok(out)
+        ])
+    })
 }

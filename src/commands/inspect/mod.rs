@@ -23,7 +23,7 @@ mod view;
 mod views;
 mod xlsx;
 
-pub use export::{export_csv, CSV_COLUMNS};
+pub use export::{export_csv, write_csv, CSV_COLUMNS};
 pub use view::{Console, View};
 pub use xlsx::{export_xlsx, GRANTS_SHEET, PRINCIPALS_SHEET, PRINCIPAL_COLUMNS};
 
@@ -58,11 +58,7 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
         let context = || format!("cannot export {}", global.file.display());
         return match format {
             ExportFormat::Csv { out } => {
-                let csv = export_csv(&file, args.sync_id.as_deref()).with_context(context)?;
-                match out {
-                    Some(path) => output::write_file(path, csv.as_bytes()),
-                    None => output::print(&csv),
-                }
+                write_csv_to(&file, args, out.as_deref()).with_context(context)
             }
             ExportFormat::Xlsx { out } => {
                 let bytes = export_xlsx(&file, args.sync_id.as_deref()).with_context(context)?;
@@ -95,12 +91,8 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
             .into());
         }
         let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
-        let csv = export_csv(&file, args.sync_id.as_deref())
-            .with_context(|| format!("cannot export {}", global.file.display()))?;
-        return match out {
-            Some(path) => output::write_file(path, csv.as_bytes()),
-            None => output::print(&csv),
-        };
+        return write_csv_to(&file, args, out.as_deref())
+            .with_context(|| format!("cannot export {}", global.file.display()));
     }
     let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
     if let Some(result) = stream(&file, args, &mut |write| output::print_streaming(write)) {
@@ -200,6 +192,19 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
         InspectView::ExportCsv { .. } | InspectView::Export { .. } => {
             Err(UsageError("export writes a file, not a console or JSON view".into()).into())
         }
+    }
+}
+
+/// Streams the CSV export to `out`, else to stdout.
+fn write_csv_to(
+    file: &C1zFile,
+    args: &InspectArgs,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let sync_id = args.sync_id.as_deref();
+    match out {
+        Some(path) => output::write_file_with(path, |w| write_csv(file, sync_id, w)),
+        None => output::print_streaming(|w| write_csv(file, sync_id, w)),
     }
 }
 

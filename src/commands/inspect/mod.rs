@@ -187,7 +187,13 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
                 )
                 .into());
             }
-            diff::diff(file)
+            let mut text = Vec::new();
+            diff::write_diff(file, json, &mut text)?;
+            let text = String::from_utf8(text).context("the diff is not UTF-8")?;
+            Ok(View {
+                console: Console::Text(text.clone()),
+                json: baton_c1z::protojson::Json::Raw(text.into()),
+            })
         }
         InspectView::ExportCsv { .. } | InspectView::Export { .. } => {
             Err(UsageError("export writes a file, not a console or JSON view".into()).into())
@@ -231,6 +237,9 @@ fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<any
             };
             sink(&mut |out| views::write_grants(file, sync.as_deref(), &data, &filter, json, out))
         })()),
+        InspectView::Diff if args.sync_id.is_none() => {
+            Some(sink(&mut |out| diff::write_diff(file, json, out)))
+        }
         _ => None,
     }
 }

@@ -1,25 +1,34 @@
 //! `principals` (the holders of the selected grants, each once) and `access` (the effective access of one
 //! principal, walked from the file's expanded grants and grouped by resource).
 
-use super::data::{key, name_or, Data, GrantFilter, ResourceKey};
+use super::data::{for_each_grant, key, name_or, Data, GrantFilter, ResourceKey};
 use super::view::{Console, View};
 use super::views::resource_list;
 use anyhow::bail;
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Obj};
+use baton_c1z::reader::C1zFile;
 use std::collections::BTreeMap;
 
 /// The principals of the grants `filter` selects, each once: in the order of the file's resources, then
-/// (for a principal that is not among them) as the grant embeds it, by type and id.
-pub(super) fn principals(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
-    let mut holders: BTreeMap<ResourceKey, &proto::Resource> = BTreeMap::new();
-    for g in data.grants.iter().filter(|g| filter.matches(g)) {
-        if let Some(p) = g.principal.as_ref() {
+/// (for a principal that is not among them) as the grant embeds it, by type and id. The grants are
+/// streamed from the file; only the principals found are kept.
+pub(super) fn principals(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    filter: &GrantFilter<'_>,
+    json: bool,
+) -> anyhow::Result<View> {
+    let mut holders: BTreeMap<ResourceKey, proto::Resource> = BTreeMap::new();
+    for_each_grant(file, sync_id, filter, None, |g| {
+        if let Some(p) = g.principal {
             if let Some(id) = p.id.as_ref() {
                 holders.entry(key(id)).or_insert(p);
             }
         }
-    }
+        Ok(())
+    })?;
     let mut ordered = Vec::with_capacity(holders.len());
     for r in &data.resources {
         if let Some(id) = r.id.as_ref() {
@@ -28,8 +37,8 @@ pub(super) fn principals(data: &Data, filter: &GrantFilter<'_>, json: bool) -> V
             }
         }
     }
-    ordered.extend(holders.into_values());
-    resource_list(data, ordered.into_iter(), json)
+    ordered.extend(holders.values());
+    Ok(resource_list(data, ordered.into_iter(), json))
 }
 
 /// One entitlement a principal holds: the entitlement, the grant and where it comes from.

@@ -163,19 +163,32 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
             entitlement,
             resource,
         } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
+            let sync = list_sync(file, args)?;
+            let data = Data::load(file, sync.as_deref(), false, false)?;
             let filter = GrantFilter {
                 resource_type: resource_type.as_deref(),
                 entitlement: entitlement.as_deref(),
                 resource: resource.as_deref(),
             };
-            Ok(access::principals(&data, &filter, json))
+            access::principals(file, sync.as_deref(), &data, &filter, json)
         }
         InspectView::Access {
             resource_type,
             resource,
         } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
+            // Only the principal's grants, found through the principal index.
+            let sync = list_sync(file, args)?;
+            let mut data = Data::load(file, sync.as_deref(), true, false)?;
+            let all = GrantFilter {
+                resource_type: None,
+                entitlement: None,
+                resource: None,
+            };
+            let principal = Some((resource_type.as_str(), resource.as_str()));
+            data::for_each_grant(file, sync.as_deref(), &all, principal, |g| {
+                data.grants.push(g);
+                Ok(())
+            })?;
             access::access(&data, resource_type, resource, json)
         }
         InspectView::Syncs => Ok(views::syncs(&file.sync_runs()?)),

@@ -112,19 +112,13 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
             let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
             Ok(views::resource_types(&data, json))
         }
-        InspectView::Resources { resource_type } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
-            Ok(views::resources(&data, resource_type.as_deref(), json))
-        }
-        InspectView::Entitlements { resource_type } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
-            Ok(views::entitlements(&data, resource_type.as_deref(), json))
-        }
-        InspectView::Grants { .. } => {
+        InspectView::Resources { .. }
+        | InspectView::Entitlements { .. }
+        | InspectView::Grants { .. } => {
             let mut text = Vec::new();
             let streamed = stream(file, args, &mut |write| write(&mut text));
-            streamed.unwrap_or_else(|| bail!("the grants view streams"))?;
-            let text = String::from_utf8(text).context("the grants view is not UTF-8")?;
+            streamed.unwrap_or_else(|| bail!("this view streams"))?;
+            let text = String::from_utf8(text).context("the view is not UTF-8")?;
             Ok(View {
                 console: Console::Text(text.clone()),
                 json: baton_c1z::protojson::Json::Raw(text.into()),
@@ -249,6 +243,14 @@ fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<any
                 resource: resource.as_deref(),
             };
             sink(&mut |out| views::write_grants(file, sync.as_deref(), &data, &filter, json, out))
+        })()),
+        InspectView::Resources { resource_type } => Some((|| {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
+            sink(&mut |out| views::write_resources(&data, resource_type.as_deref(), json, out))
+        })()),
+        InspectView::Entitlements { resource_type } => Some((|| {
+            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
+            sink(&mut |out| views::write_entitlements(&data, resource_type.as_deref(), json, out))
         })()),
         InspectView::Diff if args.sync_id.is_none() => {
             Some(sink(&mut |out| diff::write_diff(file, json, out)))

@@ -37,13 +37,51 @@ pub(super) fn resource_types(data: &Data, json: bool) -> View {
     }
 }
 
-pub(super) fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
-    let selected = data
+/// `resources`: the resources of `resource_type` (all without it), written as they are rendered.
+pub(super) fn write_resources(
+    data: &Data,
+    resource_type: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let selected: Vec<&proto::Resource> = data
         .resources
         .iter()
-        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)));
-    resource_list(data, selected, json)
+        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)))
+        .collect();
+    write_resource_list(data, &selected, json, out)
 }
+
+/// Writes the resource table (two passes: widths, then rows) or the `{"resources":[…]}` document (an item
+/// at a time) of these resources, in this order; what [`resource_list`] renders.
+pub(super) fn write_resource_list(
+    data: &Data,
+    selected: &[&proto::Resource],
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if json {
+        let mut list = JsonList::new("resources");
+        for_each_resource_row(data, selected.iter().copied(), true, |_, item| match item {
+            Some(item) => list.item(&item, out),
+            None => Ok(()),
+        })?;
+        return list.finish(out);
+    }
+    let mut widths = Widths::new(&RESOURCE_COLUMNS);
+    for_each_resource_row(data, selected.iter().copied(), false, |cells, _| {
+        widths.add(&cells);
+        Ok(())
+    })?;
+    widths.write_row(&RESOURCE_COLUMNS, out)?;
+    for_each_resource_row(data, selected.iter().copied(), false, |cells, _| {
+        widths.write_row(&cells, out)?;
+        Ok(())
+    })
+}
+
+/// The columns of a resource table.
+const RESOURCE_COLUMNS: [&str; 4] = ["ID", "Display Name", "Resource Type", "Parent Resource"];
 
 /// A resource table (and its `{"resources":[…]}` document) of these resources, in this order.
 pub(super) fn resource_list<'a>(
@@ -65,10 +103,27 @@ pub(super) fn resource_rows<'a>(
     selected: impl Iterator<Item = &'a proto::Resource>,
     json: bool,
 ) -> (Table, Vec<Json>) {
+    let mut table = Table::new(&RESOURCE_COLUMNS);
+    let mut items = Vec::new();
+    // Collecting into memory cannot fail.
+    let _ = for_each_resource_row(data, selected, json, |cells, item| {
+        table.row(cells);
+        items.extend(item);
+        Ok(())
+    });
+    (table, items)
+}
+
+/// Calls `visit` with the cells of each resource's table row and, with `json`, its
+/// `{"resource","resourceType","parent"}` item, in this order.
+fn for_each_resource_row<'a>(
+    data: &'a Data,
+    selected: impl Iterator<Item = &'a proto::Resource>,
+    json: bool,
+    mut visit: impl FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let types = data.type_index();
     let by_id = data.resource_index();
-    let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
-    let mut items = Vec::new();
     for r in selected {
         let type_id = type_of(r);
         let rt = types.get(type_id).copied();
@@ -88,17 +143,14 @@ pub(super) fn resource_rows<'a>(
             ),
         };
         let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
-        table.row(vec![
+        let cells = vec![
             id.to_owned(),
             r.display_name.clone(),
             rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
                 .to_owned(),
             parent_text,
-        ]);
-        if !json {
-            continue;
-        }
-        items.push(
+        ];
+        let item = json.then(|| {
             Obj::new()
                 .field("resource", protojson::resource(r))
                 .msg("resourceType", rt.map(protojson::resource_type))
@@ -106,59 +158,83 @@ pub(super) fn resource_rows<'a>(
                     "parent",
                     parent.and_then(|(_, p)| p).map(protojson::resource),
                 )
-                .build(),
-        );
+                .build()
+        });
+        visit(cells, item)?;
     }
-    (table, items)
+    Ok(())
 }
 
-pub(super) fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {
+/// The columns of the entitlements table.
+const ENTITLEMENT_COLUMNS: [&str; 5] = [
+    "ID",
+    "Display Name",
+    "Resource Type",
+    "Resource",
+    "Permission",
+];
+
+/// `entitlements`: those of resources of `resource_type` (all without it), written as they are rendered:
+/// the table in two passes (widths, then rows), or the `{"entitlements":[…]}` document an item at a time.
+pub(super) fn write_entitlements(
+    data: &Data,
+    resource_type: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let types = data.type_index();
     let by_id = data.resource_index();
-    let mut table = Table::new(&[
-        "ID",
-        "Display Name",
-        "Resource Type",
-        "Resource",
-        "Permission",
-    ]);
-    let mut items = Vec::new();
-    for e in &data.entitlements {
-        let embedded = e.resource.as_ref();
-        let rid = embedded.and_then(|r| r.id.as_ref());
-        let type_id = rid.map_or("", |id| id.resource_type.as_str());
-        if resource_type.is_some_and(|t| t != type_id) {
-            continue;
+    let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
+        for e in &data.entitlements {
+            let embedded = e.resource.as_ref();
+            let rid = embedded.and_then(|r| r.id.as_ref());
+            let type_id = rid.map_or("", |id| id.resource_type.as_str());
+            if resource_type.is_some_and(|t| t != type_id) {
+                continue;
+            }
+            let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(embedded);
+            let rt = types.get(type_id).copied();
+            let cells = vec![
+                e.id.clone(),
+                e.display_name.clone(),
+                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                    .to_owned(),
+                resource
+                    .map_or("", |r| {
+                        name_or(&r.display_name, rid.map_or("", |id| id.resource.as_str()))
+                    })
+                    .to_owned(),
+                e.slug.clone(),
+            ];
+            let item = json.then(|| {
+                Obj::new()
+                    .field("entitlement", protojson::entitlement(e))
+                    .msg("resource", resource.map(protojson::resource))
+                    .msg("resourceType", rt.map(protojson::resource_type))
+                    .build()
+            });
+            visit(cells, item)?;
         }
-        let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(embedded);
-        let rt = types.get(type_id).copied();
-        table.row(vec![
-            e.id.clone(),
-            e.display_name.clone(),
-            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                .to_owned(),
-            resource
-                .map_or("", |r| {
-                    name_or(&r.display_name, rid.map_or("", |id| id.resource.as_str()))
-                })
-                .to_owned(),
-            e.slug.clone(),
-        ]);
-        if !json {
-            continue;
-        }
-        items.push(
-            Obj::new()
-                .field("entitlement", protojson::entitlement(e))
-                .msg("resource", resource.map(protojson::resource))
-                .msg("resourceType", rt.map(protojson::resource_type))
-                .build(),
-        );
+        Ok(())
+    };
+    if json {
+        let mut list = JsonList::new("entitlements");
+        each(&mut |_, item| match item {
+            Some(item) => list.item(&item, out),
+            None => Ok(()),
+        })?;
+        return list.finish(out);
     }
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("entitlements", items).build(),
-    }
+    let mut widths = Widths::new(&ENTITLEMENT_COLUMNS);
+    each(&mut |cells, _| {
+        widths.add(&cells);
+        Ok(())
+    })?;
+    widths.write_row(&ENTITLEMENT_COLUMNS, out)?;
+    each(&mut |cells, _| {
+        widths.write_row(&cells, out)?;
+        Ok(())
+    })
 }
 
 /// The grant cells of the console table.

@@ -595,6 +595,32 @@ impl C1zFile {
         Ok(())
     }
 
+    /// The `data` blob of the row of one object table whose `external_id` is this, in one sync (the
+    /// newest such row of any sync with `None`), found through the `(external_id, sync_id)` index.
+    pub fn blob_by_external_id(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        external_id: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let name = table.name();
+        let sql = format!(
+            "select external_id, data from {name} where external_id = ?1 \
+             and (?2 is null or sync_id = ?2) order by id desc limit 1"
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut rows = stmt
+            .query(rusqlite::params![external_id, sync_id])
+            .with_context(|| format!("query {name}"))?;
+        match rows.next().with_context(|| format!("read {name}"))? {
+            Some(row) => Ok(Some(row_blob(name, row)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// The rows of one object table in one sync, ordered by `external_id` (byte order), read a page at a
     /// time: what an ordered merge of two syncs walks.
     pub fn blobs_by_external_id<'a>(&'a self, table: Table, sync_id: &'a str) -> KeyedBlobs<'a> {

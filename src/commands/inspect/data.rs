@@ -3,8 +3,10 @@
 
 use anyhow::{bail, Context};
 use baton_c1z::proto;
+use baton_c1z::protojson::{self, Json};
 use baton_c1z::reader::{C1zFile, RowFilter, Table as DbTable};
 use prost::Message;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub(super) fn require_sync(file: &C1zFile, id: &str) -> anyhow::Result<()> {
@@ -40,7 +42,107 @@ pub(super) struct Data {
 
 pub(super) type ResourceKey = (String, String);
 
+/// The most resources a [`Resources`] lookup keeps decoded (and rendered) at once; it starts afresh when
+/// full, so that its memory stays bounded however many principals a file has.
+const LOOKUP_CACHE_ENTRIES: usize = 8192;
+
+/// A resource found by a [`Resources`] lookup, and its protojson text once rendered.
+struct Cached {
+    resource: std::rc::Rc<proto::Resource>,
+    json: Option<Json>,
+}
+
+/// Resources of one sync (of every sync with `None`) looked up by id when needed, through the
+/// `(external_id, sync_id)` index, rather than all held in memory: the latest row of that
+/// `type:id`, as [`Data::resource_index`] keeps it. Recent ones are cached.
+pub(super) struct Resources<'f> {
+    file: &'f C1zFile,
+    sync_id: Option<String>,
+    cache: RefCell<BTreeMap<ResourceKey, Option<Cached>>>,
+}
+
+impl<'f> Resources<'f> {
+    pub(super) fn new(file: &'f C1zFile, sync_id: Option<&str>) -> Resources<'f> {
+        Resources {
+            file,
+            sync_id: sync_id.map(str::to_owned),
+            cache: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn load(&self, id: &proto::ResourceId) -> anyhow::Result<()> {
+        let k = key(id);
+        if self.cache.borrow().contains_key(&k) {
+            return Ok(());
+        }
+        let external_id = format!("{}:{}", id.resource_type, id.resource);
+        let found = self
+            .file
+            .blob_by_external_id(DbTable::Resources, self.sync_id.as_deref(), &external_id)?
+            .map(|bytes| {
+                proto::Resource::decode(bytes.as_slice())
+                    .with_context(|| format!("v1_resources row {external_id:?} does not decode"))
+            })
+            .transpose()?
+            // The row of another resource whose `type:id` reads the same is not this one.
+            .filter(|r| {
+                r.id.as_ref().is_some_and(|found| {
+                    found.resource_type == id.resource_type && found.resource == id.resource
+                })
+            })
+            .map(|resource| Cached {
+                resource: std::rc::Rc::new(resource),
+                json: None,
+            });
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= LOOKUP_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(k, found);
+        Ok(())
+    }
+
+    /// The resource `id`, if the sync has it.
+    pub(super) fn get(
+        &self,
+        id: &proto::ResourceId,
+    ) -> anyhow::Result<Option<std::rc::Rc<proto::Resource>>> {
+        self.load(id)?;
+        Ok(self
+            .cache
+            .borrow()
+            .get(&key(id))
+            .and_then(|c| c.as_ref().map(|c| c.resource.clone())))
+    }
+
+    /// The protojson of resource `id` (rendered once while it is cached), if the sync has it.
+    pub(super) fn json(&self, id: &proto::ResourceId) -> anyhow::Result<Option<Json>> {
+        self.load(id)?;
+        let mut cache = self.cache.borrow_mut();
+        let Some(Some(cached)) = cache.get_mut(&key(id)) else {
+            return Ok(None);
+        };
+        let resource = &cached.resource;
+        Ok(Some(
+            cached
+                .json
+                .get_or_insert_with(|| Json::Raw(protojson::resource(resource).to_text().into()))
+                .clone(),
+        ))
+    }
+}
+
 impl Data {
+    /// The resource types and the entitlements only: what the grant views need beside [`Resources`].
+    pub(super) fn load_small(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Data> {
+        Ok(Data {
+            types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
+            resources: Vec::new(),
+            entitlements: decode_all(file, DbTable::Entitlements, sync_id)?,
+            grants: Vec::new(),
+        })
+    }
+
     pub(super) fn load(
         file: &C1zFile,
         sync_id: Option<&str>,

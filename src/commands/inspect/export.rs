@@ -1,7 +1,9 @@
 //! `export-csv` (and `export csv`): every grant of a sync as one CSV row for access reviews, in the
 //! columns of the `baton` CLI's `export csv`; the rows are shared with the `export xlsx` workbook.
 
-use super::data::{for_each_grant, key, name_or, require_sync, Data, GrantFilter, ResourceKey};
+use super::data::{
+    for_each_grant, name_or, require_sync, Data, GrantFilter, ResourceKey, Resources,
+};
 use anyhow::Context;
 use baton_c1z::proto;
 use baton_c1z::reader::C1zFile;
@@ -38,7 +40,7 @@ pub fn write_csv(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let selected = selected_sync(file, sync_id)?;
-    let data = Data::load(file, selected.as_deref(), true, false)?;
+    let data = Data::load_small(file, selected.as_deref())?;
     let mut line = String::new();
     crate::csv::push_record(&mut line, &CSV_COLUMNS);
     out.write_all(line.as_bytes())?;
@@ -49,6 +51,9 @@ pub fn write_csv(
         Ok(())
     })
 }
+
+/// The most principals whose user columns [`for_each_grant_row`] keeps at once.
+const PEOPLE_CACHE_ENTRIES: usize = 8192;
 
 /// The sync a list view reads: `sync_id` (which must exist), else Baton's pick.
 pub(super) fn selected_sync(
@@ -126,7 +131,7 @@ pub(super) fn for_each_grant_row(
     mut visit: impl FnMut([String; 12]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let types = data.type_index();
-    let by_id = data.resource_index();
+    let resources = Resources::new(file, sync_id);
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
         .iter()
@@ -149,16 +154,19 @@ pub(super) fn for_each_grant_row(
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
         let principal_type = pid.map_or("", |id| id.resource_type.as_str());
         let principal_id = pid.map_or("", |id| id.resource.as_str());
-        let principal = pid
-            .and_then(|id| by_id.get(&key(id)).copied())
-            .or(g.principal.as_ref());
         let pkey = (principal_type.to_owned(), principal_id.to_owned());
         if !people.contains_key(&pkey) {
+            let stored = pid.map(|id| resources.get(id)).transpose()?.flatten();
+            let principal = stored.as_deref().or(g.principal.as_ref());
             let person = match principal {
                 Some(p) => Person::of(p, types.get(principal_type).copied())
                     .with_context(|| format!("principal {principal_type}:{principal_id}"))?,
                 None => None,
             };
+            // Bounded: a principal seen again after a clear is worked out again.
+            if people.len() >= PEOPLE_CACHE_ENTRIES {
+                people.clear();
+            }
             people.insert(pkey.clone(), person);
         }
         let person = people.get(&pkey).and_then(Option::as_ref);
@@ -170,7 +178,8 @@ pub(super) fn for_each_grant_row(
         let rid = on.and_then(|r| r.id.as_ref());
         let resource_type = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
-        let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(on);
+        let stored = rid.map(|id| resources.get(id)).transpose()?.flatten();
+        let resource = stored.as_deref().or(on);
 
         let text = |f: fn(&Person) -> &str| person.map_or("", f).to_owned();
         visit([

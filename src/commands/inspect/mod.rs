@@ -236,7 +236,7 @@ fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<any
             resource,
         } => Some((|| {
             let sync = list_sync(file, args)?;
-            let data = Data::load(file, sync.as_deref(), true, false)?;
+            let data = Data::load_small(file, sync.as_deref())?;
             let filter = GrantFilter {
                 resource_type: resource_type.as_deref(),
                 entitlement: entitlement.as_deref(),

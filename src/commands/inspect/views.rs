@@ -2,7 +2,7 @@
 //! table and a protojson document.
 
 use super::data::{
-    address, for_each_grant, key, name_or, require_sync, type_of, Data, GrantFilter,
+    address, for_each_grant, key, name_or, require_sync, type_of, Data, GrantFilter, Resources,
 };
 use super::view::{Console, View};
 use crate::output::{Table, Widths};
@@ -258,13 +258,13 @@ pub(super) fn write_grants(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let types = data.type_index();
-    let by_id = data.resource_index();
+    let resources = Resources::new(file, sync_id);
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
         .iter()
         .map(|e| (e.id.as_str(), e))
         .collect();
-    let cells = |g: &proto::Grant| -> [String; 5] {
+    let cells = |g: &proto::Grant| -> anyhow::Result<[String; 5]> {
         let embedded = g.entitlement.as_ref();
         let ent_id = embedded.map_or("", |e| e.id.as_str());
         let rid = embedded
@@ -273,15 +273,15 @@ pub(super) fn write_grants(
         let type_id = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
         let entitlement = entitlements.get(ent_id).copied().or(embedded);
-        let resource = rid
-            .and_then(|id| by_id.get(&key(id)).copied())
+        let stored = rid.map(|id| resources.get(id)).transpose()?.flatten();
+        let resource = stored
+            .as_deref()
             .or(embedded.and_then(|e| e.resource.as_ref()));
         let rt = types.get(type_id).copied();
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
-        let principal = pid
-            .and_then(|id| by_id.get(&key(id)).copied())
-            .or(g.principal.as_ref());
-        [
+        let stored_principal = pid.map(|id| resources.get(id)).transpose()?.flatten();
+        let principal = stored_principal.as_deref().or(g.principal.as_ref());
+        Ok([
             g.id.clone(),
             rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
                 .to_owned(),
@@ -296,22 +296,23 @@ pub(super) fn write_grants(
                     name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
                 })
                 .to_owned(),
-        ]
+        ])
     };
     if !json {
         let mut widths = Widths::new(&GRANT_COLUMNS);
         for_each_grant(file, sync_id, filter, None, |g| {
-            widths.add(&cells(&g));
+            widths.add(&cells(&g)?);
             Ok(())
         })?;
         widths.write_row(&GRANT_COLUMNS, out)?;
         return for_each_grant(file, sync_id, filter, None, |g| {
-            widths.write_row(&cells(&g), out)?;
+            widths.write_row(&cells(&g)?, out)?;
             Ok(())
         });
     }
-    // Entitlements, resources and types repeat across grants: render each object of `data` once, keyed
-    // by its address (they live in `data` for the whole walk); those a grant embeds are rendered with it.
+    // Entitlements and types repeat across grants: render each object of `data` once, keyed by its
+    // address (they live in `data` for the whole walk); the resources are rendered once while their
+    // lookup caches them, and those a grant embeds are rendered with it.
     let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
     let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
         cache
@@ -330,8 +331,8 @@ pub(super) fn write_grants(
             Some(e) => Some(cached(address(e), &|| protojson::entitlement(e))),
             None => embedded.map(protojson::entitlement),
         };
-        let resource = match rid.and_then(|id| by_id.get(&key(id)).copied()) {
-            Some(r) => Some(cached(address(r), &|| protojson::resource(r))),
+        let resource = match rid.map(|id| resources.json(id)).transpose()?.flatten() {
+            Some(json) => Some(json),
             None => embedded_resource.map(protojson::resource),
         };
         let rt = types
@@ -339,8 +340,8 @@ pub(super) fn write_grants(
             .copied()
             .map(|t| cached(address(t), &|| protojson::resource_type(t)));
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
-        let principal = match pid.and_then(|id| by_id.get(&key(id)).copied()) {
-            Some(p) => Some(cached(address(p), &|| protojson::resource(p))),
+        let principal = match pid.map(|id| resources.json(id)).transpose()?.flatten() {
+            Some(json) => Some(json),
             None => g.principal.as_ref().map(protojson::resource),
         };
         let item = Obj::new()

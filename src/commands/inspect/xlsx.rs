@@ -36,7 +36,7 @@ pub fn export_xlsx(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Vec<
         Some(id) => file.sync_runs()?.into_iter().find(|r| &r.sync_id == id),
         None => None,
     };
-    let data = Data::load(file, selected.as_deref(), true, false)?;
+    let data = Data::load_small(file, selected.as_deref())?;
     let mut grants = Vec::new();
     for_each_grant_row(file, selected.as_deref(), &data, |row| {
         grants.push(row);

@@ -245,12 +245,18 @@ fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<any
             sink(&mut |out| views::write_grants(file, sync.as_deref(), &data, &filter, json, out))
         })()),
         InspectView::Resources { resource_type } => Some((|| {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
-            sink(&mut |out| views::write_resources(&data, resource_type.as_deref(), json, out))
+            let sync = list_sync(file, args)?;
+            let sync = sync.as_deref();
+            let data = Data::load_small(file, sync)?;
+            let resource_type = resource_type.as_deref();
+            sink(&mut |out| views::write_resources(file, sync, &data, resource_type, json, out))
         })()),
         InspectView::Entitlements { resource_type } => Some((|| {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
-            sink(&mut |out| views::write_entitlements(&data, resource_type.as_deref(), json, out))
+            let sync = list_sync(file, args)?;
+            let sync = sync.as_deref();
+            let data = Data::load_small(file, sync)?;
+            let resource_type = resource_type.as_deref();
+            sink(&mut |out| views::write_entitlements(file, sync, &data, resource_type, json, out))
         })()),
         InspectView::Diff if args.sync_id.is_none() => {
             Some(sink(&mut |out| diff::write_diff(file, json, out)))

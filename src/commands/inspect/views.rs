@@ -9,7 +9,8 @@ use crate::output::{Table, Widths};
 use anyhow::{bail, Context};
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Json, Obj};
-use baton_c1z::reader::{C1zFile, SyncRun};
+use baton_c1z::reader::{C1zFile, RowFilter, SyncRun, Table as DbTable};
+use prost::Message;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -37,44 +38,56 @@ pub(super) fn resource_types(data: &Data, json: bool) -> View {
     }
 }
 
-/// `resources`: the resources of `resource_type` (all without it), written as they are rendered.
+/// `resources`: the resources of `resource_type` (all without it), streamed from the file (by row id)
+/// and written as they are rendered, their parents looked up by id; `data` gives the types.
 pub(super) fn write_resources(
+    file: &C1zFile,
+    sync_id: Option<&str>,
     data: &Data,
     resource_type: Option<&str>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let selected: Vec<&proto::Resource> = data
-        .resources
-        .iter()
-        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)))
-        .collect();
-    write_resource_list(data, &selected, json, out)
-}
-
-/// Writes the resource table (two passes: widths, then rows) or the `{"resources":[…]}` document (an item
-/// at a time) of these resources, in this order; what [`resource_list`] renders.
-pub(super) fn write_resource_list(
-    data: &Data,
-    selected: &[&proto::Resource],
-    json: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+    let types = data.type_index();
+    let lookup = Resources::new(file, sync_id);
+    let rows = RowFilter {
+        resource_type_id: resource_type,
+        ..RowFilter::default()
+    };
+    let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
+        let mut n = 0usize;
+        file.for_each_blob(DbTable::Resources, sync_id, &rows, |bytes| {
+            n += 1;
+            let r = proto::Resource::decode(bytes)
+                .with_context(|| format!("v1_resources: selected row {n} does not decode"))?;
+            if resource_type.is_some_and(|t| t != type_of(&r)) {
+                return Ok(());
+            }
+            let parent = r
+                .parent_resource_id
+                .as_ref()
+                .map(|pid| lookup.get(pid))
+                .transpose()?
+                .flatten();
+            let (cells, item) = resource_row(&types, &r, parent.as_deref(), json);
+            visit(cells, item)
+        })
+    };
     if json {
         let mut list = JsonList::new("resources");
-        for_each_resource_row(data, selected.iter().copied(), true, |_, item| match item {
+        each(&mut |_, item| match item {
             Some(item) => list.item(&item, out),
             None => Ok(()),
         })?;
         return list.finish(out);
     }
     let mut widths = Widths::new(&RESOURCE_COLUMNS);
-    for_each_resource_row(data, selected.iter().copied(), false, |cells, _| {
+    each(&mut |cells, _| {
         widths.add(&cells);
         Ok(())
     })?;
     widths.write_row(&RESOURCE_COLUMNS, out)?;
-    for_each_resource_row(data, selected.iter().copied(), false, |cells, _| {
+    each(&mut |cells, _| {
         widths.write_row(&cells, out)?;
         Ok(())
     })
@@ -114,6 +127,51 @@ pub(super) fn resource_rows<'a>(
     (table, items)
 }
 
+/// The cells of a resource's table row and, with `json`, its `{"resource","resourceType","parent"}`
+/// item; `parent` is the stored resource its parent id names, if any.
+fn resource_row(
+    types: &BTreeMap<&str, &proto::ResourceType>,
+    r: &proto::Resource,
+    parent: Option<&proto::Resource>,
+    json: bool,
+) -> (Vec<String>, Option<Json>) {
+    let type_id = type_of(r);
+    let rt = types.get(type_id).copied();
+    let parent_text = match r.parent_resource_id.as_ref() {
+        None => "-".to_owned(),
+        Some(pid) => format!(
+            "{} ({})",
+            parent.map_or(pid.resource.as_str(), |p| name_or(
+                &p.display_name,
+                &pid.resource
+            )),
+            pid.resource_type
+        ),
+    };
+    let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
+    let cells = vec![
+        id.to_owned(),
+        r.display_name.clone(),
+        rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+            .to_owned(),
+        parent_text,
+    ];
+    let item = json.then(|| {
+        Obj::new()
+            .field("resource", protojson::resource(r))
+            .msg("resourceType", rt.map(protojson::resource_type))
+            .msg(
+                "parent",
+                r.parent_resource_id
+                    .as_ref()
+                    .and(parent)
+                    .map(protojson::resource),
+            )
+            .build()
+    });
+    (cells, item)
+}
+
 /// Calls `visit` with the cells of each resource's table row and, with `json`, its
 /// `{"resource","resourceType","parent"}` item, in this order.
 fn for_each_resource_row<'a>(
@@ -125,41 +183,11 @@ fn for_each_resource_row<'a>(
     let types = data.type_index();
     let by_id = data.resource_index();
     for r in selected {
-        let type_id = type_of(r);
-        let rt = types.get(type_id).copied();
         let parent = r
             .parent_resource_id
             .as_ref()
-            .map(|pid| (pid, by_id.get(&key(pid)).copied()));
-        let parent_text = match parent {
-            None => "-".to_owned(),
-            Some((pid, found)) => format!(
-                "{} ({})",
-                found.map_or(pid.resource.as_str(), |p| name_or(
-                    &p.display_name,
-                    &pid.resource
-                )),
-                pid.resource_type
-            ),
-        };
-        let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
-        let cells = vec![
-            id.to_owned(),
-            r.display_name.clone(),
-            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                .to_owned(),
-            parent_text,
-        ];
-        let item = json.then(|| {
-            Obj::new()
-                .field("resource", protojson::resource(r))
-                .msg("resourceType", rt.map(protojson::resource_type))
-                .msg(
-                    "parent",
-                    parent.and_then(|(_, p)| p).map(protojson::resource),
-                )
-                .build()
-        });
+            .and_then(|pid| by_id.get(&key(pid)).copied());
+        let (cells, item) = resource_row(&types, r, parent, json);
         visit(cells, item)?;
     }
     Ok(())
@@ -177,13 +205,15 @@ const ENTITLEMENT_COLUMNS: [&str; 5] = [
 /// `entitlements`: those of resources of `resource_type` (all without it), written as they are rendered:
 /// the table in two passes (widths, then rows), or the `{"entitlements":[…]}` document an item at a time.
 pub(super) fn write_entitlements(
+    file: &C1zFile,
+    sync_id: Option<&str>,
     data: &Data,
     resource_type: Option<&str>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let types = data.type_index();
-    let by_id = data.resource_index();
+    let lookup = Resources::new(file, sync_id);
     let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
         for e in &data.entitlements {
             let embedded = e.resource.as_ref();
@@ -192,7 +222,8 @@ pub(super) fn write_entitlements(
             if resource_type.is_some_and(|t| t != type_id) {
                 continue;
             }
-            let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(embedded);
+            let stored = rid.map(|id| lookup.get(id)).transpose()?.flatten();
+            let resource = stored.as_deref().or(embedded);
             let rt = types.get(type_id).copied();
             let cells = vec![
                 e.id.clone(),

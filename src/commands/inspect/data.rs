@@ -1,5 +1,7 @@
-//! What the views share: the records of one sync decoded with every protocol field, the `--sync-id`
-//! check, the grant filters and small helpers for names and keys.
+//! What the views share: the records of one sync decoded with every protocol field (the small tables;
+//! the grants are streamed from the file by [`for_each_grant`] and resources looked up by id by
+//! [`Resources`] where a view would otherwise hold them all), the `--sync-id` check, the grant filters and
+//! small helpers for names and keys.
 
 use anyhow::{bail, Context};
 use baton_c1z::proto;

@@ -9,6 +9,8 @@
 //! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`
 //! compares the two newest finished full syncs. The file is decompressed into a private temp copy and never
 //! written.
+//! The views that can be large (grants, resources, entitlements, diff, export-csv) write their output as
+//! they read the rows, so that their memory does not grow with the file.
 //!
 //! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
 //! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;

@@ -725,3 +725,30 @@ fn c1z_reader_pages_rows_in_external_id_order() {
     let mut other = file.blobs_by_external_id(Table::Grants, "no-such-sync");
     assert!(other.next_row().expect("empty").is_none());
 }
+
+#[test]
+fn c1z_reader_finds_a_row_by_external_id() {
+    let dir = TempDir::new().expect("tempdir");
+    let (path, sync_id, _) = many_grants(&dir);
+    // A second sync of the same file renames team t1.
+    let mut second = records();
+    second.resources[0].display_name = "Team 1, renamed".into();
+    let report =
+        write_sync(&path, &second, clock::now(), &WriteOptions::default()).expect("second sync");
+    let file = C1zFile::open(&path, &DecodeLimits::default()).expect("open");
+    let name = |sync: Option<&str>, external_id: &str| -> Option<String> {
+        file.blob_by_external_id(Table::Resources, sync, external_id)
+            .expect("lookup")
+            .map(|b| Resource::decode(b.as_slice()).expect("decode").display_name)
+    };
+    assert_eq!(name(Some(&sync_id), "team:t1").as_deref(), Some("Team 1"));
+    assert_eq!(
+        name(Some(&report.sync_id), "team:t1").as_deref(),
+        Some("Team 1, renamed")
+    );
+    // Of every sync: the newest row.
+    assert_eq!(name(None, "team:t1").as_deref(), Some("Team 1, renamed"));
+    assert_eq!(name(Some(&report.sync_id), "team:t4"), None);
+    assert_eq!(name(Some(&sync_id), "team:t4").as_deref(), Some("Team 4"));
+    assert_eq!(name(None, "team:nope"), None);
+}

@@ -621,6 +621,26 @@ impl C1zFile {
         }
     }
 
+    /// The row id of the first row of one object table whose `external_id` is this, in one sync (of any
+    /// sync with `None`).
+    pub fn first_row_id(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        external_id: &str,
+    ) -> anyhow::Result<Option<i64>> {
+        let name = table.name();
+        let sql = format!(
+            "select min(id) from {name} where external_id = ?1 and (?2 is null or sync_id = ?2)"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![external_id, sync_id], |row| row.get(0))
+            })
+            .with_context(|| format!("query {name}"))
+    }
+
     /// The rows of one object table in one sync, ordered by `external_id` (byte order), read a page at a
     /// time: what an ordered merge of two syncs walks.
     pub fn blobs_by_external_id<'a>(&'a self, table: Table, sync_id: &'a str) -> KeyedBlobs<'a> {

@@ -104,6 +104,14 @@ impl<'f> Resources<'f> {
         Ok(())
     }
 
+    /// The row id of the first row of resource `id` (by `type:id`), if the sync has it: its place in
+    /// the file's order of resources.
+    pub(super) fn first_row(&self, id: &proto::ResourceId) -> anyhow::Result<Option<i64>> {
+        let external_id = format!("{}:{}", id.resource_type, id.resource);
+        self.file
+            .first_row_id(DbTable::Resources, self.sync_id.as_deref(), &external_id)
+    }
+
     /// The resource `id`, if the sync has it.
     pub(super) fn get(
         &self,

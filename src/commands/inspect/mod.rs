@@ -174,7 +174,7 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
         } => {
             // Only the principal's grants, found through the principal index.
             let sync = list_sync(file, args)?;
-            let mut data = Data::load(file, sync.as_deref(), true, false)?;
+            let mut data = Data::load_small(file, sync.as_deref())?;
             let all = GrantFilter {
                 resource_type: None,
                 entitlement: None,
@@ -185,7 +185,8 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
                 data.grants.push(g);
                 Ok(())
             })?;
-            access::access(&data, resource_type, resource, json)
+            let resources = data::Resources::new(file, sync.as_deref());
+            access::access(&data, &resources, resource_type, resource, json)
         }
         InspectView::Syncs => Ok(views::syncs(&file.sync_runs()?)),
         InspectView::Diff => {

@@ -4,10 +4,11 @@
 use super::data::{for_each_grant, key, name_or, Data, GrantFilter, ResourceKey, Resources};
 use super::view::{Console, View};
 use super::views::resource_list;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Obj};
 use baton_c1z::reader::C1zFile;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -95,30 +96,26 @@ pub(super) fn access(
                 g.id
             );
         };
-        if !groups.contains_key(&key(rid)) {
-            let resource = match resources.get(rid)? {
-                Some(stored) => Some(stored),
-                None => on.map(|r| Rc::new(r.clone())),
-            };
-            found.push((resources.first_row(rid)?, key(rid)));
-            groups.insert(
-                key(rid),
-                OnResource {
+        let group = match groups.entry(key(rid)) {
+            Entry::Occupied(group) => group.into_mut(),
+            Entry::Vacant(slot) => {
+                let resource = match resources.get(rid)? {
+                    Some(stored) => Some(stored),
+                    None => on.map(|r| Rc::new(r.clone())),
+                };
+                found.push((resources.first_row(rid)?, key(rid)));
+                slot.insert(OnResource {
                     resource,
                     resource_id: rid,
                     held: Vec::new(),
-                },
-            );
-        }
-        groups
-            .get_mut(&key(rid))
-            .context("the group just added")?
-            .held
-            .push(Held {
-                entitlement,
-                entitlement_id,
-                grant: g,
-            });
+                })
+            }
+        };
+        group.held.push(Held {
+            entitlement,
+            entitlement_id,
+            grant: g,
+        });
     }
     let stored_principal = resources.get(&proto::ResourceId::new(type_id, resource_id))?;
     let Some(principal) = stored_principal.as_deref().or(embedded_principal) else {

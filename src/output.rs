@@ -45,29 +45,59 @@ impl Table {
 
     /// Writes the table to `out` line by line.
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0usize; columns];
+        let mut widths = Widths::default();
         for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
+            widths.add(row);
         }
-        let mut line = String::new();
         for row in &self.rows {
-            line.clear();
-            for (i, width) in widths.iter().enumerate() {
-                if i > 0 {
-                    line.push_str(" | ");
-                }
-                let cell = row.get(i).map(String::as_str).unwrap_or("");
-                line.push_str(cell);
-                let pad = width - cell.chars().count();
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-            out.write_all(line.trim_end().as_bytes())?;
-            out.write_all(b"\n")?;
+            widths.write_row(row, out)?;
         }
         Ok(())
+    }
+}
+
+/// The column widths of a console table written in two passes over its rows (each pass streaming): the
+/// first [`Widths::add`]s every row, the second writes each with [`Widths::write_row`], as [`Table`] lays
+/// them out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Widths(Vec<usize>);
+
+impl Widths {
+    /// The widths of a table with these column headers.
+    pub fn new(header: &[&str]) -> Widths {
+        let mut widths = Widths::default();
+        widths.add(header);
+        widths
+    }
+
+    /// Widens the columns to fit this row.
+    pub fn add<S: AsRef<str>>(&mut self, cells: &[S]) {
+        if self.0.len() < cells.len() {
+            self.0.resize(cells.len(), 0);
+        }
+        for (width, cell) in self.0.iter_mut().zip(cells) {
+            *width = (*width).max(cell.as_ref().chars().count());
+        }
+    }
+
+    /// Writes one row padded to these widths (missing cells are empty), with no trailing spaces.
+    pub fn write_row<S: AsRef<str>>(
+        &self,
+        cells: &[S],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let mut line = String::new();
+        for (i, width) in self.0.iter().enumerate() {
+            if i > 0 {
+                line.push_str(" | ");
+            }
+            let cell = cells.get(i).map_or("", AsRef::as_ref);
+            line.push_str(cell);
+            let pad = width.saturating_sub(cell.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.write_all(line.trim_end().as_bytes())?;
+        out.write_all(b"\n")
     }
 }
 
@@ -83,6 +113,45 @@ pub fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> 
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }
+}
+
+/// Lets `write` write to a buffered stdout, then flushes it; for output that fails for other reasons than
+/// writing (such as a row that does not decode) while it goes. A closed pipe is not an error.
+pub fn print_streaming(
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let result = write(&mut stdout).and_then(|()| {
+        stdout.flush()?;
+        Ok(())
+    });
+    match result {
+        Err(e)
+            if e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Writes `target` as a whole with what `write` writes (buffered), as [`write_file`] does.
+pub fn write_file_with(
+    target: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    baton_c1z::atomic_file::replace(target, |file| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        out.flush()?;
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Writes `bytes` to `target` as a whole: into a temp file beside it (removed on error or interruption),

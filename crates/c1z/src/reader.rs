@@ -560,6 +560,100 @@ impl C1zFile {
         Ok(out)
     }
 
+    /// Calls `visit` with the `data` blob of each row of one object table that `filter` selects, by row
+    /// id (the order of [`C1zFile::data_blobs`]), of one sync or of every sync when `sync_id` is `None`.
+    /// Rows are read one at a time, so a table of any size costs the memory of one row.
+    pub fn for_each_blob(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        filter: &RowFilter<'_>,
+        mut visit: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let name = table.name();
+        let mut sql =
+            format!("select external_id, data from {name} where (?1 is null or sync_id = ?1)");
+        let mut params: Vec<&str> = Vec::new();
+        for (column, value) in filter.columns(table)? {
+            params.push(value);
+            sql.push_str(&format!(" and {column} = ?{}", params.len() + 1));
+        }
+        sql.push_str(" order by id");
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&sync_id];
+        values.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
+        let mut rows = stmt
+            .query(values.as_slice())
+            .with_context(|| format!("query {name}"))?;
+        while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
+            let bytes = row_blob(name, row)?;
+            visit(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The `data` blob of the row of one object table whose `external_id` is this, in one sync (the
+    /// newest such row of any sync with `None`), found through the `(external_id, sync_id)` index.
+    pub fn blob_by_external_id(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        external_id: &str,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        let name = table.name();
+        let sql = format!(
+            "select external_id, data from {name} where external_id = ?1 \
+             and (?2 is null or sync_id = ?2) order by id desc limit 1"
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut rows = stmt
+            .query(rusqlite::params![external_id, sync_id])
+            .with_context(|| format!("query {name}"))?;
+        match rows.next().with_context(|| format!("read {name}"))? {
+            Some(row) => Ok(Some(row_blob(name, row)?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// The row id of the first row of one object table whose `external_id` is this, in one sync (of any
+    /// sync with `None`).
+    pub fn first_row_id(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        external_id: &str,
+    ) -> anyhow::Result<Option<i64>> {
+        let name = table.name();
+        let sql = format!(
+            "select min(id) from {name} where external_id = ?1 and (?2 is null or sync_id = ?2)"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![external_id, sync_id], |row| row.get(0))
+            })
+            .with_context(|| format!("query {name}"))
+    }
+
+    /// The rows of one object table in one sync, ordered by `external_id` (byte order), read a page at a
+    /// time: what an ordered merge of two syncs walks.
+    pub fn blobs_by_external_id<'a>(&'a self, table: Table, sync_id: &'a str) -> KeyedBlobs<'a> {
+        KeyedBlobs {
+            file: self,
+            table,
+            sync_id,
+            last: None,
+            page: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
     fn query_sync_runs(
         &self,
         sql: &str,
@@ -679,6 +773,121 @@ impl C1zFile {
             out.push(build(row).with_context(|| format!("read a row of {table}"))?);
         }
         Ok(out)
+    }
+}
+
+fn row_blob<'r>(name: &str, row: &'r rusqlite::Row<'_>) -> anyhow::Result<&'r [u8]> {
+    let external_id: String = row.get(0).with_context(|| format!("read {name}"))?;
+    row.get_ref(1)
+        .with_context(|| format!("read {name}"))?
+        .as_blob()
+        .with_context(|| format!("{name} row {external_id:?}: data is not a blob"))
+}
+
+/// Which rows of an object table [`C1zFile::for_each_blob`] visits: each filter given must equal its
+/// (indexed) column. A table without that column is an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowFilter<'a> {
+    /// `resource_type_id`: the resource's type (of the entitlement's resource, for entitlements and grants).
+    pub resource_type_id: Option<&'a str>,
+    /// `resource_id`: the entitlement's resource id (entitlements and grants).
+    pub resource_id: Option<&'a str>,
+    /// `entitlement_id` (grants).
+    pub entitlement_id: Option<&'a str>,
+    /// `principal_resource_type_id` and `principal_resource_id` (grants).
+    pub principal: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> RowFilter<'a> {
+    /// The `(column, value)` pairs of this filter on `table`.
+    fn columns(&self, table: Table) -> anyhow::Result<Vec<(&'static str, &'a str)>> {
+        let mut out = Vec::new();
+        let allowed: &[&str] = match table {
+            Table::ResourceTypes => &[],
+            Table::Resources => &["resource_type_id"],
+            Table::Entitlements => &["resource_type_id", "resource_id"],
+            Table::Grants => &[
+                "resource_type_id",
+                "resource_id",
+                "entitlement_id",
+                "principal_resource_type_id",
+                "principal_resource_id",
+            ],
+        };
+        let mut push = |column: &'static str, value: Option<&'a str>| -> anyhow::Result<()> {
+            if let Some(value) = value {
+                if !allowed.contains(&column) {
+                    bail!("{} has no column {column} to filter on", table.name());
+                }
+                out.push((column, value));
+            }
+            Ok(())
+        };
+        push("resource_type_id", self.resource_type_id)?;
+        push("resource_id", self.resource_id)?;
+        push("entitlement_id", self.entitlement_id)?;
+        push("principal_resource_type_id", self.principal.map(|p| p.0))?;
+        push("principal_resource_id", self.principal.map(|p| p.1))?;
+        Ok(out)
+    }
+}
+
+/// Rows of one sync's object table in `external_id` order (see [`C1zFile::blobs_by_external_id`]).
+pub struct KeyedBlobs<'a> {
+    file: &'a C1zFile,
+    table: Table,
+    sync_id: &'a str,
+    last: Option<String>,
+    page: std::collections::VecDeque<(String, Vec<u8>)>,
+    done: bool,
+}
+
+/// Rows fetched per query by [`KeyedBlobs`].
+const KEYED_PAGE_ROWS: i64 = 1000;
+
+impl KeyedBlobs<'_> {
+    /// The next row's `external_id` and `data` blob, `None` after the last.
+    pub fn next_row(&mut self) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        if self.page.is_empty() && !self.done {
+            self.fetch()?;
+        }
+        Ok(self.page.pop_front())
+    }
+
+    fn fetch(&mut self) -> anyhow::Result<()> {
+        let name = self.table.name();
+        let sql = match self.last {
+            None => format!(
+                "select external_id, data from {name} where sync_id = ?1 \
+                 order by external_id limit ?2"
+            ),
+            Some(_) => format!(
+                "select external_id, data from {name} where sync_id = ?1 and external_id > ?3 \
+                 order by external_id limit ?2"
+            ),
+        };
+        let mut stmt = self
+            .file
+            .conn
+            .prepare_cached(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut rows = match &self.last {
+            None => stmt.query(rusqlite::params![self.sync_id, KEYED_PAGE_ROWS]),
+            Some(last) => stmt.query(rusqlite::params![self.sync_id, KEYED_PAGE_ROWS, last]),
+        }
+        .with_context(|| format!("query {name}"))?;
+        let mut n = 0;
+        while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
+            let external_id: String = row.get(0).with_context(|| format!("read {name}"))?;
+            let bytes = row_blob(name, row)?.to_vec();
+            self.page.push_back((external_id, bytes));
+            n += 1;
+        }
+        if n < KEYED_PAGE_ROWS {
+            self.done = true;
+        }
+        self.last = self.page.back().map(|(id, _)| id.clone());
+        Ok(())
     }
 }
 

@@ -1,25 +1,36 @@
 //! `principals` (the holders of the selected grants, each once) and `access` (the effective access of one
 //! principal, walked from the file's expanded grants and grouped by resource).
 
-use super::data::{key, name_or, Data, GrantFilter, ResourceKey};
+use super::data::{for_each_grant, key, name_or, Data, GrantFilter, ResourceKey, Resources};
 use super::view::{Console, View};
 use super::views::resource_list;
 use anyhow::bail;
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Obj};
+use baton_c1z::reader::C1zFile;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// The principals of the grants `filter` selects, each once: in the order of the file's resources, then
-/// (for a principal that is not among them) as the grant embeds it, by type and id.
-pub(super) fn principals(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
-    let mut holders: BTreeMap<ResourceKey, &proto::Resource> = BTreeMap::new();
-    for g in data.grants.iter().filter(|g| filter.matches(g)) {
-        if let Some(p) = g.principal.as_ref() {
+/// (for a principal that is not among them) as the grant embeds it, by type and id. The grants are
+/// streamed from the file; only the principals found are kept.
+pub(super) fn principals(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    filter: &GrantFilter<'_>,
+    json: bool,
+) -> anyhow::Result<View> {
+    let mut holders: BTreeMap<ResourceKey, proto::Resource> = BTreeMap::new();
+    for_each_grant(file, sync_id, filter, None, |g| {
+        if let Some(p) = g.principal {
             if let Some(id) = p.id.as_ref() {
                 holders.entry(key(id)).or_insert(p);
             }
         }
-    }
+        Ok(())
+    })?;
     let mut ordered = Vec::with_capacity(holders.len());
     for r in &data.resources {
         if let Some(id) = r.id.as_ref() {
@@ -28,8 +39,8 @@ pub(super) fn principals(data: &Data, filter: &GrantFilter<'_>, json: bool) -> V
             }
         }
     }
-    ordered.extend(holders.into_values());
-    resource_list(data, ordered.into_iter(), json)
+    ordered.extend(holders.values());
+    Ok(resource_list(data, ordered.into_iter(), json))
 }
 
 /// One entitlement a principal holds: the entitlement, the grant and where it comes from.
@@ -41,7 +52,7 @@ struct Held<'a> {
 
 /// The grants of one resource a principal holds entitlements on.
 struct OnResource<'a> {
-    resource: Option<&'a proto::Resource>,
+    resource: Option<Rc<proto::Resource>>,
     resource_id: &'a proto::ResourceId,
     held: Vec<Held<'a>>,
 }
@@ -52,12 +63,12 @@ struct OnResource<'a> {
 /// entitlements in the order of the grants.
 pub(super) fn access(
     data: &Data,
+    resources: &Resources<'_>,
     type_id: &str,
     resource_id: &str,
     json: bool,
 ) -> anyhow::Result<View> {
     let types = data.type_index();
-    let by_id = data.resource_index();
     let wanted = (type_id.to_owned(), resource_id.to_owned());
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
@@ -66,6 +77,7 @@ pub(super) fn access(
         .collect();
     let mut embedded_principal = None;
     let mut groups: BTreeMap<ResourceKey, OnResource<'_>> = BTreeMap::new();
+    let mut found = Vec::new();
     for g in &data.grants {
         let Some(p) = g.principal.as_ref() else {
             continue;
@@ -84,31 +96,40 @@ pub(super) fn access(
                 g.id
             );
         };
-        groups
-            .entry(key(rid))
-            .or_insert_with(|| OnResource {
-                resource: by_id.get(&key(rid)).copied().or(on),
-                resource_id: rid,
-                held: Vec::new(),
-            })
-            .held
-            .push(Held {
-                entitlement,
-                entitlement_id,
-                grant: g,
-            });
+        let group = match groups.entry(key(rid)) {
+            Entry::Occupied(group) => group.into_mut(),
+            Entry::Vacant(slot) => {
+                let resource = match resources.get(rid)? {
+                    Some(stored) => Some(stored),
+                    None => on.map(|r| Rc::new(r.clone())),
+                };
+                found.push((resources.first_row(rid)?, key(rid)));
+                slot.insert(OnResource {
+                    resource,
+                    resource_id: rid,
+                    held: Vec::new(),
+                })
+            }
+        };
+        group.held.push(Held {
+            entitlement,
+            entitlement_id,
+            grant: g,
+        });
     }
-    let Some(principal) = by_id.get(&wanted).copied().or(embedded_principal) else {
+    let stored_principal = resources.get(&proto::ResourceId::new(type_id, resource_id))?;
+    let Some(principal) = stored_principal.as_deref().or(embedded_principal) else {
         bail!(
             "principal {type_id}:{resource_id} is not in the file (see `inspect resources -t {type_id}`)"
         );
     };
+    // In the order of the file's resources (the first row of each), then the others by type and id.
+    found.retain(|(row, _)| row.is_some());
+    found.sort();
     let mut ordered = Vec::with_capacity(groups.len());
-    for r in &data.resources {
-        if let Some(id) = r.id.as_ref() {
-            if let Some(group) = groups.remove(&key(id)) {
-                ordered.push(group);
-            }
+    for (_, k) in found {
+        if let Some(group) = groups.remove(&k) {
+            ordered.push(group);
         }
     }
     ordered.extend(groups.into_values());
@@ -121,22 +142,23 @@ pub(super) fn access(
     };
     // A source by its display name; one that is only its slug (as the Go SDK's are) also names the
     // resource it is on, so that `member` of one group can be told from `member` of another.
-    let entitlement_name = |id: &str| -> String {
+    let entitlement_name = |id: &str| -> anyhow::Result<String> {
         let Some(e) = entitlements.get(id) else {
-            return id.to_owned();
+            return Ok(id.to_owned());
         };
         if !e.display_name.is_empty() && e.display_name != e.slug {
-            return e.display_name.clone();
+            return Ok(e.display_name.clone());
         }
         let rid = e.resource.as_ref().and_then(|r| r.id.as_ref());
-        let on = rid
-            .and_then(|rid| by_id.get(&key(rid)).copied())
+        let stored = rid.map(|rid| resources.get(rid)).transpose()?.flatten();
+        let on = stored
+            .as_deref()
             .or(e.resource.as_ref())
             .map(|r| name_or(&r.display_name, rid.map_or("", |rid| rid.resource.as_str())));
-        match on {
+        Ok(match on {
             Some(on) if !on.is_empty() => format!("{} ({on})", name_or(&e.display_name, id)),
             _ => name_or(&e.display_name, id).to_owned(),
-        }
+        })
     };
     let mut text = format!(
         "Effective Access for {} ({})\n",
@@ -154,10 +176,13 @@ pub(super) fn access(
         let rid = group.resource_id;
         text.push_str(&format!(
             "{branch}{} ({})\n",
-            group.resource.map_or(rid.resource.as_str(), |r| name_or(
-                &r.display_name,
-                &rid.resource
-            )),
+            group
+                .resource
+                .as_deref()
+                .map_or(rid.resource.as_str(), |r| name_or(
+                    &r.display_name,
+                    &rid.resource
+                )),
             type_name(&rid.resource_type)
         ));
         let mut held_items = Vec::new();
@@ -172,7 +197,7 @@ pub(super) fn access(
             });
             text.push_str(&format!(
                 "{indent}{leaf}{slug}{}\n",
-                via(held, &entitlement_name)
+                via(held, &entitlement_name)?
             ));
             if json {
                 held_items.push(
@@ -190,7 +215,10 @@ pub(super) fn access(
         if json {
             items.push(
                 Obj::new()
-                    .msg("resource", group.resource.map(protojson::resource))
+                    .msg(
+                        "resource",
+                        group.resource.as_deref().map(protojson::resource),
+                    )
                     .msg(
                         "resourceType",
                         types
@@ -218,9 +246,12 @@ pub(super) fn access(
 /// What a grant comes through, for the console: ` via <source entitlements>` by display name, sorted by
 /// id, and ` (also direct)` when the grant's own entitlement is among its sources as well; empty for a
 /// grant without sources (a direct one).
-fn via(held: &Held<'_>, entitlement_name: &dyn Fn(&str) -> String) -> String {
+fn via(
+    held: &Held<'_>,
+    entitlement_name: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
     let Some(sources) = held.grant.sources.as_ref() else {
-        return String::new();
+        return Ok(String::new());
     };
     let mut direct = false;
     let mut through = Vec::new();
@@ -228,12 +259,12 @@ fn via(held: &Held<'_>, entitlement_name: &dyn Fn(&str) -> String) -> String {
         if id == held.entitlement_id {
             direct = true;
         } else {
-            through.push(entitlement_name(&id));
+            through.push(entitlement_name(&id)?);
         }
     }
-    match (through.is_empty(), direct) {
+    Ok(match (through.is_empty(), direct) {
         (true, _) => String::new(),
         (false, false) => format!(" via {}", through.join(", ")),
         (false, true) => format!(" via {} (also direct)", through.join(", ")),
-    }
+    })
 }

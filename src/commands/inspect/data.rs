@@ -1,10 +1,14 @@
-//! What the views share: the records of one sync decoded with every protocol field, the `--sync-id`
-//! check, the grant filters and small helpers for names and keys.
+//! What the views share: the records of one sync decoded with every protocol field (the small tables;
+//! the grants are streamed from the file by [`for_each_grant`] and resources looked up by id by
+//! [`Resources`] where a view would otherwise hold them all), the `--sync-id` check, the grant filters and
+//! small helpers for names and keys.
 
 use anyhow::{bail, Context};
 use baton_c1z::proto;
-use baton_c1z::reader::{C1zFile, Table as DbTable};
+use baton_c1z::protojson::{self, Json};
+use baton_c1z::reader::{C1zFile, RowFilter, Table as DbTable};
 use prost::Message;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub(super) fn require_sync(file: &C1zFile, id: &str) -> anyhow::Result<()> {
@@ -40,7 +44,115 @@ pub(super) struct Data {
 
 pub(super) type ResourceKey = (String, String);
 
+/// The most resources a [`Resources`] lookup keeps decoded (and rendered) at once; it starts afresh when
+/// full, so that its memory stays bounded however many principals a file has.
+const LOOKUP_CACHE_ENTRIES: usize = 8192;
+
+/// A resource found by a [`Resources`] lookup, and its protojson text once rendered.
+struct Cached {
+    resource: std::rc::Rc<proto::Resource>,
+    json: Option<Json>,
+}
+
+/// Resources of one sync (of every sync with `None`) looked up by id when needed, through the
+/// `(external_id, sync_id)` index, rather than all held in memory: the latest row of that
+/// `type:id`, as [`Data::resource_index`] keeps it. Recent ones are cached.
+pub(super) struct Resources<'f> {
+    file: &'f C1zFile,
+    sync_id: Option<String>,
+    cache: RefCell<BTreeMap<ResourceKey, Option<Cached>>>,
+}
+
+impl<'f> Resources<'f> {
+    pub(super) fn new(file: &'f C1zFile, sync_id: Option<&str>) -> Resources<'f> {
+        Resources {
+            file,
+            sync_id: sync_id.map(str::to_owned),
+            cache: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn load(&self, id: &proto::ResourceId) -> anyhow::Result<()> {
+        let k = key(id);
+        if self.cache.borrow().contains_key(&k) {
+            return Ok(());
+        }
+        let external_id = format!("{}:{}", id.resource_type, id.resource);
+        let found = self
+            .file
+            .blob_by_external_id(DbTable::Resources, self.sync_id.as_deref(), &external_id)?
+            .map(|bytes| {
+                proto::Resource::decode(bytes.as_slice())
+                    .with_context(|| format!("v1_resources row {external_id:?} does not decode"))
+            })
+            .transpose()?
+            // The row of another resource whose `type:id` reads the same is not this one.
+            .filter(|r| {
+                r.id.as_ref().is_some_and(|found| {
+                    found.resource_type == id.resource_type && found.resource == id.resource
+                })
+            })
+            .map(|resource| Cached {
+                resource: std::rc::Rc::new(resource),
+                json: None,
+            });
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= LOOKUP_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(k, found);
+        Ok(())
+    }
+
+    /// The row id of the first row of resource `id` (by `type:id`), if the sync has it: its place in
+    /// the file's order of resources.
+    pub(super) fn first_row(&self, id: &proto::ResourceId) -> anyhow::Result<Option<i64>> {
+        let external_id = format!("{}:{}", id.resource_type, id.resource);
+        self.file
+            .first_row_id(DbTable::Resources, self.sync_id.as_deref(), &external_id)
+    }
+
+    /// The resource `id`, if the sync has it.
+    pub(super) fn get(
+        &self,
+        id: &proto::ResourceId,
+    ) -> anyhow::Result<Option<std::rc::Rc<proto::Resource>>> {
+        self.load(id)?;
+        Ok(self
+            .cache
+            .borrow()
+            .get(&key(id))
+            .and_then(|c| c.as_ref().map(|c| c.resource.clone())))
+    }
+
+    /// The protojson of resource `id` (rendered once while it is cached), if the sync has it.
+    pub(super) fn json(&self, id: &proto::ResourceId) -> anyhow::Result<Option<Json>> {
+        self.load(id)?;
+        let mut cache = self.cache.borrow_mut();
+        let Some(Some(cached)) = cache.get_mut(&key(id)) else {
+            return Ok(None);
+        };
+        let resource = &cached.resource;
+        Ok(Some(
+            cached
+                .json
+                .get_or_insert_with(|| Json::Raw(protojson::resource(resource).to_text().into()))
+                .clone(),
+        ))
+    }
+}
+
 impl Data {
+    /// The resource types and the entitlements only: what the grant views need beside [`Resources`].
+    pub(super) fn load_small(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Data> {
+        Ok(Data {
+            types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
+            resources: Vec::new(),
+            entitlements: decode_all(file, DbTable::Entitlements, sync_id)?,
+            grants: Vec::new(),
+        })
+    }
+
     pub(super) fn load(
         file: &C1zFile,
         sync_id: Option<&str>,
@@ -112,6 +224,40 @@ impl GrantFilter<'_> {
             && self.entitlement.is_none_or(|e| e == ent_id)
             && self.resource.is_none_or(|r| r == resource_id)
     }
+}
+
+/// Calls `visit` with each grant of the sync (of every sync when `sync_id` is `None`) that `filter`
+/// selects and, with `principal`, that this principal (type, id) holds, in the order of the file's grants,
+/// one decoded grant at a time. The filters run in SQL on the indexed columns, and again on the decoded
+/// grant, so the grants selected are those the embedded ids name.
+pub(super) fn for_each_grant(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    filter: &GrantFilter<'_>,
+    principal: Option<(&str, &str)>,
+    mut visit: impl FnMut(proto::Grant) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let rows = RowFilter {
+        resource_type_id: filter.resource_type,
+        resource_id: filter.resource,
+        entitlement_id: filter.entitlement,
+        principal,
+    };
+    let mut n = 0usize;
+    file.for_each_blob(DbTable::Grants, sync_id, &rows, |bytes| {
+        n += 1;
+        let g = proto::Grant::decode(bytes)
+            .with_context(|| format!("v1_grants: selected row {n} does not decode"))?;
+        let holder = g.principal.as_ref().and_then(|p| p.id.as_ref());
+        let held_by = principal.is_none_or(|(t, r)| {
+            holder.is_some_and(|id| id.resource_type == t && id.resource == r)
+        });
+        if held_by && filter.matches(&g) {
+            visit(g)
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// The address of a value, as a cache key.

@@ -1,7 +1,9 @@
 //! `export-csv` (and `export csv`): every grant of a sync as one CSV row for access reviews, in the
 //! columns of the `baton` CLI's `export csv`; the rows are shared with the `export xlsx` workbook.
 
-use super::data::{key, name_or, require_sync, Data, ResourceKey};
+use super::data::{
+    for_each_grant, name_or, require_sync, Data, GrantFilter, ResourceKey, Resources,
+};
 use anyhow::Context;
 use baton_c1z::proto;
 use baton_c1z::reader::C1zFile;
@@ -26,15 +28,32 @@ pub const CSV_COLUMNS: [&str; 12] = [
 /// `export-csv`: a header row, then one row per grant of the sync a list view reads (`sync_id`, else
 /// Baton's pick), in the order of the file's grants.
 pub fn export_csv(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<String> {
-    let selected = selected_sync(file, sync_id)?;
-    let data = Data::load(file, selected.as_deref(), true, true)?;
-    let mut out = String::new();
-    crate::csv::push_record(&mut out, &CSV_COLUMNS);
-    for row in grant_rows(&data)? {
-        crate::csv::push_record(&mut out, &row);
-    }
-    Ok(out)
+    let mut out = Vec::new();
+    write_csv(file, sync_id, &mut out)?;
+    String::from_utf8(out).context("the CSV is not UTF-8")
 }
+
+/// [`export_csv`], written to `out` a row at a time as the grants are read from the file.
+pub fn write_csv(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let selected = selected_sync(file, sync_id)?;
+    let data = Data::load_small(file, selected.as_deref())?;
+    let mut line = String::new();
+    crate::csv::push_record(&mut line, &CSV_COLUMNS);
+    out.write_all(line.as_bytes())?;
+    for_each_grant_row(file, selected.as_deref(), &data, |row| {
+        line.clear();
+        crate::csv::push_record(&mut line, &row);
+        out.write_all(line.as_bytes())?;
+        Ok(())
+    })
+}
+
+/// The most principals whose user columns [`for_each_grant_row`] keeps at once.
+const PEOPLE_CACHE_ENTRIES: usize = 8192;
 
 /// The sync a list view reads: `sync_id` (which must exist), else Baton's pick.
 pub(super) fn selected_sync(
@@ -103,10 +122,16 @@ impl Person {
     }
 }
 
-/// One row of [`CSV_COLUMNS`] per grant, in the order of the file's grants.
-pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
+/// Calls `visit` with one row of [`CSV_COLUMNS`] per grant of the sync `sync_id` (`data` holds its small
+/// tables), in the order of the file's grants, streamed from the file.
+pub(super) fn for_each_grant_row(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    mut visit: impl FnMut([String; 12]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let types = data.type_index();
-    let by_id = data.resource_index();
+    let resources = Resources::new(file, sync_id);
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
         .iter()
@@ -120,21 +145,28 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
     };
     // A principal holds many grants: work its columns out once.
     let mut people: BTreeMap<ResourceKey, Option<Person>> = BTreeMap::new();
-    let mut out = Vec::with_capacity(data.grants.len());
-    for g in &data.grants {
+    let all = GrantFilter {
+        resource_type: None,
+        entitlement: None,
+        resource: None,
+    };
+    for_each_grant(file, sync_id, &all, None, |g| {
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
         let principal_type = pid.map_or("", |id| id.resource_type.as_str());
         let principal_id = pid.map_or("", |id| id.resource.as_str());
-        let principal = pid
-            .and_then(|id| by_id.get(&key(id)).copied())
-            .or(g.principal.as_ref());
         let pkey = (principal_type.to_owned(), principal_id.to_owned());
         if !people.contains_key(&pkey) {
+            let stored = pid.map(|id| resources.get(id)).transpose()?.flatten();
+            let principal = stored.as_deref().or(g.principal.as_ref());
             let person = match principal {
                 Some(p) => Person::of(p, types.get(principal_type).copied())
                     .with_context(|| format!("principal {principal_type}:{principal_id}"))?,
                 None => None,
             };
+            // Bounded: a principal seen again after a clear is worked out again.
+            if people.len() >= PEOPLE_CACHE_ENTRIES {
+                people.clear();
+            }
             people.insert(pkey.clone(), person);
         }
         let person = people.get(&pkey).and_then(Option::as_ref);
@@ -146,10 +178,11 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
         let rid = on.and_then(|r| r.id.as_ref());
         let resource_type = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
-        let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(on);
+        let stored = rid.map(|id| resources.get(id)).transpose()?.flatten();
+        let resource = stored.as_deref().or(on);
 
         let text = |f: fn(&Person) -> &str| person.map_or("", f).to_owned();
-        out.push([
+        visit([
             type_name(principal_type),
             text(|p| &p.last_name),
             text(|p| &p.first_name),
@@ -168,7 +201,6 @@ pub(super) fn grant_rows(data: &Data) -> anyhow::Result<Vec<[String; 12]>> {
                 .map_or("", |e| e.description.as_str())
                 .to_owned(),
             entitlement.map_or("", |e| e.slug.as_str()).to_owned(),
-        ]);
-    }
-    Ok(out)
+        ])
+    })
 }

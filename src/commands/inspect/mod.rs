@@ -9,6 +9,8 @@
 //! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`
 //! compares the two newest finished full syncs. The file is decompressed into a private temp copy and never
 //! written.
+//! The views that can be large (grants, resources, entitlements, diff, export-csv) write their output as
+//! they read the rows, so that their memory does not grow with the file.
 //!
 //! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
 //! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;
@@ -23,7 +25,7 @@ mod view;
 mod views;
 mod xlsx;
 
-pub use export::{export_csv, CSV_COLUMNS};
+pub use export::{export_csv, write_csv, CSV_COLUMNS};
 pub use view::{Console, View};
 pub use xlsx::{export_xlsx, GRANTS_SHEET, PRINCIPALS_SHEET, PRINCIPAL_COLUMNS};
 
@@ -58,11 +60,7 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
         let context = || format!("cannot export {}", global.file.display());
         return match format {
             ExportFormat::Csv { out } => {
-                let csv = export_csv(&file, args.sync_id.as_deref()).with_context(context)?;
-                match out {
-                    Some(path) => output::write_file(path, csv.as_bytes()),
-                    None => output::print(&csv),
-                }
+                write_csv_to(&file, args, out.as_deref()).with_context(context)
             }
             ExportFormat::Xlsx { out } => {
                 let bytes = export_xlsx(&file, args.sync_id.as_deref()).with_context(context)?;
@@ -95,14 +93,13 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
             .into());
         }
         let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
-        let csv = export_csv(&file, args.sync_id.as_deref())
-            .with_context(|| format!("cannot export {}", global.file.display()))?;
-        return match out {
-            Some(path) => output::write_file(path, csv.as_bytes()),
-            None => output::print(&csv),
-        };
+        return write_csv_to(&file, args, out.as_deref())
+            .with_context(|| format!("cannot export {}", global.file.display()));
     }
     let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
+    if let Some(result) = stream(&file, args, &mut |write| output::print_streaming(write)) {
+        return result.with_context(|| format!("cannot inspect {}", global.file.display()));
+    }
     let view = render(&file, args, crate::config::decode_limits(global))
         .with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
@@ -117,26 +114,17 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
             let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
             Ok(views::resource_types(&data, json))
         }
-        InspectView::Resources { resource_type } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
-            Ok(views::resources(&data, resource_type.as_deref(), json))
-        }
-        InspectView::Entitlements { resource_type } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, false)?;
-            Ok(views::entitlements(&data, resource_type.as_deref(), json))
-        }
-        InspectView::Grants {
-            resource_type,
-            entitlement,
-            resource,
-        } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
-            let filter = GrantFilter {
-                resource_type: resource_type.as_deref(),
-                entitlement: entitlement.as_deref(),
-                resource: resource.as_deref(),
-            };
-            Ok(views::grants(&data, &filter, json))
+        InspectView::Resources { .. }
+        | InspectView::Entitlements { .. }
+        | InspectView::Grants { .. } => {
+            let mut text = Vec::new();
+            let streamed = stream(file, args, &mut |write| write(&mut text));
+            streamed.unwrap_or_else(|| bail!("this view streams"))?;
+            let text = String::from_utf8(text).context("the view is not UTF-8")?;
+            Ok(View {
+                console: Console::Text(text.clone()),
+                json: baton_c1z::protojson::Json::Raw(text.into()),
+            })
         }
         InspectView::Principals {
             action:
@@ -171,20 +159,34 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
             entitlement,
             resource,
         } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
+            let sync = list_sync(file, args)?;
+            let data = Data::load(file, sync.as_deref(), false, false)?;
             let filter = GrantFilter {
                 resource_type: resource_type.as_deref(),
                 entitlement: entitlement.as_deref(),
                 resource: resource.as_deref(),
             };
-            Ok(access::principals(&data, &filter, json))
+            access::principals(file, sync.as_deref(), &data, &filter, json)
         }
         InspectView::Access {
             resource_type,
             resource,
         } => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), true, true)?;
-            access::access(&data, resource_type, resource, json)
+            // Only the principal's grants, found through the principal index.
+            let sync = list_sync(file, args)?;
+            let mut data = Data::load_small(file, sync.as_deref())?;
+            let all = GrantFilter {
+                resource_type: None,
+                entitlement: None,
+                resource: None,
+            };
+            let principal = Some((resource_type.as_str(), resource.as_str()));
+            data::for_each_grant(file, sync.as_deref(), &all, principal, |g| {
+                data.grants.push(g);
+                Ok(())
+            })?;
+            let resources = data::Resources::new(file, sync.as_deref());
+            access::access(&data, &resources, resource_type, resource, json)
         }
         InspectView::Syncs => Ok(views::syncs(&file.sync_runs()?)),
         InspectView::Diff => {
@@ -195,11 +197,74 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
                 )
                 .into());
             }
-            diff::diff(file)
+            let mut text = Vec::new();
+            diff::write_diff(file, json, &mut text)?;
+            let text = String::from_utf8(text).context("the diff is not UTF-8")?;
+            Ok(View {
+                console: Console::Text(text.clone()),
+                json: baton_c1z::protojson::Json::Raw(text.into()),
+            })
         }
         InspectView::ExportCsv { .. } | InspectView::Export { .. } => {
             Err(UsageError("export writes a file, not a console or JSON view".into()).into())
         }
+    }
+}
+
+/// Streams the CSV export to `out`, else to stdout.
+fn write_csv_to(
+    file: &C1zFile,
+    args: &InspectArgs,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let sync_id = args.sync_id.as_deref();
+    match out {
+        Some(path) => output::write_file_with(path, |w| write_csv(file, sync_id, w)),
+        None => output::print_streaming(|w| write_csv(file, sync_id, w)),
+    }
+}
+
+/// Where a streamed view writes: a function that runs the writer on the output.
+type Sink<'a> = dyn FnMut(&mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>) -> anyhow::Result<()>
+    + 'a;
+
+/// Writes the views that stream their rows from the file as they read them (in the format `args` asks
+/// for) through `sink`; `None` for the views that [`render`] builds.
+fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<anyhow::Result<()>> {
+    let json = args.output == OutputFormat::Json;
+    match &args.view {
+        InspectView::Grants {
+            resource_type,
+            entitlement,
+            resource,
+        } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let data = Data::load_small(file, sync.as_deref())?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            sink(&mut |out| views::write_grants(file, sync.as_deref(), &data, &filter, json, out))
+        })()),
+        InspectView::Resources { resource_type } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let sync = sync.as_deref();
+            let data = Data::load_small(file, sync)?;
+            let resource_type = resource_type.as_deref();
+            sink(&mut |out| views::write_resources(file, sync, &data, resource_type, json, out))
+        })()),
+        InspectView::Entitlements { resource_type } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let sync = sync.as_deref();
+            let data = Data::load_small(file, sync)?;
+            let resource_type = resource_type.as_deref();
+            sink(&mut |out| views::write_entitlements(file, sync, &data, resource_type, json, out))
+        })()),
+        InspectView::Diff if args.sync_id.is_none() => {
+            Some(sink(&mut |out| diff::write_diff(file, json, out)))
+        }
+        _ => None,
     }
 }
 

@@ -1,14 +1,18 @@
 //! The list views (resource types, resources, entitlements, grants), `syncs` and `stats`, as a console
 //! table and a protojson document.
 
-use super::data::{address, key, name_or, require_sync, type_of, Data, GrantFilter};
+use super::data::{
+    address, for_each_grant, key, name_or, require_sync, type_of, Data, GrantFilter, Resources,
+};
 use super::view::{Console, View};
-use crate::output::Table;
+use crate::output::{Table, Widths};
 use anyhow::{bail, Context};
 use baton_c1z::proto;
 use baton_c1z::protojson::{self, Json, Obj};
-use baton_c1z::reader::{C1zFile, SyncRun};
+use baton_c1z::reader::{C1zFile, RowFilter, SyncRun, Table as DbTable};
+use prost::Message;
 use std::collections::BTreeMap;
+use std::io::Write;
 
 pub(super) fn resource_types(data: &Data, json: bool) -> View {
     let mut table = Table::new(&["ID", "Display Name", "Traits"]);
@@ -34,13 +38,63 @@ pub(super) fn resource_types(data: &Data, json: bool) -> View {
     }
 }
 
-pub(super) fn resources(data: &Data, resource_type: Option<&str>, json: bool) -> View {
-    let selected = data
-        .resources
-        .iter()
-        .filter(|r| resource_type.is_none_or(|t| t == type_of(r)));
-    resource_list(data, selected, json)
+/// `resources`: the resources of `resource_type` (all without it), streamed from the file (by row id)
+/// and written as they are rendered, their parents looked up by id; `data` gives the types.
+pub(super) fn write_resources(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    resource_type: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let types = data.type_index();
+    let lookup = Resources::new(file, sync_id);
+    let rows = RowFilter {
+        resource_type_id: resource_type,
+        ..RowFilter::default()
+    };
+    let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
+        let mut n = 0usize;
+        file.for_each_blob(DbTable::Resources, sync_id, &rows, |bytes| {
+            n += 1;
+            let r = proto::Resource::decode(bytes)
+                .with_context(|| format!("v1_resources: selected row {n} does not decode"))?;
+            if resource_type.is_some_and(|t| t != type_of(&r)) {
+                return Ok(());
+            }
+            let parent = r
+                .parent_resource_id
+                .as_ref()
+                .map(|pid| lookup.get(pid))
+                .transpose()?
+                .flatten();
+            let (cells, item) = resource_row(&types, &r, parent.as_deref(), json);
+            visit(cells, item)
+        })
+    };
+    if json {
+        let mut list = JsonList::new("resources");
+        each(&mut |_, item| match item {
+            Some(item) => list.item(&item, out),
+            None => Ok(()),
+        })?;
+        return list.finish(out);
+    }
+    let mut widths = Widths::new(&RESOURCE_COLUMNS);
+    each(&mut |cells, _| {
+        widths.add(&cells);
+        Ok(())
+    })?;
+    widths.write_row(&RESOURCE_COLUMNS, out)?;
+    each(&mut |cells, _| {
+        widths.write_row(&cells, out)?;
+        Ok(())
+    })
 }
+
+/// The columns of a resource table.
+const RESOURCE_COLUMNS: [&str; 4] = ["ID", "Display Name", "Resource Type", "Parent Resource"];
 
 /// A resource table (and its `{"resources":[…]}` document) of these resources, in this order.
 pub(super) fn resource_list<'a>(
@@ -62,128 +116,186 @@ pub(super) fn resource_rows<'a>(
     selected: impl Iterator<Item = &'a proto::Resource>,
     json: bool,
 ) -> (Table, Vec<Json>) {
-    let types = data.type_index();
-    let by_id = data.resource_index();
-    let mut table = Table::new(&["ID", "Display Name", "Resource Type", "Parent Resource"]);
+    let mut table = Table::new(&RESOURCE_COLUMNS);
     let mut items = Vec::new();
-    for r in selected {
-        let type_id = type_of(r);
-        let rt = types.get(type_id).copied();
-        let parent = r
-            .parent_resource_id
-            .as_ref()
-            .map(|pid| (pid, by_id.get(&key(pid)).copied()));
-        let parent_text = match parent {
-            None => "-".to_owned(),
-            Some((pid, found)) => format!(
-                "{} ({})",
-                found.map_or(pid.resource.as_str(), |p| name_or(
-                    &p.display_name,
-                    &pid.resource
-                )),
-                pid.resource_type
-            ),
-        };
-        let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
-        table.row(vec![
-            id.to_owned(),
-            r.display_name.clone(),
-            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                .to_owned(),
-            parent_text,
-        ]);
-        if !json {
-            continue;
-        }
-        items.push(
-            Obj::new()
-                .field("resource", protojson::resource(r))
-                .msg("resourceType", rt.map(protojson::resource_type))
-                .msg(
-                    "parent",
-                    parent.and_then(|(_, p)| p).map(protojson::resource),
-                )
-                .build(),
-        );
-    }
+    // Collecting into memory cannot fail.
+    let _ = for_each_resource_row(data, selected, json, |cells, item| {
+        table.row(cells);
+        items.extend(item);
+        Ok(())
+    });
     (table, items)
 }
 
-pub(super) fn entitlements(data: &Data, resource_type: Option<&str>, json: bool) -> View {
-    let types = data.type_index();
-    let by_id = data.resource_index();
-    let mut table = Table::new(&[
-        "ID",
-        "Display Name",
-        "Resource Type",
-        "Resource",
-        "Permission",
-    ]);
-    let mut items = Vec::new();
-    for e in &data.entitlements {
-        let embedded = e.resource.as_ref();
-        let rid = embedded.and_then(|r| r.id.as_ref());
-        let type_id = rid.map_or("", |id| id.resource_type.as_str());
-        if resource_type.is_some_and(|t| t != type_id) {
-            continue;
-        }
-        let resource = rid.and_then(|id| by_id.get(&key(id)).copied()).or(embedded);
-        let rt = types.get(type_id).copied();
-        table.row(vec![
-            e.id.clone(),
-            e.display_name.clone(),
-            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                .to_owned(),
-            resource
-                .map_or("", |r| {
-                    name_or(&r.display_name, rid.map_or("", |id| id.resource.as_str()))
-                })
-                .to_owned(),
-            e.slug.clone(),
-        ]);
-        if !json {
-            continue;
-        }
-        items.push(
-            Obj::new()
-                .field("entitlement", protojson::entitlement(e))
-                .msg("resource", resource.map(protojson::resource))
-                .msg("resourceType", rt.map(protojson::resource_type))
-                .build(),
-        );
-    }
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("entitlements", items).build(),
-    }
+/// The cells of a resource's table row and, with `json`, its `{"resource","resourceType","parent"}`
+/// item; `parent` is the stored resource its parent id names, if any.
+fn resource_row(
+    types: &BTreeMap<&str, &proto::ResourceType>,
+    r: &proto::Resource,
+    parent: Option<&proto::Resource>,
+    json: bool,
+) -> (Vec<String>, Option<Json>) {
+    let type_id = type_of(r);
+    let rt = types.get(type_id).copied();
+    let parent_text = match r.parent_resource_id.as_ref() {
+        None => "-".to_owned(),
+        Some(pid) => format!(
+            "{} ({})",
+            parent.map_or(pid.resource.as_str(), |p| name_or(
+                &p.display_name,
+                &pid.resource
+            )),
+            pid.resource_type
+        ),
+    };
+    let id = r.id.as_ref().map_or("", |id| id.resource.as_str());
+    let cells = vec![
+        id.to_owned(),
+        r.display_name.clone(),
+        rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+            .to_owned(),
+        parent_text,
+    ];
+    let item = json.then(|| {
+        Obj::new()
+            .field("resource", protojson::resource(r))
+            .msg("resourceType", rt.map(protojson::resource_type))
+            .msg(
+                "parent",
+                r.parent_resource_id
+                    .as_ref()
+                    .and(parent)
+                    .map(protojson::resource),
+            )
+            .build()
+    });
+    (cells, item)
 }
 
-pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View {
+/// Calls `visit` with the cells of each resource's table row and, with `json`, its
+/// `{"resource","resourceType","parent"}` item, in this order.
+fn for_each_resource_row<'a>(
+    data: &'a Data,
+    selected: impl Iterator<Item = &'a proto::Resource>,
+    json: bool,
+    mut visit: impl FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let types = data.type_index();
     let by_id = data.resource_index();
+    for r in selected {
+        let parent = r
+            .parent_resource_id
+            .as_ref()
+            .and_then(|pid| by_id.get(&key(pid)).copied());
+        let (cells, item) = resource_row(&types, r, parent, json);
+        visit(cells, item)?;
+    }
+    Ok(())
+}
+
+/// The columns of the entitlements table.
+const ENTITLEMENT_COLUMNS: [&str; 5] = [
+    "ID",
+    "Display Name",
+    "Resource Type",
+    "Resource",
+    "Permission",
+];
+
+/// `entitlements`: those of resources of `resource_type` (all without it), written as they are rendered:
+/// the table in two passes (widths, then rows), or the `{"entitlements":[…]}` document an item at a time.
+pub(super) fn write_entitlements(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    resource_type: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let types = data.type_index();
+    let lookup = Resources::new(file, sync_id);
+    let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
+        for e in &data.entitlements {
+            let embedded = e.resource.as_ref();
+            let rid = embedded.and_then(|r| r.id.as_ref());
+            let type_id = rid.map_or("", |id| id.resource_type.as_str());
+            if resource_type.is_some_and(|t| t != type_id) {
+                continue;
+            }
+            let stored = rid.map(|id| lookup.get(id)).transpose()?.flatten();
+            let resource = stored.as_deref().or(embedded);
+            let rt = types.get(type_id).copied();
+            let cells = vec![
+                e.id.clone(),
+                e.display_name.clone(),
+                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                    .to_owned(),
+                resource
+                    .map_or("", |r| {
+                        name_or(&r.display_name, rid.map_or("", |id| id.resource.as_str()))
+                    })
+                    .to_owned(),
+                e.slug.clone(),
+            ];
+            let item = json.then(|| {
+                Obj::new()
+                    .field("entitlement", protojson::entitlement(e))
+                    .msg("resource", resource.map(protojson::resource))
+                    .msg("resourceType", rt.map(protojson::resource_type))
+                    .build()
+            });
+            visit(cells, item)?;
+        }
+        Ok(())
+    };
+    if json {
+        let mut list = JsonList::new("entitlements");
+        each(&mut |_, item| match item {
+            Some(item) => list.item(&item, out),
+            None => Ok(()),
+        })?;
+        return list.finish(out);
+    }
+    let mut widths = Widths::new(&ENTITLEMENT_COLUMNS);
+    each(&mut |cells, _| {
+        widths.add(&cells);
+        Ok(())
+    })?;
+    widths.write_row(&ENTITLEMENT_COLUMNS, out)?;
+    each(&mut |cells, _| {
+        widths.write_row(&cells, out)?;
+        Ok(())
+    })
+}
+
+/// The grant cells of the console table.
+const GRANT_COLUMNS: [&str; 5] = [
+    "ID",
+    "Resource Type",
+    "Resource",
+    "Entitlement",
+    "Principal",
+];
+
+/// `grants`: the grants `filter` selects, streamed from the file as they are written (the small tables,
+/// `data`, give the names): the console table in two passes (column widths, then the rows), or the
+/// `{"grants":[…]}` document one grant at a time.
+pub(super) fn write_grants(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    data: &Data,
+    filter: &GrantFilter<'_>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let types = data.type_index();
+    let resources = Resources::new(file, sync_id);
     let entitlements: BTreeMap<&str, &proto::Entitlement> = data
         .entitlements
         .iter()
         .map(|e| (e.id.as_str(), e))
         .collect();
-    let mut table = Table::new(&[
-        "ID",
-        "Resource Type",
-        "Resource",
-        "Entitlement",
-        "Principal",
-    ]);
-    // Entitlements, resources and types repeat across grants: render each object once, keyed by its
-    // address (each decoded object lives in `data` for the whole loop).
-    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
-    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
-        cache
-            .entry(address)
-            .or_insert_with(|| Json::Raw(render().to_text().into()))
-            .clone()
-    };
-    let mut items = Vec::new();
-    for g in &data.grants {
+    let cells = |g: &proto::Grant| -> anyhow::Result<[String; 5]> {
         let embedded = g.entitlement.as_ref();
         let ent_id = embedded.map_or("", |e| e.id.as_str());
         let rid = embedded
@@ -191,62 +303,120 @@ pub(super) fn grants(data: &Data, filter: &GrantFilter<'_>, json: bool) -> View 
             .and_then(|r| r.id.as_ref());
         let type_id = rid.map_or("", |id| id.resource_type.as_str());
         let resource_id = rid.map_or("", |id| id.resource.as_str());
-        if !filter.matches(g) {
-            continue;
-        }
         let entitlement = entitlements.get(ent_id).copied().or(embedded);
-        let resource = rid
-            .and_then(|id| by_id.get(&key(id)).copied())
+        let stored = rid.map(|id| resources.get(id)).transpose()?.flatten();
+        let resource = stored
+            .as_deref()
             .or(embedded.and_then(|e| e.resource.as_ref()));
         let rt = types.get(type_id).copied();
         let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
-        let principal = pid
-            .and_then(|id| by_id.get(&key(id)).copied())
-            .or(g.principal.as_ref());
-        if !json {
-            table.row(vec![
-                g.id.clone(),
-                rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
-                    .to_owned(),
-                resource
-                    .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
-                    .to_owned(),
-                entitlement
-                    .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
-                    .to_owned(),
-                principal
-                    .map_or("", |p| {
-                        name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
-                    })
-                    .to_owned(),
-            ]);
-            continue;
-        }
-        // Rendered at once: a compact text per grant weighs far less than its JSON tree.
-        let item = Obj::new()
-            .field("grant", protojson::grant(g))
-            .msg(
-                "entitlement",
-                entitlement.map(|e| cached(address(e), &|| protojson::entitlement(e))),
-            )
-            .msg(
-                "resource",
-                resource.map(|r| cached(address(r), &|| protojson::resource(r))),
-            )
-            .msg(
-                "resourceType",
-                rt.map(|t| cached(address(t), &|| protojson::resource_type(t))),
-            )
-            .msg(
-                "principal",
-                principal.map(|p| cached(address(p), &|| protojson::resource(p))),
-            )
-            .build();
-        items.push(Json::Raw(item.to_text().into()));
+        let stored_principal = pid.map(|id| resources.get(id)).transpose()?.flatten();
+        let principal = stored_principal.as_deref().or(g.principal.as_ref());
+        Ok([
+            g.id.clone(),
+            rt.map_or(type_id, |t| name_or(&t.display_name, type_id))
+                .to_owned(),
+            resource
+                .map_or(resource_id, |r| name_or(&r.display_name, resource_id))
+                .to_owned(),
+            entitlement
+                .map_or(ent_id, |e| name_or(&e.display_name, ent_id))
+                .to_owned(),
+            principal
+                .map_or("", |p| {
+                    name_or(&p.display_name, pid.map_or("", |id| id.resource.as_str()))
+                })
+                .to_owned(),
+        ])
+    };
+    if !json {
+        let mut widths = Widths::new(&GRANT_COLUMNS);
+        for_each_grant(file, sync_id, filter, None, |g| {
+            widths.add(&cells(&g)?);
+            Ok(())
+        })?;
+        widths.write_row(&GRANT_COLUMNS, out)?;
+        return for_each_grant(file, sync_id, filter, None, |g| {
+            widths.write_row(&cells(&g)?, out)?;
+            Ok(())
+        });
     }
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("grants", items).build(),
+    // Entitlements and types repeat across grants: render each object of `data` once, keyed by its
+    // address (they live in `data` for the whole walk); the resources are rendered once while their
+    // lookup caches them, and those a grant embeds are rendered with it.
+    let mut cache: BTreeMap<usize, Json> = BTreeMap::new();
+    let mut cached = |address: usize, render: &dyn Fn() -> Json| -> Json {
+        cache
+            .entry(address)
+            .or_insert_with(|| Json::Raw(render().to_text().into()))
+            .clone()
+    };
+    let mut list = JsonList::new("grants");
+    for_each_grant(file, sync_id, filter, None, |g| {
+        let embedded = g.entitlement.as_ref();
+        let ent_id = embedded.map_or("", |e| e.id.as_str());
+        let embedded_resource = embedded.and_then(|e| e.resource.as_ref());
+        let rid = embedded_resource.and_then(|r| r.id.as_ref());
+        let type_id = rid.map_or("", |id| id.resource_type.as_str());
+        let entitlement = match entitlements.get(ent_id).copied() {
+            Some(e) => Some(cached(address(e), &|| protojson::entitlement(e))),
+            None => embedded.map(protojson::entitlement),
+        };
+        let resource = match rid.map(|id| resources.json(id)).transpose()?.flatten() {
+            Some(json) => Some(json),
+            None => embedded_resource.map(protojson::resource),
+        };
+        let rt = types
+            .get(type_id)
+            .copied()
+            .map(|t| cached(address(t), &|| protojson::resource_type(t)));
+        let pid = g.principal.as_ref().and_then(|p| p.id.as_ref());
+        let principal = match pid.map(|id| resources.json(id)).transpose()?.flatten() {
+            Some(json) => Some(json),
+            None => g.principal.as_ref().map(protojson::resource),
+        };
+        let item = Obj::new()
+            .field("grant", protojson::grant(&g))
+            .msg("entitlement", entitlement)
+            .msg("resource", resource)
+            .msg("resourceType", rt)
+            .msg("principal", principal)
+            .build();
+        list.item(&item, out)
+    })?;
+    list.finish(out)
+}
+
+/// A one-list document `{"<key>":[…]}` written one item at a time, as [`Obj::list`] renders it: `{}` when
+/// it has no item.
+pub(super) struct JsonList {
+    key: &'static str,
+    items: usize,
+}
+
+impl JsonList {
+    pub(super) fn new(key: &'static str) -> JsonList {
+        JsonList { key, items: 0 }
+    }
+
+    /// Writes the next item (after the document's opening, for the first).
+    pub(super) fn item(&mut self, item: &Json, out: &mut dyn Write) -> anyhow::Result<()> {
+        if self.items == 0 {
+            out.write_all(b"{")?;
+            Json::Str(self.key.to_owned()).write_to(out)?;
+            out.write_all(b":[")?;
+        } else {
+            out.write_all(b",")?;
+        }
+        self.items += 1;
+        item.write_to(out)?;
+        Ok(())
+    }
+
+    /// Closes the document.
+    pub(super) fn finish(self, out: &mut dyn Write) -> anyhow::Result<()> {
+        out.write_all(if self.items == 0 { b"{}" } else { b"]}" })?;
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 //! start), so the same sync always gives the same bytes.
 
 use super::data::Data;
-use super::export::{grant_rows, selected_sync, CSV_COLUMNS};
+use super::export::{for_each_grant_row, selected_sync, CSV_COLUMNS};
 use anyhow::Context;
 use baton_c1z::reader::C1zFile;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
@@ -36,8 +36,12 @@ pub fn export_xlsx(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Vec<
         Some(id) => file.sync_runs()?.into_iter().find(|r| &r.sync_id == id),
         None => None,
     };
-    let data = Data::load(file, selected.as_deref(), true, true)?;
-    let grants = grant_rows(&data)?;
+    let data = Data::load_small(file, selected.as_deref())?;
+    let mut grants = Vec::new();
+    for_each_grant_row(file, selected.as_deref(), &data, |row| {
+        grants.push(row);
+        Ok(())
+    })?;
     // Principals in the order of their first grant, with their grant counts.
     let mut principals: Vec<(&[String; 12], u64)> = Vec::new();
     let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();

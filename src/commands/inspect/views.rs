@@ -73,24 +73,7 @@ pub(super) fn write_resources(
             visit(cells, item)
         })
     };
-    if json {
-        let mut list = JsonList::new("resources");
-        each(&mut |_, item| match item {
-            Some(item) => list.item(&item, out),
-            None => Ok(()),
-        })?;
-        return list.finish(out);
-    }
-    let mut widths = Widths::new(&RESOURCE_COLUMNS);
-    each(&mut |cells, _| {
-        widths.add(&cells);
-        Ok(())
-    })?;
-    widths.write_row(&RESOURCE_COLUMNS, out)?;
-    each(&mut |cells, _| {
-        widths.write_row(&cells, out)?;
-        Ok(())
-    })
+    write_rows("resources", &RESOURCE_COLUMNS, each, json, out)
 }
 
 /// The columns of a resource table.
@@ -248,24 +231,7 @@ pub(super) fn write_entitlements(
         }
         Ok(())
     };
-    if json {
-        let mut list = JsonList::new("entitlements");
-        each(&mut |_, item| match item {
-            Some(item) => list.item(&item, out),
-            None => Ok(()),
-        })?;
-        return list.finish(out);
-    }
-    let mut widths = Widths::new(&ENTITLEMENT_COLUMNS);
-    each(&mut |cells, _| {
-        widths.add(&cells);
-        Ok(())
-    })?;
-    widths.write_row(&ENTITLEMENT_COLUMNS, out)?;
-    each(&mut |cells, _| {
-        widths.write_row(&cells, out)?;
-        Ok(())
-    })
+    write_rows("entitlements", &ENTITLEMENT_COLUMNS, each, json, out)
 }
 
 /// The grant cells of the console table.
@@ -519,5 +485,35 @@ pub(super) fn stats(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Vie
     Ok(View {
         console: Console::Table(table),
         json: obj.build(),
+    })
+}
+
+/// Writes the rows `each` renders (to a visitor taking the console cells and, for JSON, the item): as
+/// one JSON document `{"<key>": [...]}` an item at a time, or as a
+/// console table in two passes (the column widths, then the rows), so no view holds its rows.
+fn write_rows(
+    key: &'static str,
+    columns: &[&str],
+    each: impl Fn(&mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>) -> anyhow::Result<()>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if json {
+        let mut list = JsonList::new(key);
+        each(&mut |_, item| match item {
+            Some(item) => list.item(&item, out),
+            None => Ok(()),
+        })?;
+        return list.finish(out);
+    }
+    let mut widths = Widths::new(columns);
+    each(&mut |cells, _| {
+        widths.add(&cells);
+        Ok(())
+    })?;
+    widths.write_row(columns, out)?;
+    each(&mut |cells, _| {
+        widths.write_row(&cells, out)?;
+        Ok(())
     })
 }

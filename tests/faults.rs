@@ -4,48 +4,9 @@
 
 mod common;
 
-use common::{demo_fake, dir_entries, open, run, run_ok, sync_args, temp_target};
+use common::{demo_fake, dir_entries, records, run, run_ok, sync_args, temp_target, Records};
 use elastic_fake::{FakeElastic, Fault, RecordedRequest};
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Everything a sync wrote, by external id, with the record's full contents.
-#[derive(Debug, PartialEq, Eq)]
-struct Records {
-    resources: BTreeMap<String, String>,
-    entitlements: BTreeMap<String, String>,
-    grants: BTreeMap<String, String>,
-}
-
-fn records(path: &Path) -> Records {
-    let file = open(path);
-    let sync = file
-        .default_sync()
-        .expect("query")
-        .expect("a finished sync")
-        .sync_id;
-    Records {
-        resources: file
-            .resources(&sync)
-            .expect("resources")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-        entitlements: file
-            .entitlements(&sync)
-            .expect("entitlements")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-        grants: file
-            .grants(&sync)
-            .expect("grants")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-    }
-}
 
 /// What a clean sync of the demo tenant writes, and how many requests it takes.
 fn clean_run() -> (Records, usize) {

@@ -49,42 +49,6 @@ fn baton(fake: &FakeElastic, args: &[&str]) -> Output {
     run(&all)
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts success and returns the single outcome line.
-fn outcome(out: &Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let lines: Vec<Value> = stderr(out)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l.get("outcome").is_some())
-        .collect();
-    assert_eq!(lines.len(), 1, "{}", stderr(out));
-    assert_eq!(lines[0]["level"], "info");
-    lines[0].clone()
-}
-
-fn expect_outcome(out: &Output, name: &str, entitlement: &str, principal: &str) -> Value {
-    let line = outcome(out);
-    assert_eq!(line["outcome"], name, "{line}");
-    assert_eq!(line["entitlement"], entitlement);
-    assert_eq!(line["principal"], principal);
-    assert!(stdout(out).is_empty(), "stdout: {}", stdout(out));
-    line
-}
-
 /// Asserts a failure with exit status 1 and returns stderr.
 fn expect_failure(out: &Output) -> String {
     assert_eq!(

@@ -5,57 +5,12 @@
 mod cli_support;
 mod common;
 
-use common::{binary, open, temp_target};
+use common::{binary, records, temp_target, Records};
 use elastic_fake::{EsVersion, FakeElastic, Tenant, TenantSpec, TestCa};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
 const PASSWORD: &str = "correct-horse-battery-staple";
-
-/// Everything a sync wrote, by external id, with the record's full contents.
-#[derive(Debug, PartialEq, Eq)]
-struct Records {
-    types: Vec<String>,
-    resources: BTreeMap<String, String>,
-    entitlements: BTreeMap<String, String>,
-    grants: BTreeMap<String, String>,
-}
-
-fn records(path: &Path) -> Records {
-    let file = open(path);
-    let sync = file
-        .default_sync()
-        .expect("query")
-        .expect("a finished sync")
-        .sync_id;
-    Records {
-        types: file
-            .resource_types(&sync)
-            .expect("types")
-            .into_iter()
-            .map(|r| r.external_id)
-            .collect(),
-        resources: file
-            .resources(&sync)
-            .expect("resources")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-        entitlements: file
-            .entitlements(&sync)
-            .expect("entitlements")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-        grants: file
-            .grants(&sync)
-            .expect("grants")
-            .into_iter()
-            .map(|r| (r.external_id, format!("{:?}", r.data)))
-            .collect(),
-    }
-}
 
 /// Whether an external id belongs to the deployment plane (roles, deployment users, role mappings).
 fn deployment_plane(id: &str) -> bool {

@@ -175,3 +175,103 @@ pub fn fetch_snapshot(fake: &FakeElastic) -> baton_elastic::snapshot::Snapshot {
     baton_elastic::snapshot::Snapshot::fetch(&cloud, Some(&deployment), None, &mut ())
         .expect("snapshot")
 }
+
+/// The binary's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The binary's stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON log lines on stderr above debug level (tests run at debug level); every line must be JSON.
+pub fn log_lines(out: &Output) -> Vec<serde_json::Value> {
+    stderr(out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|_| panic!("not JSON: {l}"))
+        })
+        .filter(|l| l["level"] != "debug")
+        .collect()
+}
+
+/// Asserts that a grant or revoke succeeded and returns its single outcome log line.
+pub fn outcome(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    let lines: Vec<serde_json::Value> = log_lines(out)
+        .into_iter()
+        .filter(|l| l.get("outcome").is_some())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", stderr(out));
+    assert_eq!(lines[0]["level"], "info");
+    lines[0].clone()
+}
+
+/// Asserts the outcome `name` of a grant or revoke of `entitlement` to `principal`, with nothing on
+/// stdout, and returns the outcome line.
+pub fn expect_outcome(
+    out: &Output,
+    name: &str,
+    entitlement: &str,
+    principal: &str,
+) -> serde_json::Value {
+    let line = outcome(out);
+    assert_eq!(line["outcome"], name, "{line}");
+    assert_eq!(line["entitlement"], entitlement);
+    assert_eq!(line["principal"], principal);
+    assert!(stdout(out).is_empty(), "stdout: {}", stdout(out));
+    line
+}
+
+/// Everything the default sync of a file holds, by external id, with each record's full contents.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Records {
+    pub types: Vec<String>,
+    pub resources: std::collections::BTreeMap<String, String>,
+    pub entitlements: std::collections::BTreeMap<String, String>,
+    pub grants: std::collections::BTreeMap<String, String>,
+}
+
+/// The records of the default sync of `path`.
+pub fn records(path: &Path) -> Records {
+    let file = open(path);
+    let sync = file
+        .default_sync()
+        .expect("query")
+        .expect("a finished sync")
+        .sync_id;
+    Records {
+        types: file
+            .resource_types(&sync)
+            .expect("types")
+            .into_iter()
+            .map(|r| r.external_id)
+            .collect(),
+        resources: file
+            .resources(&sync)
+            .expect("resources")
+            .into_iter()
+            .map(|r| (r.external_id, format!("{:?}", r.data)))
+            .collect(),
+        entitlements: file
+            .entitlements(&sync)
+            .expect("entitlements")
+            .into_iter()
+            .map(|r| (r.external_id, format!("{:?}", r.data)))
+            .collect(),
+        grants: file
+            .grants(&sync)
+            .expect("grants")
+            .into_iter()
+            .map(|r| (r.external_id, format!("{:?}", r.data)))
+            .collect(),
+    }
+}

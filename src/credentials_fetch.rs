@@ -6,10 +6,10 @@ use crate::logging;
 use anyhow::Context;
 use elastic_api::client::ApiError;
 use elastic_api::cloud::CloudClient;
+use elastic_api::cloud_admin::Invitation;
 use elastic_api::cluster::EsVersion;
 use elastic_api::credentials::{ApiKey, ServiceAccount, ServiceCredentials, API_KEY_PAGE_SIZE};
 use elastic_api::deployment::DeploymentClient;
-use elastic_api::invitations::Invitation;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

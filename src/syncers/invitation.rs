@@ -15,7 +15,7 @@ use baton_c1z::proto::{
     UserStatusValue,
 };
 use baton_c1z::RecordSink;
-use elastic_api::invitations::Invitation;
+use elastic_api::cloud_admin::Invitation;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The resource of one invited email, from its first invitation and the ids of all organizations that

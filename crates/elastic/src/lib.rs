@@ -16,7 +16,6 @@ pub mod credentials;
 pub mod deployment;
 pub mod endpoint;
 pub mod error;
-pub mod invitations;
 pub mod retry;
 pub mod rules;
 pub mod secret;

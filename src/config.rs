@@ -287,13 +287,14 @@ pub fn resource_type_ids() -> Vec<String> {
 
 /// The c1z write options from the flags (and their variables).
 pub fn write_options(args: &GlobalArgs) -> WriteOptions {
+    let decode_limits = decode_limits(args);
     WriteOptions {
         keep_sync_count: usize::try_from(args.keep_sync_count).unwrap_or(usize::MAX),
         skip_cleanup: args.skip_cleanup,
         temp_dir: args.c1z_temp_dir.clone(),
-        decode_limits: decode_limits(args),
+        decode_limits,
         // Files no reader opens are refused; a cap raised above the current readers' is honoured.
-        max_decoded_bytes: decode_limits(args)
+        max_decoded_bytes: decode_limits
             .max_decoded_bytes
             .max(baton_c1z::reader::CURRENT_READER_MAX_DECODED_BYTES),
         sync_type: if args.skip_entitlements_and_grants {

@@ -282,6 +282,30 @@ pub struct SyncArgs {
     pub demo: bool,
 }
 
+/// The command-line positions of the values of each deployment flag, for the flags given on the command
+/// line (empty for a value from a variable or the config file): with several `--deployment-endpoint`,
+/// each credential belongs to the endpoint before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentPositions {
+    pub endpoint: Vec<usize>,
+    pub api_key: Vec<usize>,
+    pub username: Vec<usize>,
+    pub password: Vec<usize>,
+    pub ca_cert: Vec<usize>,
+}
+
+/// One item of the config file's `deployments:` list, as written (checked in `config.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileDeployment {
+    /// The line of the item's `-`, from 1.
+    pub line: usize,
+    pub endpoint: Option<String>,
+    pub api_key: Option<Secret>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_cert: Option<PathBuf>,
+}
+
 /// Flags shared by every subcommand; each can also be set by its environment variable.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -295,38 +319,54 @@ pub struct GlobalArgs {
 
     /// Elasticsearch endpoint of a deployment or self-managed cluster, e.g.
     /// `https://my-deployment.es.us-central1.gcp.cloud.es.io` (given together with --deployment-api-key or
-    /// --deployment-username and --deployment-password).
-    #[arg(long, env = "BATON_DEPLOYMENT_ENDPOINT", global = true)]
-    pub deployment_endpoint: Option<String>,
+    /// --deployment-username and --deployment-password). Repeat for several deployments, each followed by
+    /// its own credential (and --deployment-ca-cert); the variable gives one.
+    #[arg(long, env = "BATON_DEPLOYMENT_ENDPOINT", action = ArgAction::Append, global = true)]
+    pub deployment_endpoint: Vec<String>,
 
     /// Elasticsearch API key of that deployment, the base64 `encoded` form (given together with
-    /// --deployment-endpoint).
+    /// --deployment-endpoint; with several endpoints, after the one it belongs to).
     #[arg(
         long,
         env = "BATON_DEPLOYMENT_API_KEY",
         hide_env_values = true,
+        action = ArgAction::Append,
         global = true
     )]
-    pub deployment_api_key: Option<String>,
+    pub deployment_api_key: Vec<String>,
 
     /// Elasticsearch user for HTTP Basic authentication (instead of --deployment-api-key), given with
     /// --deployment-password.
-    #[arg(long, env = "BATON_DEPLOYMENT_USERNAME", global = true)]
-    pub deployment_username: Option<String>,
+    #[arg(long, env = "BATON_DEPLOYMENT_USERNAME", action = ArgAction::Append, global = true)]
+    pub deployment_username: Vec<String>,
 
     /// Password of --deployment-username.
     #[arg(
         long,
         env = "BATON_DEPLOYMENT_PASSWORD",
         hide_env_values = true,
+        action = ArgAction::Append,
         global = true
     )]
-    pub deployment_password: Option<Secret>,
+    pub deployment_password: Vec<Secret>,
 
     /// PEM file of CA certificates to trust for the deployment endpoint besides the built-in roots, e.g. a
     /// self-managed cluster's `config/certs/http_ca.crt`.
-    #[arg(long, env = "BATON_DEPLOYMENT_CA_CERT", global = true)]
-    pub deployment_ca_cert: Option<PathBuf>,
+    #[arg(long, env = "BATON_DEPLOYMENT_CA_CERT", action = ArgAction::Append, global = true)]
+    pub deployment_ca_cert: Vec<PathBuf>,
+
+    /// With several deployments: when one cannot be read, write the others and record the missing one
+    /// (by default the run fails and the file is left unchanged).
+    #[arg(long, env = "BATON_CONTINUE_ON_DEPLOYMENT_ERROR", global = true)]
+    pub continue_on_deployment_error: bool,
+
+    /// Where on the command line each deployment flag's values were given (set while parsing).
+    #[arg(skip)]
+    pub deployment_positions: DeploymentPositions,
+
+    /// The config file's `deployments:` list (set while parsing).
+    #[arg(skip)]
+    pub file_deployments: Vec<FileDeployment>,
 
     /// Users per page of `POST /_security/_query/user` (Elasticsearch 8.14 and later).
     #[arg(long, env = "BATON_USERS_PAGE_SIZE", default_value_t = elastic_api::deployment::DEFAULT_USERS_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000), hide = true, global = true)]

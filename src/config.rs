@@ -53,8 +53,12 @@ pub struct SyncConfig {
     /// The Elastic Cloud API, when `--api-key` is given.
     pub cloud: Option<Endpoint>,
     pub organization_id: Option<String>,
-    /// The deployment (or self-managed cluster), when `--deployment-endpoint` and a credential are given.
-    pub deployment: Option<Endpoint>,
+    /// The deployments (or self-managed clusters) whose security API is read, in the order given; empty
+    /// when none is configured.
+    pub deployments: Vec<DeploymentTarget>,
+    /// `--continue-on-deployment-error`: a deployment that cannot be read is recorded as missing
+    /// instead of failing the run.
+    pub continue_on_deployment_error: bool,
     /// Users per page of `_query/user`.
     pub users_page_size: u32,
     pub file: PathBuf,
@@ -156,8 +160,8 @@ impl SyncConfig {
             )),
             None => None,
         };
-        let deployment = deployment_endpoint(args, false)?;
-        if cloud.is_none() && deployment.is_none() {
+        let deployments = deployment_targets(args, false)?;
+        if cloud.is_none() && deployments.is_empty() {
             return Err(usage(
                 "nothing to sync: give the Elastic Cloud API key (--api-key or BATON_API_KEY), or a deployment \
                  (--deployment-endpoint with --deployment-api-key, or with --deployment-username and \
@@ -168,7 +172,8 @@ impl SyncConfig {
         Ok(SyncConfig {
             cloud,
             organization_id: non_empty(&args.organization_id).map(str::to_owned),
-            deployment,
+            deployments,
+            continue_on_deployment_error: args.continue_on_deployment_error,
             users_page_size: args.users_page_size,
             file: args.file.clone(),
             http: http_options(args)?,
@@ -178,18 +183,215 @@ impl SyncConfig {
     }
 }
 
-/// The deployment endpoint from `--deployment-endpoint`, its credential (an API key, or a username and
-/// password) and `--deployment-ca-cert`; `None` when none of the endpoint and credential flags is given
-/// (an error instead when `required`, as for grant and revoke). Every problem is a [`UsageError`].
-pub fn deployment_endpoint(args: &GlobalArgs, required: bool) -> anyhow::Result<Option<Endpoint>> {
-    let endpoint = non_empty(&args.deployment_endpoint);
-    let key = non_empty(&args.deployment_api_key);
-    let username = non_empty(&args.deployment_username);
-    let password = args
+/// One configured deployment (or self-managed cluster): how to reach it, and its label.
+#[derive(Debug, Clone)]
+pub struct DeploymentTarget {
+    /// The endpoint's host, with the port when the URL names one: `prod-logs.es.example.com`,
+    /// `127.0.0.1:9200`. With several deployments, the ids of its objects start with `<label>/`.
+    pub label: String,
+    pub endpoint: Endpoint,
+}
+
+/// One deployment's flags as given, before they are checked.
+#[derive(Debug, Default, Clone, Copy)]
+struct RawDeployment<'a> {
+    endpoint: Option<&'a str>,
+    api_key: Option<&'a str>,
+    username: Option<&'a str>,
+    password: Option<&'a Secret>,
+    ca_cert: Option<&'a std::path::Path>,
+}
+
+/// The configured deployments, in the order given: each `--deployment-endpoint` with the credential
+/// (and `--deployment-ca-cert`) after it on the command line, the one deployment of the variables, or
+/// the items of the config file's `deployments:` list. Empty when none is configured; when `required`
+/// (grant and revoke) that is an error instead. Every problem is a [`UsageError`].
+pub fn deployment_targets(
+    args: &GlobalArgs,
+    required: bool,
+) -> anyhow::Result<Vec<DeploymentTarget>> {
+    let flags_given = !(args.deployment_endpoint.is_empty()
+        && args.deployment_api_key.is_empty()
+        && args.deployment_username.is_empty()
+        && args.deployment_password.is_empty()
+        && args.deployment_ca_cert.is_empty());
+    let mut targets = Vec::new();
+    if !args.file_deployments.is_empty() && args.deployment_endpoint.is_empty() {
+        if flags_given {
+            return Err(usage(
+                "the config file's `deployments:` list gives every deployment with its credential: unset the other deployment flags and their variables",
+            ));
+        }
+        for item in &args.file_deployments {
+            let raw = RawDeployment {
+                endpoint: non_empty(&item.endpoint),
+                api_key: item
+                    .api_key
+                    .as_ref()
+                    .map(|k| k.expose().trim())
+                    .filter(|k| !k.is_empty()),
+                username: non_empty(&item.username),
+                password: item.password.as_ref().filter(|p| !p.expose().is_empty()),
+                ca_cert: item.ca_cert.as_deref(),
+            };
+            let place = format!("config file `deployments:` item on line {}", item.line);
+            let endpoint = check_deployment(args, raw, true, Some(&place))?;
+            targets.extend(endpoint);
+        }
+    } else {
+        let several = args.deployment_endpoint.len() > 1;
+        for (i, raw) in group_deployment_flags(args)?.into_iter().enumerate() {
+            let place = several.then(|| format!("deployment {} (--deployment-endpoint #{})", i + 1, i + 1));
+            targets.extend(check_deployment(args, raw, required, place.as_deref())?);
+        }
+    }
+    let mut labels = BTreeSet::new();
+    for target in &targets {
+        if !labels.insert(target.label.as_str()) {
+            return Err(usage(format!(
+                "two deployments have the endpoint host {}: each deployment is named by its host, so give each one once",
+                target.label
+            )));
+        }
+    }
+    if required && targets.is_empty() {
+        return Err(usage(
+            "grant and revoke need the deployment endpoint: set --deployment-endpoint or BATON_DEPLOYMENT_ENDPOINT",
+        ));
+    }
+    Ok(targets)
+}
+
+/// The label of a deployment: its URL's host, with the port when the URL names one.
+pub fn deployment_label(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Splits the deployment flags into one group per `--deployment-endpoint`: with one endpoint (or none),
+/// every flag's single value; with several, each credential value belongs to the endpoint given before
+/// it on the command line.
+fn group_deployment_flags(args: &GlobalArgs) -> anyhow::Result<Vec<RawDeployment<'_>>> {
+    let count = args.deployment_endpoint.len();
+    fn strs(values: &[String]) -> Vec<Option<&str>> {
+        values
+            .iter()
+            .map(|v| Some(v.trim()).filter(|v| !v.is_empty()))
+            .collect()
+    }
+    let endpoints = strs(&args.deployment_endpoint);
+    let api_keys = strs(&args.deployment_api_key);
+    let usernames = strs(&args.deployment_username);
+    let passwords: Vec<Option<&Secret>> = args
         .deployment_password
-        .as_ref()
-        .filter(|p| !p.expose().is_empty());
-    let credential = match (key, username, password) {
+        .iter()
+        .map(|p| Some(p).filter(|p| !p.expose().is_empty()))
+        .collect();
+    let ca_certs: Vec<Option<&std::path::Path>> = args
+        .deployment_ca_cert
+        .iter()
+        .map(|p| Some(p.as_path()))
+        .collect();
+    if count <= 1 {
+        let once = |flag: &str, n: usize| -> anyhow::Result<()> {
+            if n > 1 {
+                return Err(usage(format!(
+                    "--{flag} is given {n} times but --deployment-endpoint {}: give one per deployment, after its --deployment-endpoint",
+                    if count == 0 { "is not given" } else { "once" }
+                )));
+            }
+            Ok(())
+        };
+        once("deployment-api-key", api_keys.len())?;
+        once("deployment-username", usernames.len())?;
+        once("deployment-password", passwords.len())?;
+        once("deployment-ca-cert", ca_certs.len())?;
+        return Ok(vec![RawDeployment {
+            endpoint: endpoints.first().copied().flatten(),
+            api_key: api_keys.first().copied().flatten(),
+            username: usernames.first().copied().flatten(),
+            password: passwords.first().copied().flatten(),
+            ca_cert: ca_certs.first().copied().flatten(),
+        }]);
+    }
+    let positions = &args.deployment_positions;
+    let mut groups = vec![RawDeployment::default(); count];
+    for (group, endpoint) in groups.iter_mut().zip(&endpoints) {
+        group.endpoint = *endpoint;
+    }
+    // Which endpoint each value of a flag belongs to: the nearest one before it on the command line.
+    let owners = |flag: &str, values: usize, at: &[usize]| -> anyhow::Result<Vec<usize>> {
+        if values == 0 {
+            return Ok(Vec::new());
+        }
+        if at.len() != values || positions.endpoint.len() != count {
+            return Err(usage(format!(
+                "--deployment-endpoint is given {count} times: give --{flag} on the command line after each --deployment-endpoint it belongs to (its variable and the config file's key give only one deployment's)"
+            )));
+        }
+        let mut owners = Vec::with_capacity(values);
+        let mut taken = BTreeSet::new();
+        for position in at {
+            let Some(owner) = positions.endpoint.iter().rposition(|e| e < position) else {
+                return Err(usage(format!(
+                    "--{flag} comes before the first --deployment-endpoint: with several deployments, give each one's --{flag} after its --deployment-endpoint"
+                )));
+            };
+            if !taken.insert(owner) {
+                return Err(usage(format!(
+                    "--{flag} is given twice for deployment {} ({})",
+                    owner + 1,
+                    args.deployment_endpoint[owner].trim()
+                )));
+            }
+            owners.push(owner);
+        }
+        Ok(owners)
+    };
+    for (owner, value) in owners("deployment-api-key", api_keys.len(), &positions.api_key)?
+        .into_iter()
+        .zip(api_keys)
+    {
+        groups[owner].api_key = value;
+    }
+    for (owner, value) in owners("deployment-username", usernames.len(), &positions.username)?
+        .into_iter()
+        .zip(usernames)
+    {
+        groups[owner].username = value;
+    }
+    for (owner, value) in owners("deployment-password", passwords.len(), &positions.password)?
+        .into_iter()
+        .zip(passwords)
+    {
+        groups[owner].password = value;
+    }
+    for (owner, value) in owners("deployment-ca-cert", ca_certs.len(), &positions.ca_cert)?
+        .into_iter()
+        .zip(ca_certs)
+    {
+        groups[owner].ca_cert = value;
+    }
+    Ok(groups)
+}
+
+/// Checks one deployment's endpoint, credential (an API key, or a username and password) and CA file:
+/// `None` when none of the endpoint and credential is given (an error instead when `required`).
+/// `place` names the deployment in messages when there are several.
+fn check_deployment(
+    args: &GlobalArgs,
+    raw: RawDeployment<'_>,
+    required: bool,
+    place: Option<&str>,
+) -> anyhow::Result<Option<DeploymentTarget>> {
+    let usage = |message: &str| match place {
+        Some(place) => usage(format!("{place}: {message}")),
+        None => usage(message),
+    };
+    let credential = match (raw.api_key, raw.username, raw.password) {
         (Some(_), _, Some(_)) => {
             return Err(usage(
                 "--deployment-api-key and --deployment-password (BATON_DEPLOYMENT_API_KEY, BATON_DEPLOYMENT_PASSWORD) are both set: give one credential, the API key or the username and password",
@@ -224,9 +426,9 @@ pub fn deployment_endpoint(args: &GlobalArgs, required: bool) -> anyhow::Result<
         }
         (None, None, None) => None,
     };
-    let (endpoint, credential) = match (endpoint, credential) {
+    let (endpoint, credential) = match (raw.endpoint, credential) {
         (None, None) if !required => {
-            if args.deployment_ca_cert.is_some() {
+            if raw.ca_cert.is_some() {
                 return Err(usage(
                     "--deployment-ca-cert is set but --deployment-endpoint (BATON_DEPLOYMENT_ENDPOINT) is not",
                 ));
@@ -249,13 +451,21 @@ pub fn deployment_endpoint(args: &GlobalArgs, required: bool) -> anyhow::Result<
             }))
         }
     };
-    Ok(Some(Endpoint {
-        api: Api::Elasticsearch,
-        base_url: parse_base_url(endpoint, "--deployment-endpoint", args.allow_insecure_http)?,
-        credential,
-        ca_certificates: match &args.deployment_ca_cert {
-            Some(path) => read_ca_certificates(path)?,
-            None => CaCertificates::default(),
+    let base_url = parse_base_url(endpoint, "--deployment-endpoint", args.allow_insecure_http)
+        .map_err(|e| match place {
+            Some(place) => self::usage(format!("{place}: {e}")),
+            None => e,
+        })?;
+    Ok(Some(DeploymentTarget {
+        label: deployment_label(&base_url),
+        endpoint: Endpoint {
+            api: Api::Elasticsearch,
+            base_url,
+            credential,
+            ca_certificates: match raw.ca_cert {
+                Some(path) => read_ca_certificates(path)?,
+                None => CaCertificates::default(),
+            },
         },
     }))
 }

@@ -14,7 +14,9 @@
 //! Nothing here reads the environment: the caller passes in `BATON_CONFIG_PATH` and says which variables
 //! are set.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, DeploymentPositions, FileDeployment};
+use clap::parser::ValueSource;
+use elastic_api::Secret;
 use crate::config::UsageError;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
@@ -57,6 +59,8 @@ pub struct ConfigFile {
     pub path: PathBuf,
     /// Its lines with a key, in order.
     pub entries: Vec<Entry>,
+    /// The items of its `deployments:` list, in order.
+    pub deployments: Vec<FileDeployment>,
 }
 
 /// One file value that becomes a flag's default.
@@ -94,10 +98,14 @@ pub fn load(config_path: Option<OsString>, default: &Path) -> anyhow::Result<Opt
         return Ok(None);
     };
     let text = read(&path)?;
-    let entries = parse(&text, &path)?;
+    let (entries, deployments) = parse_file(&text, &path)?;
     // Unknown keys are refused even when nothing else would use the file.
     plan(&entries, &known_keys(), &path, |_| true)?;
-    Ok(Some(ConfigFile { path, entries }))
+    Ok(Some(ConfigFile {
+        path,
+        entries,
+        deployments,
+    }))
 }
 
 /// Parses the command line `args` (the program name first) with the values of `file` as the defaults
@@ -161,7 +169,35 @@ where
             return Err(err.into());
         }
     };
-    Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command).into())
+    let mut cli = Cli::from_arg_matches(&matches)
+        .map_err(|err| anyhow::Error::from(err.format(&mut command)))?;
+    cli.global.deployment_positions = deployment_positions(&matches);
+    if let Some(file) = file {
+        cli.global.file_deployments = file.deployments.clone();
+    }
+    Ok(cli)
+}
+
+/// Where each deployment flag's values stand on the command line (none for a value from a variable or
+/// the file). A global flag given after the subcommand is found in the subcommand's matches.
+fn deployment_positions(matches: &clap::ArgMatches) -> DeploymentPositions {
+    let positions = |id: &str| -> Vec<usize> {
+        let mut level = Some(matches);
+        while let Some(m) = level {
+            if m.value_source(id) == Some(ValueSource::CommandLine) {
+                return m.indices_of(id).map(Iterator::collect).unwrap_or_default();
+            }
+            level = m.subcommand().map(|(_, sub)| sub);
+        }
+        Vec::new()
+    };
+    DeploymentPositions {
+        endpoint: positions("deployment_endpoint"),
+        api_key: positions("deployment_api_key"),
+        username: positions("deployment_username"),
+        password: positions("deployment_password"),
+        ca_cert: positions("deployment_ca_cert"),
+    }
 }
 
 /// The file value `err` is about, when clap rejected a value of a flag the file set, and the rejected
@@ -344,12 +380,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Parses the text of a config file. Errors name `path` and the line.
+/// The key of the deployments list.
+pub const DEPLOYMENTS_KEY: &str = "deployments";
+
+/// The keys of one item of the deployments list.
+pub const DEPLOYMENT_ITEM_KEYS: [&str; 5] =
+    ["endpoint", "api-key", "username", "password", "ca-cert"];
+
+/// Parses the text of a config file: its flat `key: value` lines, and the items of its `deployments:`
+/// list. Errors name `path` and the line.
 pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
+    parse_file(text, path).map(|(entries, _)| entries)
+}
+
+/// [`parse`], with the `deployments:` list: a block sequence of `- key: value` items under the
+/// `deployments:` key, each key of [`DEPLOYMENT_ITEM_KEYS`] once per item.
+pub fn parse_file(text: &str, path: &Path) -> anyhow::Result<(Vec<Entry>, Vec<FileDeployment>)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries: Vec<Entry> = Vec::new();
+    let mut deployments: Vec<FileDeployment> = Vec::new();
     let mut lines_of: BTreeMap<String, usize> = BTreeMap::new();
     let mut seen_content = false;
+    // Inside the deployments list: the column of the current item's keys, once an item began.
+    let mut in_list = false;
+    let mut item_column: Option<usize> = None;
+    let mut item_keys: Vec<String> = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let number = index + 1;
         let fail = |what: &str| {
@@ -364,10 +419,59 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
             continue;
         }
         if content.len() != line.len() {
-            return Err(fail(
-                "indented line: only flat `key: value` lines at the start of the line are supported",
-            ));
+            if !in_list {
+                return Err(fail(
+                    "indented line: only flat `key: value` lines at the start of the line (and the items of `deployments:`) are supported",
+                ));
+            }
+            let indent = line.len() - content.len();
+            let rest = if content == "-" || content.starts_with("- ") {
+                let after = content[1..].trim_start_matches(' ');
+                if after.is_empty() {
+                    return Err(fail("a `deployments:` item must start with `- key: value`"));
+                }
+                deployments.push(FileDeployment {
+                    line: number,
+                    ..FileDeployment::default()
+                });
+                item_keys.clear();
+                item_column = Some(line.len() - after.len());
+                after
+            } else {
+                match item_column {
+                    Some(column) if column == indent => content,
+                    _ => {
+                        return Err(fail(
+                            "expected a `- key: value` item of `deployments:`, or a key aligned with the item's first key",
+                        ))
+                    }
+                }
+            };
+            let (key, rest) = split_key(rest).map_err(|what| fail(&what))?;
+            if !DEPLOYMENT_ITEM_KEYS.contains(&key) {
+                return Err(fail(&format!(
+                    "unknown key {key:?} in a `deployments:` item (the keys are {})",
+                    DEPLOYMENT_ITEM_KEYS.join(", ")
+                )));
+            }
+            if item_keys.iter().any(|k| k == key) {
+                return Err(fail(&format!("duplicate key {key:?} in this item")));
+            }
+            item_keys.push(key.to_owned());
+            let value = parse_value(rest).map_err(|what| fail(&what))?;
+            if let (Some(item), Some(value)) = (deployments.last_mut(), value) {
+                match key {
+                    "endpoint" => item.endpoint = Some(value),
+                    "api-key" => item.api_key = Some(Secret::new(value)),
+                    "username" => item.username = Some(value),
+                    "password" => item.password = Some(Secret::new(value)),
+                    _ => item.ca_cert = Some(PathBuf::from(value)),
+                }
+            }
+            continue;
         }
+        in_list = false;
+        item_column = None;
         if !seen_content && is_marker(line, "---") {
             seen_content = true;
             continue;
@@ -381,13 +485,41 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
             )));
         }
         lines_of.insert(key.to_owned(), number);
+        if key == DEPLOYMENTS_KEY {
+            if value.is_some() {
+                return Err(fail(
+                    "`deployments:` takes a list of `- endpoint: ...` items on the lines below it",
+                ));
+            }
+            in_list = true;
+            continue;
+        }
         entries.push(Entry {
             key: key.to_owned(),
             value,
             line: number,
         });
     }
-    Ok(entries)
+    if let Some(line) = lines_of.get(DEPLOYMENTS_KEY) {
+        if deployments.is_empty() {
+            return Err(usage(format!(
+                "config file {}: line {line}: `deployments:` has no items",
+                path.display()
+            )));
+        }
+        if let Some(flat) = entries
+            .iter()
+            .find(|e| e.value.is_some() && e.key.starts_with("deployment-"))
+        {
+            return Err(usage(format!(
+                "config file {}: line {}: {:?} and the `deployments:` list (line {line}) are both set: give every deployment in the list",
+                path.display(),
+                flat.line,
+                flat.key
+            )));
+        }
+    }
+    Ok((entries, deployments))
 }
 
 /// Whether `line` is exactly `marker`, optionally followed by whitespace and a comment.

@@ -16,6 +16,11 @@ use std::collections::BTreeMap;
 /// What a deployment's security API holds.
 #[derive(Debug, Clone, Default)]
 pub struct DeploymentSnapshot {
+    /// The deployment's label (its endpoint host) when the sync reads several deployments: the ids of
+    /// its objects then start with `<label>/`. `None` with one deployment, whose ids are unprefixed.
+    pub label: Option<String>,
+    /// The endpoint's host (with its port when the URL names one), also with one deployment.
+    pub host: Option<String>,
     /// `cluster_name` of `GET /`: on Elastic Cloud the Elasticsearch resource id of the deployment, which
     /// tells which Cloud deployment this is. `None` when `GET /` did not answer.
     pub cluster_name: Option<String>,
@@ -47,9 +52,31 @@ pub struct Snapshot {
     pub deployments: Vec<Deployment>,
     /// Serverless projects of every type, sorted by id; empty when the key may not read them.
     pub projects: Vec<Project>,
-    /// The deployment's security objects, when a deployment is configured.
-    pub deployment: Option<DeploymentSnapshot>,
+    /// The security objects of each configured deployment, sorted by label (one unlabelled deployment
+    /// when only one is configured).
+    pub clusters: Vec<DeploymentSnapshot>,
+    /// The deployments that could not be read (with `--continue-on-deployment-error`), sorted by label.
+    pub missing_clusters: Vec<MissingCluster>,
 }
+
+/// A configured deployment whose security API could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingCluster {
+    /// Its label (endpoint host).
+    pub label: String,
+    /// Why, as the error said it.
+    pub error: String,
+}
+
+/// One configured deployment to read, with its label (see [`DeploymentSnapshot::label`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster<'a> {
+    pub label: &'a str,
+    pub client: &'a DeploymentClient,
+}
+
+/// How many deployments' security APIs are read at the same time.
+pub const CONCURRENT_CLUSTERS: usize = 4;
 
 /// Which lists a sync reads. A list left out is not requested and stays empty in the [`Snapshot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,9 +185,14 @@ impl Snapshot {
         organization_id: Option<&str>,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
+        let clusters: Vec<Cluster<'_>> = deployment
+            .map(|client| Cluster { label: "", client })
+            .into_iter()
+            .collect();
         Snapshot::fetch_planes(
             Some(cloud),
-            deployment,
+            &clusters,
+            false,
             organization_id,
             &Needs::ALL,
             progress,
@@ -168,23 +200,117 @@ impl Snapshot {
     }
 
     /// Reads the lists `needs` names, one request per list (the others stay empty), of Elastic Cloud when
-    /// `cloud` is given and of the deployment when `deployment` is: either plane alone, or both. Without
-    /// Cloud there are no organizations, members or deployments.
+    /// `cloud` is given and of each deployment of `clusters`: either plane alone, or both. Without Cloud
+    /// there are no organizations, members or deployments. Cloud is read first, then the deployments,
+    /// several at the same time (at most [`CONCURRENT_CLUSTERS`] at once). A deployment that cannot be read
+    /// fails the fetch, or with `continue_on_error` is recorded in [`Snapshot::missing_clusters`] with
+    /// a warning.
     pub fn fetch_planes(
         cloud: Option<&CloudClient>,
-        deployment: Option<&DeploymentClient>,
+        clusters: &[Cluster<'_>],
+        continue_on_error: bool,
         organization_id: Option<&str>,
         needs: &Needs,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
+        let clusters = if needs.deployment() { clusters } else { &[] };
         let mut snapshot = match cloud {
             Some(cloud) => fetch_cloud(cloud, organization_id, needs, progress)?,
             None => Snapshot::default(),
         };
-        if let Some(client) = deployment.filter(|_| needs.deployment()) {
-            snapshot.deployment = Some(fetch_deployment(client, needs, progress)?);
+        let read = match clusters {
+            [one] => {
+                let result = fetch_deployment(one.client, needs, progress);
+                vec![(0, result, Vec::new())]
+            }
+            _ => fetch_concurrently(clusters, needs),
+        };
+        let labelled = clusters.len() > 1;
+        for (i, result, lists) in read {
+            for (list, count) in lists {
+                progress.fetched(&list, count);
+            }
+            let label = clusters[i].label;
+            match result {
+                Ok(mut cluster) => {
+                    cluster.label = labelled.then(|| label.to_owned());
+                    cluster.host = Some(label.to_owned()).filter(|l| !l.is_empty());
+                    snapshot.clusters.push(cluster);
+                }
+                Err(e) if continue_on_error => {
+                    let error = format!("{e:#}");
+                    logging::warn(
+                        "a deployment could not be read; the file holds the others and records this one as missing (--continue-on-deployment-error)",
+                        &[
+                            ("deployment", Value::from(label)),
+                            ("error", Value::from(error.as_str())),
+                        ],
+                    );
+                    snapshot.missing_clusters.push(MissingCluster {
+                        label: label.to_owned(),
+                        error,
+                    });
+                }
+                Err(e) if labelled => {
+                    return Err(e.context(format!(
+                        "cannot read deployment {label} (--continue-on-deployment-error writes the others)"
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
         }
+        snapshot.clusters.sort_by(|a, b| a.label.cmp(&b.label));
+        snapshot
+            .missing_clusters
+            .sort_by(|a, b| a.label.cmp(&b.label));
         Ok(snapshot)
+    }
+}
+
+/// What reading one deployment gave: its index among the clusters, the result and the lists it read.
+type ClusterRead = (usize, anyhow::Result<DeploymentSnapshot>, Vec<(String, usize)>);
+
+/// Reads several deployments at the same time, at most [`CONCURRENT_CLUSTERS`] at once; the results
+/// in the order of `clusters`.
+fn fetch_concurrently(clusters: &[Cluster<'_>], needs: &Needs) -> Vec<ClusterRead> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut read: Vec<ClusterRead> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clusters.len().min(CONCURRENT_CLUSTERS))
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(cluster) = clusters.get(i) else {
+                            break done;
+                        };
+                        let mut lists = Fetched::default();
+                        let result = fetch_deployment(cluster.client, needs, &mut lists);
+                        done.push((i, result, lists.0));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    read.sort_by_key(|(i, _, _)| *i);
+    read
+}
+
+/// The lists one deployment's fetch read (on its own thread), reported once the fetch is joined.
+#[derive(Debug, Default)]
+struct Fetched(Vec<(String, usize)>);
+
+impl Progress for Fetched {
+    fn fetched(&mut self, list: &str, count: usize) {
+        self.0.push((list.to_owned(), count));
     }
 }
 
@@ -267,7 +393,8 @@ fn fetch_cloud(
         organizations_outside,
         deployments,
         projects,
-        deployment: None,
+        clusters: Vec::new(),
+        missing_clusters: Vec::new(),
     })
 }
 
@@ -421,6 +548,8 @@ fn fetch_deployment(
         progress.fetched("service accounts", service_accounts.len());
     }
     Ok(DeploymentSnapshot {
+        label: None,
+        host: None,
         cluster_name,
         principal: Some(principal),
         users,

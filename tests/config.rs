@@ -113,7 +113,9 @@ fn full_config_is_built() {
     ]))
     .expect("valid");
     assert_eq!(c.organization_id.as_deref(), Some("42"));
-    let d = c.deployment.expect("deployment");
+    assert_eq!(c.deployments.len(), 1);
+    assert_eq!(c.deployments[0].label, "es.example");
+    let d = &c.deployments[0].endpoint;
     assert_eq!(d.credential, Credential::ApiKey(Secret::new("d")));
     assert_eq!(
         c.cloud.expect("cloud").base_url.as_str(),

@@ -10,6 +10,7 @@ use crate::cli::{GlobalArgs, GrantArgs, LogFormat, RevokeArgs};
 use crate::config::{self, parse_base_url, UsageError};
 use crate::provision::cloud_role::CloudRole;
 use crate::provision::organization::{is_email, valid_lifetime};
+use crate::syncers::ids;
 use crate::{logging, provision};
 use anyhow::{bail, Context};
 use elastic_api::client::{ApiClient, RequestStats};
@@ -465,15 +466,83 @@ pub struct GrantConfig {
 }
 
 impl GrantConfig {
-    /// Checks the deployment flags; both are required. Every problem is a [`UsageError`].
+    /// Checks the deployment flags of one deployment; the endpoint and a credential are required. Every
+    /// problem is a [`UsageError`].
     pub fn from_args(args: &GlobalArgs) -> anyhow::Result<GrantConfig> {
-        let deployment = config::deployment_endpoint(args, true)?.ok_or_else(|| {
+        let mut targets = config::deployment_targets(args, true)?;
+        if targets.len() > 1 {
+            return Err(usage(
+                "several deployments are configured: name the deployment in the entitlement and principal ids (`role:<host>/<name>:member`, `deploymentUser:<host>/<username>`)",
+            ));
+        }
+        let target = targets.pop().ok_or_else(|| {
             usage("grant and revoke need the deployment endpoint: set --deployment-endpoint or BATON_DEPLOYMENT_ENDPOINT")
         })?;
         Ok(GrantConfig {
-            deployment,
+            deployment: target.endpoint,
             http: config::http_options(args)?,
         })
+    }
+
+    /// The deployment `request` is for, and the request in that deployment's own names. With one
+    /// deployment configured, the ids are its names as they are. With several, the role or role mapping
+    /// and the username start with the deployment's label, its endpoint host (`<host>/<name>`, as a sync
+    /// of several deployments writes them), which picks the deployment and is taken off. Every problem
+    /// is a [`UsageError`].
+    pub fn for_request(args: &GlobalArgs, request: &Request) -> anyhow::Result<(GrantConfig, Request)> {
+        let targets = config::deployment_targets(args, true)?;
+        let http = config::http_options(args)?;
+        if targets.len() <= 1 {
+            return GrantConfig::from_args(args).map(|config| (config, request.clone()));
+        }
+        let labels = || {
+            targets
+                .iter()
+                .map(|t| t.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (name, rebuild): (&str, MakeTarget) = match &request.target {
+            Target::Role(name) => (name, Target::Role),
+            Target::RoleMapping(name) => (name, Target::RoleMapping),
+            _ => bail!("{} is no deployment entitlement", request.target.entitlement_id()),
+        };
+        let Some((label, local)) = ids::split_cluster_id(name) else {
+            return Err(usage(format!(
+                "{} names no deployment, and {} are configured: write `<host>/` before the name, the host being one of {}",
+                request.target.entitlement_id(),
+                targets.len(),
+                labels()
+            )));
+        };
+        let Some(target) = targets.iter().find(|t| t.label == label) else {
+            return Err(usage(format!(
+                "{}: no configured deployment has the endpoint host {label:?}; the configured ones are {}",
+                request.target.entitlement_id(),
+                labels()
+            )));
+        };
+        let user = match ids::split_cluster_id(&request.username) {
+            Some((user_label, user)) if user_label == label => user,
+            _ => {
+                return Err(usage(format!(
+                    "the principal {} is not of the deployment {label}: write it `{PRINCIPAL_TYPE}:{label}/<username>`",
+                    request.principal_id()
+                )))
+            }
+        };
+        let local_request = Request {
+            target: rebuild(local.to_owned()),
+            username: user.to_owned(),
+            ..request.clone()
+        };
+        Ok((
+            GrantConfig {
+                deployment: target.endpoint.clone(),
+                http,
+            },
+            local_request,
+        ))
     }
 }
 
@@ -570,14 +639,14 @@ pub fn run(global: &GlobalArgs, request: Request) -> anyhow::Result<()> {
             &mut stdout,
         )?
     } else {
-        let config = GrantConfig::from_args(global)?;
+        let (config, local) = GrantConfig::for_request(global, &request)?;
         let api = ApiClient::new(
             &config.deployment,
             &config.http,
             Arc::new(RequestStats::default()),
         )?;
         let client = DeploymentClient::new(api);
-        (execute(&client, &request, &mut stdout)?, Details::default())
+        (execute(&client, &local, &mut stdout)?, Details::default())
     };
     stdout.flush().context("cannot write to stdout")?;
     report(&request, outcome, details);

@@ -4,7 +4,7 @@
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::config::{self, SyncConfig};
 use crate::progress::TerminalProgress;
-use crate::snapshot::{Progress, Snapshot};
+use crate::snapshot::{Cluster, Progress, Snapshot};
 use crate::{logging, syncers};
 use anyhow::Context;
 use baton_c1z::clock;
@@ -50,16 +50,31 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         .map(|endpoint| ApiClient::new(endpoint, &config.http, stats.clone()))
         .transpose()?
         .map(CloudClient::new);
-    let deployment = config
-        .deployment
-        .as_ref()
-        .map(|endpoint| ApiClient::new(endpoint, &config.http, stats.clone()))
-        .transpose()?
-        .map(|api| DeploymentClient::new(api).with_users_page_size(config.users_page_size));
+    let deployments = config
+        .deployments
+        .iter()
+        .map(|target| {
+            ApiClient::new(&target.endpoint, &config.http, stats.clone()).map(|api| {
+                DeploymentClient::new(api).with_users_page_size(config.users_page_size)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let clusters: Vec<Cluster<'_>> = config
+        .deployments
+        .iter()
+        .zip(&deployments)
+        .map(|(target, client)| Cluster {
+            label: &target.label,
+            client,
+        })
+        .collect();
     let mut fields = vec![
         ("file", Value::from(config.file.display().to_string())),
-        ("deployment", Value::from(deployment.is_some())),
+        ("deployment", Value::from(!clusters.is_empty())),
     ];
+    if clusters.len() > 1 {
+        fields.push(("deployments", Value::from(clusters.len())));
+    }
     if cloud.is_none() {
         fields.push(("cloud", Value::from(false)));
     }
@@ -85,7 +100,8 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
     };
     let snapshot = Snapshot::fetch_planes(
         cloud.as_ref(),
-        deployment.as_ref(),
+        &clusters,
+        config.continue_on_deployment_error,
         config.organization_id.as_deref(),
         &syncers::scope::needs(&config.scope),
         progress.as_mut(),
@@ -202,11 +218,15 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
             Secret::new(tenant.cloud_api_key),
         )),
         organization_id: global.organization_id.clone(),
-        deployment: Some(Endpoint::with_api_key(
-            Api::Elasticsearch,
-            base_url,
-            Secret::new(tenant.deployment_api_key),
-        )),
+        deployments: vec![config::DeploymentTarget {
+            label: config::deployment_label(&base_url),
+            endpoint: Endpoint::with_api_key(
+                Api::Elasticsearch,
+                base_url,
+                Secret::new(tenant.deployment_api_key),
+            ),
+        }],
+        continue_on_deployment_error: false,
         users_page_size: global.users_page_size,
         file: global.file.clone(),
         http: config::http_options(global)?,

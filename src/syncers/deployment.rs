@@ -11,7 +11,7 @@
 //! names.
 
 use super::assignments::deployment_assignments;
-use super::estate::CHILD_TYPES;
+use super::estate::{self, CHILD_TYPES};
 use super::ids::{self, role_entitlement_id, DEPLOYMENT_ROLES};
 use super::records::{assignment_entitlement, grant};
 use super::types;
@@ -33,8 +33,14 @@ pub fn resource_type() -> ResourceType {
 }
 
 /// The resource of one deployment, under its organization; `home` when its security API was read, so
-/// that its roles, deployment users, role mappings and groups are listed under it.
-pub fn resource(deployment: &Deployment, org_id: &str, home: bool) -> Resource {
+/// that its roles, deployment users, role mappings and groups are listed under it; `unread` the error of
+/// a configured endpoint of it that could not be read (`--continue-on-deployment-error`).
+pub fn resource(
+    deployment: &Deployment,
+    org_id: &str,
+    home: bool,
+    unread: Option<&str>,
+) -> Resource {
     let es = deployment.elasticsearch();
     let profile = ProfileBuilder::new()
         .string("id", &deployment.id)
@@ -43,6 +49,7 @@ pub fn resource(deployment: &Deployment, org_id: &str, home: bool) -> Resource {
         .opt_string("elasticsearch_resource_id", es.map(|r| r.id.as_str()))
         .opt_string("cloud_id", es.and_then(|r| r.cloud_id.as_deref()))
         .string("organization_id", org_id)
+        .opt_string(estate::UNREAD_KEY, unread)
         .build();
     Resource {
         id: Some(ResourceId::new(TYPE_ID, &deployment.id)),
@@ -107,8 +114,8 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
 }
 
 /// Adds deployments, their entitlements, direct grants from assignments naming them, and the
-/// expandable grants to their organization. `home` is the deployment whose security API was read.
-pub fn sync(snapshot: &Snapshot, home: Option<&str>, out: &mut dyn RecordSink) {
+/// expandable grants to their organization. `homes` are the deployments whose security API was read.
+pub fn sync(snapshot: &Snapshot, homes: &BTreeSet<&str>, out: &mut dyn RecordSink) {
     let owners = owners(snapshot);
     // (deployment id, slug) -> user ids assigned that role on that deployment by id.
     let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -137,7 +144,12 @@ pub fn sync(snapshot: &Snapshot, home: Option<&str>, out: &mut dyn RecordSink) {
         let Some(org_id) = owners.get(deployment.id.as_str()).copied() else {
             continue;
         };
-        let resource = resource(deployment, org_id, home == Some(deployment.id.as_str()));
+        let resource = resource(
+            deployment,
+            org_id,
+            homes.contains(deployment.id.as_str()),
+            estate::unread_error(snapshot, &deployment.id),
+        );
         let org_principal = ResourceId::new(ids::ORGANIZATION, org_id);
         for (role, slug) in DEPLOYMENT_ROLES {
             let title = match slug {

@@ -1,23 +1,32 @@
-//! Where the deployment plane sits in the estate: when the Cloud plane lists the deployment whose
-//! Elasticsearch resource id is the configured endpoint's `cluster_name` (`GET /`), that deployment's
-//! roles, deployment users, role mappings and groups are written as its children. Otherwise (a
-//! self-managed cluster, no Cloud key, a deployment outside the synced organizations) they stay top
-//! level.
+//! Where each configured deployment sits in the estate. When the Cloud plane lists the deployment whose
+//! Elasticsearch resource id is the endpoint's `cluster_name` (`GET /`), or the first label of the
+//! endpoint's host, that deployment's roles, deployment users, role mappings and groups are written as
+//! its children. Otherwise (a self-managed cluster, no Cloud key, a deployment outside the synced
+//! organizations) they stay top level.
 //!
-//! On that deployment, each Cloud deployment role also gives a stack role (Cloud SSO): `admin`
-//! (Deployment admin, and Organization owner through the organization) gives `superuser`, `editor` gives
-//! `editor`, `viewer` gives `viewer`. This is written as a `GrantExpandable` grant of the role's
-//! `member` entitlement to the `deployment` resource, naming the deployment entitlement as its source and
-//! limited to `user` holders, so expansion gives every Cloud user who holds the deployment entitlement the
-//! role, with the deployment entitlement as the grant's source.
+//! A sync may read several deployments. With one, ids are the Go connector's (`role:viewer`). With
+//! several, the objects of each are distinct resources: their ids start with the deployment's label,
+//! its endpoint host (`role:prod-logs.es.example.com/viewer`, see [`ids::cluster_id`]), and their
+//! display names end with the deployment's name (`viewer (prod-logs)`).
+//!
+//! On a deployment of the Cloud plane, each Cloud deployment role also gives a stack role (Cloud SSO):
+//! `admin` (Deployment admin, and Organization owner through the organization) gives `superuser`,
+//! `editor` gives `editor`, `viewer` gives `viewer`. This is written as a `GrantExpandable` grant of the
+//! role's `member` entitlement to the `deployment` resource, naming the deployment entitlement as its
+//! source and limited to `user` holders, so expansion gives every Cloud user who holds the deployment
+//! entitlement the role, with the deployment entitlement as the grant's source.
 
 use super::deployment;
 use super::ids::{self, entitlement_id};
 use super::records::{grant, member_entitlement};
 use super::role;
 use crate::snapshot::{DeploymentSnapshot, Snapshot};
-use baton_c1z::proto::{any, Entitlement, Grant, GrantExpandable, Resource, ResourceId};
+use baton_c1z::proto::{
+    any, find_annotation, Annotation, AppTrait, Entitlement, Grant, GrantExpandable, Resource, ResourceId,
+    ProfileBuilder, SecretTrait,
+};
 use baton_c1z::RecordSink;
+use std::collections::BTreeSet;
 
 /// The stack role each `deployment` entitlement slug gives on the deployment through Cloud SSO.
 pub const SSO_ROLES: [(&str, &str); 3] = [
@@ -34,10 +43,25 @@ pub const CHILD_TYPES: [&str; 4] = [
     ids::GROUP,
 ];
 
-/// The id of the Cloud deployment the configured endpoint belongs to, when the sync writes it: its
-/// Elasticsearch resource id is the endpoint's `cluster_name`.
-pub fn home_deployment(snapshot: &Snapshot) -> Option<&str> {
-    let name = snapshot.deployment.as_ref()?.cluster_name.as_deref()?;
+/// The id of the Cloud deployment a configured deployment belongs to, when the sync writes it: the one
+/// whose Elasticsearch resource id is the endpoint's `cluster_name` (`GET /`), else the one whose
+/// Elasticsearch resource id is the first label of the endpoint's host (`<es-resource-id>.<region host>`,
+/// the form Cloud gives each deployment).
+pub fn home_deployment<'a>(snapshot: &'a Snapshot, cluster: &DeploymentSnapshot) -> Option<&'a str> {
+    let by_name = cluster
+        .cluster_name
+        .as_deref()
+        .and_then(|name| deployment_of_es_resource(snapshot, name));
+    by_name.or_else(|| {
+        cluster
+            .host
+            .as_deref()
+            .and_then(|host| deployment_of_host(snapshot, host))
+    })
+}
+
+/// The Cloud deployment (among those the sync writes) whose Elasticsearch resource id is `es_id`.
+fn deployment_of_es_resource<'a>(snapshot: &'a Snapshot, es_id: &str) -> Option<&'a str> {
     let owners = deployment::owners(snapshot);
     snapshot
         .deployments
@@ -46,41 +70,197 @@ pub fn home_deployment(snapshot: &Snapshot) -> Option<&str> {
         .find(|d| {
             d.resources
                 .iter()
-                .any(|r| r.kind == "elasticsearch" && r.id == name)
+                .any(|r| r.kind == "elasticsearch" && r.id == es_id)
         })
         .map(|d| d.id.as_str())
 }
 
-/// Sets the parent of every resource handed on (and of the resource inside entitlements and grants) to
-/// one deployment, when there is one.
-pub struct ParentedSink<'a> {
+/// The Cloud deployment whose Elasticsearch resource id is the first label of `host` (a label or
+/// `host:port`).
+pub fn deployment_of_host<'a>(snapshot: &'a Snapshot, host: &str) -> Option<&'a str> {
+    let first = host.split(['.', ':']).next()?;
+    deployment_of_es_resource(snapshot, first)
+}
+
+/// The Cloud deployments that hold a configured deployment's objects.
+pub fn home_deployments(snapshot: &Snapshot) -> BTreeSet<&str> {
+    snapshot
+        .clusters
+        .iter()
+        .filter_map(|c| home_deployment(snapshot, c))
+        .collect()
+}
+
+/// The profile key of a Cloud deployment (or of the placeholder of an endpoint no Cloud deployment is
+/// known for) whose configured endpoint could not be read: the error.
+pub const UNREAD_KEY: &str = "security_api_unread";
+
+/// The error of the configured endpoint of the Cloud deployment `deployment_id` that could not be read
+/// (`--continue-on-deployment-error`), found by the endpoint's host.
+pub fn unread_error<'a>(snapshot: &'a Snapshot, deployment_id: &str) -> Option<&'a str> {
+    snapshot
+        .missing_clusters
+        .iter()
+        .find(|m| deployment_of_host(snapshot, &m.label) == Some(deployment_id))
+        .map(|m| m.error.as_str())
+}
+
+/// A top-level `deployment` resource for each configured endpoint that could not be read and is no
+/// known Cloud deployment, so that the file says which deployment is missing: id and name the label,
+/// the profile its endpoint and error.
+pub fn unread_placeholders(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+    for missing in &snapshot.missing_clusters {
+        if deployment_of_host(snapshot, &missing.label).is_some() {
+            continue;
+        }
+        let profile = ProfileBuilder::new()
+            .string("endpoint_host", &missing.label)
+            .string(UNREAD_KEY, &missing.error)
+            .build();
+        out.resource(Resource {
+            id: Some(ResourceId::new(ids::DEPLOYMENT, &missing.label)),
+            display_name: format!("{} (not read)", missing.label),
+            annotations: vec![any(&AppTrait {
+                profile: Some(profile),
+                ..AppTrait::default()
+            })],
+            ..Resource::default()
+        });
+    }
+}
+
+/// The resource types whose ids and display names carry the deployment when a sync reads several.
+pub const CLUSTER_TYPES: [&str; 6] = [
+    ids::ROLE,
+    ids::DEPLOYMENT_USER,
+    ids::ROLE_MAPPING,
+    ids::GROUP,
+    ids::SERVICE_ACCOUNT,
+    ids::API_KEY,
+];
+
+/// Hands on the records of one configured deployment: under its Cloud deployment when that is known
+/// (the parent of every resource without one, also inside entitlements and grants), and, when the sync
+/// reads several deployments, with the deployment's label in the ids of the [`CLUSTER_TYPES`]
+/// (`role:<label>/<name>`, see [`ids::cluster_id`]) and its name in their display names
+/// (`<name> (<deployment>)`), everywhere an id appears: resources, entitlements, grants, principals,
+/// `GrantExpandable` sources and `SecretTrait` owners.
+pub struct ClusterSink<'a> {
     parent: Option<ResourceId>,
+    /// The label, when ids carry it.
+    label: Option<String>,
+    /// What display names append, when ids carry the label: ` (<deployment name or label>)`.
+    suffix: String,
     inner: &'a mut dyn RecordSink,
 }
 
-impl<'a> ParentedSink<'a> {
-    /// Hands records on to `inner`, under the deployment `deployment_id` when given.
-    pub fn new(deployment_id: Option<&str>, inner: &'a mut dyn RecordSink) -> Self {
-        ParentedSink {
+impl<'a> ClusterSink<'a> {
+    /// Hands records on to `inner`, under the Cloud deployment `deployment_id` when given, with the
+    /// cluster's label in ids when it has one; `name` is what display names carry then.
+    pub fn new(
+        deployment_id: Option<&str>,
+        cluster: &DeploymentSnapshot,
+        name: Option<&str>,
+        inner: &'a mut dyn RecordSink,
+    ) -> Self {
+        let label = cluster.label.clone();
+        let suffix = match (&label, name) {
+            (Some(_), Some(name)) => format!(" ({name})"),
+            (Some(label), None) => format!(" ({label})"),
+            (None, _) => String::new(),
+        };
+        ClusterSink {
             parent: deployment_id.map(|id| ResourceId::new(ids::DEPLOYMENT, id)),
+            label,
+            suffix,
             inner,
         }
     }
 
+    fn labelled(&self, id: &mut ResourceId) {
+        if let Some(label) = &self.label {
+            if CLUSTER_TYPES.contains(&id.resource_type.as_str()) {
+                id.resource = ids::cluster_id(label, &id.resource);
+            }
+        }
+    }
+
+    fn entitlement_id(&self, id: &str) -> String {
+        let Some(label) = &self.label else {
+            return id.to_owned();
+        };
+        for t in CLUSTER_TYPES {
+            if let Some(rest) = id.strip_prefix(t).and_then(|r| r.strip_prefix(':')) {
+                return format!("{t}:{}", ids::cluster_id(label, rest));
+            }
+        }
+        id.to_owned()
+    }
+
     fn adopt(&self, resource: &mut Resource) {
+        let Some(id) = resource.id.as_mut() else {
+            return;
+        };
+        let clustered = CLUSTER_TYPES.contains(&id.resource_type.as_str());
+        self.labelled(id);
         if resource.parent_resource_id.is_none() {
             resource.parent_resource_id.clone_from(&self.parent);
+        } else if let Some(parent) = resource.parent_resource_id.as_mut() {
+            self.labelled(parent);
+        }
+        if clustered && !self.suffix.is_empty() {
+            resource.display_name.push_str(&self.suffix);
+            self.relabel_owner(resource);
+        }
+    }
+
+    /// The owner ids of a `SecretTrait` (API keys) name deployment users and service accounts.
+    fn relabel_owner(&self, resource: &mut Resource) {
+        for annotation in &mut resource.annotations {
+            if !annotation.type_url.ends_with(SecretTrait::TYPE_NAME) {
+                continue;
+            }
+            let Ok(Some(mut secret)) =
+                find_annotation::<SecretTrait>(std::slice::from_ref(annotation))
+            else {
+                continue;
+            };
+            for id in [secret.created_by_id.as_mut(), secret.identity_id.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                self.labelled(id);
+            }
+            *annotation = any(&secret);
         }
     }
 
     fn adopt_entitlement(&self, entitlement: &mut Entitlement) {
+        entitlement.id = self.entitlement_id(&entitlement.id);
         if let Some(resource) = entitlement.resource.as_mut() {
+            if !self.suffix.is_empty()
+                && !entitlement.display_name.is_empty()
+                && CLUSTER_TYPES.contains(
+                    &resource
+                        .id
+                        .as_ref()
+                        .map_or("", |id| id.resource_type.as_str()),
+                )
+            {
+                if let Some(rest) = entitlement
+                    .display_name
+                    .strip_prefix(resource.display_name.as_str())
+                {
+                    entitlement.display_name =
+                        format!("{}{}{rest}", resource.display_name, self.suffix);
+                }
+            }
             self.adopt(resource);
         }
     }
 }
 
-impl RecordSink for ParentedSink<'_> {
+impl RecordSink for ClusterSink<'_> {
     fn resource(&mut self, mut resource: Resource) {
         self.adopt(&mut resource);
         self.inner.resource(resource);
@@ -92,16 +272,44 @@ impl RecordSink for ParentedSink<'_> {
     }
 
     fn grant(&mut self, mut grant: Grant) {
+        if self.label.is_some() {
+            if let Some(principal) = grant.principal.as_mut() {
+                if let Some(id) = principal.id.as_mut() {
+                    self.labelled(id);
+                }
+            }
+            for annotation in &mut grant.annotations {
+                if !annotation.type_url.ends_with(GrantExpandable::TYPE_NAME) {
+                    continue;
+                }
+                if let Ok(Some(mut expandable)) =
+                    find_annotation::<GrantExpandable>(std::slice::from_ref(annotation))
+                {
+                    for id in &mut expandable.entitlement_ids {
+                        *id = self.entitlement_id(id);
+                    }
+                    *annotation = any(&expandable);
+                }
+            }
+        }
         if let Some(entitlement) = grant.entitlement.as_mut() {
             self.adopt_entitlement(entitlement);
+        }
+        if self.label.is_some() {
+            if let (Some(entitlement), Some(principal)) = (
+                grant.entitlement.as_ref(),
+                grant.principal.as_ref().and_then(|p| p.id.as_ref()),
+            ) {
+                grant.id = ids::grant_id(&entitlement.id, principal);
+            }
         }
         self.inner.grant(grant);
     }
 }
 
 /// The expandable grants of the stack roles Cloud SSO gives on the deployment `home` (see the module
-/// documentation), for the roles the deployment knows. Handed to the [`ParentedSink`] of the plane, so
-/// that the roles carry their parent.
+/// documentation), for the roles the deployment knows. Handed to the [`ClusterSink`] of the
+/// deployment, so that the roles carry their parent (and label).
 pub fn sso_grants(home: Option<&str>, deployment: &DeploymentSnapshot, out: &mut dyn RecordSink) {
     let Some(home) = home else {
         return;

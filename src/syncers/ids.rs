@@ -90,6 +90,22 @@ pub fn mapping_username(id: &str) -> &str {
     id.strip_prefix(EXTERNAL_TWIN_PREFIX).unwrap_or(id)
 }
 
+/// Separates a deployment's label from a name in the ids of a sync of several deployments. Labels are
+/// URL hosts (with a port), which never contain it.
+pub const CLUSTER_SEPARATOR: char = '/';
+
+/// The id of the object `id` (a role name, a username...) of the deployment `label`, when a sync reads
+/// several deployments: `<label>/<id>`.
+pub fn cluster_id(label: &str, id: &str) -> String {
+    format!("{label}{CLUSTER_SEPARATOR}{id}")
+}
+
+/// Splits a [`cluster_id`] into the label and the object's id (at the first `/`).
+pub fn split_cluster_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once(CLUSTER_SEPARATOR)
+        .filter(|(label, rest)| !label.is_empty() && !rest.is_empty())
+}
+
 /// Escapes `\`, `/` and `:` in one part of a Baton id, as baton-sdk's `bid` package does.
 fn bid_part(part: &str) -> String {
     part.replace('\\', "\\\\")

@@ -99,8 +99,8 @@ fn pending_entitlements(
                 continue;
             }
             if let Some(d) = snapshot.deployments.iter().find(|d| &d.id == id) {
-                let home = super::estate::home_deployment(snapshot) == Some(d.id.as_str());
-                let resource = deployment::resource(d, org_id, home);
+                let home = super::estate::home_deployments(snapshot).contains(d.id.as_str());
+                let resource = deployment::resource(d, org_id, home, None);
                 if let Some(rid) = &resource.id {
                     out.insert(entitlement_id(rid, slug), resource);
                 }

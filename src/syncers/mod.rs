@@ -49,28 +49,52 @@ pub fn direct_records(snapshot: &Snapshot) -> SyncRecords {
     out
 }
 
+/// One syncer of a deployment's objects: the deployment, the Cloud deployment it belongs to when
+/// known, and where its records go.
+type ClusterStep = fn(&DeploymentSnapshot, Option<&str>, &mut dyn RecordSink);
+
+/// The syncers of a deployment's objects, in the order their records are written.
+const CLUSTER_STEPS: [ClusterStep; 7] = [
+    |cluster, _, out| role::sync(cluster, out),
+    |cluster, home, out| estate::sso_grants(home, cluster, out),
+    |cluster, _, out| deployment_user::sync(cluster, out),
+    |cluster, _, out| role_mapping::sync(cluster, out),
+    |cluster, _, out| group::sync(cluster, out),
+    |cluster, _, out| service_account::sync(cluster, out),
+    |cluster, _, out| api_key::sync(cluster, out),
+];
+
 /// Hands every resource, entitlement and direct grant of one sync to `out`, in the order they are
-/// written: organizations, deployments, users (and pending invitations), Serverless projects, roles,
-/// deployment users, role mappings, groups (these four under their Cloud deployment when it is known,
-/// see [`estate`]), service accounts, API keys. The resource types are [`resource_types`]; expansion
-/// is left to the sink's owner.
+/// written: organizations, deployments (and a placeholder for each configured endpoint that could not
+/// be read and is no known Cloud deployment), users (and pending invitations), Serverless projects,
+/// then of every configured deployment (by label) roles, deployment users, role mappings, groups,
+/// service accounts, API keys, each under its Cloud deployment when it is known (see [`estate`]). The
+/// resource types are [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
-    let home = estate::home_deployment(snapshot);
+    let homes: Vec<Option<&str>> = snapshot
+        .clusters
+        .iter()
+        .map(|cluster| estate::home_deployment(snapshot, cluster))
+        .collect();
     organization::sync(snapshot, out);
-    deployment::sync(snapshot, home, out);
+    deployment::sync(snapshot, &homes.iter().flatten().copied().collect(), out);
+    estate::unread_placeholders(snapshot, out);
     user::sync(snapshot, out);
     invitation::sync(snapshot, out);
     project::sync(snapshot, out);
-    let no_deployment = DeploymentSnapshot::default();
-    let deployment = snapshot.deployment.as_ref().unwrap_or(&no_deployment);
-    let mut out = estate::ParentedSink::new(home, out);
-    role::sync(deployment, &mut out);
-    estate::sso_grants(home, deployment, &mut out);
-    deployment_user::sync(deployment, &mut out);
-    role_mapping::sync(deployment, &mut out);
-    group::sync(deployment, &mut out);
-    service_account::sync(deployment, &mut out);
-    api_key::sync(deployment, &mut out);
+    for step in CLUSTER_STEPS {
+        for (cluster, home) in snapshot.clusters.iter().zip(&homes) {
+            let name = home.and_then(|id| {
+                snapshot
+                    .deployments
+                    .iter()
+                    .find(|d| d.id == id)
+                    .map(|d| d.name.as_str())
+            });
+            let mut out = estate::ClusterSink::new(*home, cluster, name, out);
+            step(cluster, *home, &mut out);
+        }
+    }
 }
 
 #[cfg(test)]

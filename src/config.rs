@@ -241,7 +241,8 @@ pub fn deployment_targets(
     } else {
         let several = args.deployment_endpoint.len() > 1;
         for (i, raw) in group_deployment_flags(args)?.into_iter().enumerate() {
-            let place = several.then(|| format!("deployment {} (--deployment-endpoint #{})", i + 1, i + 1));
+            let place =
+                several.then(|| format!("deployment {} (--deployment-endpoint #{})", i + 1, i + 1));
             targets.extend(check_deployment(args, raw, required, place.as_deref())?);
         }
     }

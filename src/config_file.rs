@@ -15,11 +15,11 @@
 //! are set.
 
 use crate::cli::{Cli, DeploymentPositions, FileDeployment};
-use clap::parser::ValueSource;
-use elastic_api::Secret;
 use crate::config::UsageError;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
+use elastic_api::Secret;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

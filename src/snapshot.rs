@@ -268,7 +268,11 @@ impl Snapshot {
 }
 
 /// What reading one deployment gave: its index among the clusters, the result and the lists it read.
-type ClusterRead = (usize, anyhow::Result<DeploymentSnapshot>, Vec<(String, usize)>);
+type ClusterRead = (
+    usize,
+    anyhow::Result<DeploymentSnapshot>,
+    Vec<(String, usize)>,
+);
 
 /// Reads several deployments at the same time, at most [`CONCURRENT_CLUSTERS`] at once; the results
 /// in the order of `clusters`.

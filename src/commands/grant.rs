@@ -489,7 +489,10 @@ impl GrantConfig {
     /// and the username start with the deployment's label, its endpoint host (`<host>/<name>`, as a sync
     /// of several deployments writes them), which picks the deployment and is taken off. Every problem
     /// is a [`UsageError`].
-    pub fn for_request(args: &GlobalArgs, request: &Request) -> anyhow::Result<(GrantConfig, Request)> {
+    pub fn for_request(
+        args: &GlobalArgs,
+        request: &Request,
+    ) -> anyhow::Result<(GrantConfig, Request)> {
         let targets = config::deployment_targets(args, true)?;
         let http = config::http_options(args)?;
         if targets.len() <= 1 {
@@ -505,7 +508,10 @@ impl GrantConfig {
         let (name, rebuild): (&str, MakeTarget) = match &request.target {
             Target::Role(name) => (name, Target::Role),
             Target::RoleMapping(name) => (name, Target::RoleMapping),
-            _ => bail!("{} is no deployment entitlement", request.target.entitlement_id()),
+            _ => bail!(
+                "{} is no deployment entitlement",
+                request.target.entitlement_id()
+            ),
         };
         let Some((label, local)) = ids::split_cluster_id(name) else {
             return Err(usage(format!(

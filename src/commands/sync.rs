@@ -54,9 +54,8 @@ pub fn sync(config: &SyncConfig) -> anyhow::Result<SyncOutcome> {
         .deployments
         .iter()
         .map(|target| {
-            ApiClient::new(&target.endpoint, &config.http, stats.clone()).map(|api| {
-                DeploymentClient::new(api).with_users_page_size(config.users_page_size)
-            })
+            ApiClient::new(&target.endpoint, &config.http, stats.clone())
+                .map(|api| DeploymentClient::new(api).with_users_page_size(config.users_page_size))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let clusters: Vec<Cluster<'_>> = config

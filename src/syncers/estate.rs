@@ -22,8 +22,8 @@ use super::records::{grant, member_entitlement};
 use super::role;
 use crate::snapshot::{DeploymentSnapshot, Snapshot};
 use baton_c1z::proto::{
-    any, find_annotation, Annotation, AppTrait, Entitlement, Grant, GrantExpandable, Resource, ResourceId,
-    ProfileBuilder, SecretTrait,
+    any, find_annotation, Annotation, AppTrait, Entitlement, Grant, GrantExpandable,
+    ProfileBuilder, Resource, ResourceId, SecretTrait,
 };
 use baton_c1z::RecordSink;
 use std::collections::BTreeSet;
@@ -47,7 +47,10 @@ pub const CHILD_TYPES: [&str; 4] = [
 /// whose Elasticsearch resource id is the endpoint's `cluster_name` (`GET /`), else the one whose
 /// Elasticsearch resource id is the first label of the endpoint's host (`<es-resource-id>.<region host>`,
 /// the form Cloud gives each deployment).
-pub fn home_deployment<'a>(snapshot: &'a Snapshot, cluster: &DeploymentSnapshot) -> Option<&'a str> {
+pub fn home_deployment<'a>(
+    snapshot: &'a Snapshot,
+    cluster: &DeploymentSnapshot,
+) -> Option<&'a str> {
     let by_name = cluster
         .cluster_name
         .as_deref()

@@ -38,7 +38,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use cluster::{Cluster, EsVersion, CLUSTER_UUID, DEFAULT_CLUSTER_NAME};
-pub use tenant::{Tenant, TenantSpec, DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY};
+pub use tenant::{
+    Tenant, TenantSpec, DEMO_CLOUD_API_KEY, DEMO_DEPLOYMENT_API_KEY, DEMO_STAGING_API_KEY,
+    STAGING_ES_RESOURCE_ID,
+};
 #[cfg(feature = "tls")]
 pub use tls::TestCa;
 
@@ -121,6 +124,12 @@ pub enum FaultAction {
     /// Answer a write as if it was applied, but keep the tenant unchanged, as
     /// when another client overwrites the object at once.
     LostWrite,
+    /// Hold the request until `parties` requests matching a rendezvous fault
+    /// have arrived (this one included), then answer normally. A request
+    /// still alone after `timeout` is answered anyway and counted in
+    /// [`FakeElastic::rendezvous_missed`]: a client that sends its requests
+    /// one after another never meets.
+    Rendezvous { parties: usize, timeout: Duration },
 }
 
 impl Fault {
@@ -168,6 +177,18 @@ impl Fault {
             FaultAction::CloudError {
                 status,
                 code: code.to_string(),
+            },
+        )
+    }
+
+    /// Hold matching requests until `parties` of them are in flight at once
+    /// (see [`FaultAction::Rendezvous`]; 30 s at most).
+    pub fn rendezvous(path_prefix: &str, parties: usize) -> Fault {
+        Fault::new(
+            path_prefix,
+            FaultAction::Rendezvous {
+                parties,
+                timeout: Duration::from_secs(30),
             },
         )
     }
@@ -252,6 +273,10 @@ struct Shared {
     bytes_served: AtomicU64,
     serving_nanos: AtomicU64,
     cloud_responses: AtomicU64,
+    /// Requests that arrived at a rendezvous fault so far.
+    rendezvous_arrived: Mutex<usize>,
+    rendezvous_met: std::sync::Condvar,
+    rendezvous_missed: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -259,6 +284,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Waits until `parties` requests have arrived at rendezvous faults, or `timeout` has passed (then
+    /// counted as missed).
+    fn rendezvous(&self, parties: usize, timeout: Duration) {
+        let mut arrived = lock(&self.rendezvous_arrived);
+        *arrived += 1;
+        self.rendezvous_met.notify_all();
+        let deadline = std::time::Instant::now() + timeout;
+        while *arrived < parties {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                self.rendezvous_missed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            arrived = match self.rendezvous_met.wait_timeout(arrived, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
     /// The action of the first matching fault that still applies, updating
     /// its counters. Requests a fault lets through (`skip`) go on to the
     /// faults after it.
@@ -331,6 +376,10 @@ impl http::Handler for Shared {
             None => Action::Send(self.finish(family, self.route(request, &target))),
             Some(FaultAction::Delay(d)) => {
                 delay = Some(d);
+                Action::Send(self.finish(family, self.route(request, &target)))
+            }
+            Some(FaultAction::Rendezvous { parties, timeout }) => {
+                self.rendezvous(parties, timeout);
                 Action::Send(self.finish(family, self.route(request, &target)))
             }
             Some(FaultAction::Status { status, headers }) => {
@@ -471,6 +520,9 @@ impl FakeElastic {
             bytes_served: AtomicU64::new(0),
             serving_nanos: AtomicU64::new(0),
             cloud_responses: AtomicU64::new(0),
+            rendezvous_arrived: Mutex::new(0),
+            rendezvous_met: std::sync::Condvar::new(),
+            rendezvous_missed: AtomicU64::new(0),
         });
         let handler: Arc<dyn http::Handler> = shared.clone();
         let scheme = transport.scheme();
@@ -544,6 +596,12 @@ impl FakeElastic {
     /// excluded).
     pub fn serving_time(&self) -> Duration {
         Duration::from_nanos(self.shared.serving_nanos.load(Ordering::Relaxed))
+    }
+
+    /// How many requests held by a [`FaultAction::Rendezvous`] were answered
+    /// alone, after its timeout.
+    pub fn rendezvous_missed(&self) -> u64 {
+        self.shared.rendezvous_missed.load(Ordering::Relaxed)
     }
 }
 

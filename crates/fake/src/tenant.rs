@@ -49,6 +49,15 @@ const API_KEYS_JSON: &str = include_str!("../fixtures/deployment/api_keys.json")
 const SERVICE_ACCOUNTS_JSON: &str = include_str!("../fixtures/deployment/service_accounts.json");
 const SERVICE_TOKENS_JSON: &str = include_str!("../fixtures/deployment/service_tokens.json");
 const INVITATIONS_JSON: &str = include_str!("../fixtures/cloud/invitations.json");
+const STAGING_USERS_JSON: &str = include_str!("../fixtures/staging/users.json");
+const STAGING_ROLES_JSON: &str = include_str!("../fixtures/staging/roles.json");
+const STAGING_ROLE_MAPPINGS_JSON: &str = include_str!("../fixtures/staging/role_mappings.json");
+
+/// Key of the demo's second deployment, `staging-search`: base64 of `staging-id:staging-key`.
+pub const DEMO_STAGING_API_KEY: &str = "c3RhZ2luZy1pZDpzdGFnaW5nLWtleQ==";
+
+/// Elasticsearch resource id of the demo's `staging-search` deployment, its cluster's `cluster_name`.
+pub const STAGING_ES_RESOURCE_ID: &str = "c4e6a8b0d2f4e6a8c0b2d4f6a8c0e2b4";
 
 /// Everything one fake Elastic account serves. Holds fake keys only, so it is
 /// fine for it to derive `Debug`.
@@ -221,6 +230,23 @@ impl Tenant {
             basic_users: BTreeMap::new(),
             cloud_key_assignable_roles: None,
         })
+    }
+
+    /// The security API of the demo's second deployment, `staging-search` (fixtures in `staging/`):
+    /// Elasticsearch 8.15 reporting the deployment's Elasticsearch resource id as `cluster_name`, with
+    /// its own users, roles and role mappings, and no Cloud data.
+    pub fn demo_staging() -> anyhow::Result<Tenant> {
+        let mut tenant = Tenant::empty("", DEMO_STAGING_API_KEY);
+        tenant.users = parse_keyed("staging/users.json", STAGING_USERS_JSON)?;
+        tenant.roles = parse_keyed("staging/roles.json", STAGING_ROLES_JSON)?;
+        tenant.role_mappings =
+            parse_keyed("staging/role_mappings.json", STAGING_ROLE_MAPPINGS_JSON)?;
+        let mut tenant = tenant.self_managed(EsVersion::V8_15);
+        if let Some(cluster) = tenant.cluster.as_mut() {
+            cluster.cluster_name = STAGING_ES_RESOURCE_ID.to_string();
+            cluster.node_name = "instance-0000000001".to_string();
+        }
+        Ok(tenant)
     }
 
     /// A tenant with the given keys and no data at all (the authenticate body

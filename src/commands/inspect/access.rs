@@ -140,24 +140,45 @@ pub(super) fn access(
             .map_or(id, |t| name_or(&t.display_name, id))
             .to_owned()
     };
-    // A source by its display name; one that is only its slug (as the Go SDK's are) also names the
-    // resource it is on, so that `member` of one group can be told from `member` of another.
+    // A source by its display name, which also names the resource it is on (unless the name does), so
+    // that `member` of one group can be told from `member` of another, and `Admin` of one deployment
+    // from `Admin` of another.
     let entitlement_name = |id: &str| -> anyhow::Result<String> {
         let Some(e) = entitlements.get(id) else {
             return Ok(id.to_owned());
         };
-        if !e.display_name.is_empty() && e.display_name != e.slug {
-            return Ok(e.display_name.clone());
-        }
         let rid = e.resource.as_ref().and_then(|r| r.id.as_ref());
         let stored = rid.map(|rid| resources.get(rid)).transpose()?.flatten();
         let on = stored
             .as_deref()
             .or(e.resource.as_ref())
             .map(|r| name_or(&r.display_name, rid.map_or("", |rid| rid.resource.as_str())));
+        let name = name_or(&e.display_name, id);
         Ok(match on {
-            Some(on) if !on.is_empty() => format!("{} ({on})", name_or(&e.display_name, id)),
-            _ => name_or(&e.display_name, id).to_owned(),
+            // A name that does not say what it is on (`Admin`) says it: `Admin on prod-logs
+            // (Deployment)`.
+            Some(on) if !on.is_empty() && !name.contains(on) => format!(
+                "{name} on {on} ({})",
+                type_name(rid.map_or("", |rid| rid.resource_type.as_str()))
+            ),
+            _ => name.to_owned(),
+        })
+    };
+    // A resource under another says which (`superuser on prod-logs`), unless its name does.
+    let resource_name = |resource: Option<&proto::Resource>, rid: &proto::ResourceId| {
+        let name = resource.map_or(rid.resource.as_str(), |r| {
+            name_or(&r.display_name, &rid.resource)
+        });
+        let parent = resource
+            .and_then(|r| r.parent_resource_id.as_ref())
+            .map(|parent| resources.get(parent))
+            .transpose()?
+            .flatten();
+        anyhow::Ok(match parent.as_deref().map(|p| p.display_name.as_str()) {
+            Some(parent) if !parent.is_empty() && !name.contains(parent) => {
+                format!("{name} on {parent}")
+            }
+            _ => name.to_owned(),
         })
     };
     let mut text = format!(
@@ -176,13 +197,7 @@ pub(super) fn access(
         let rid = group.resource_id;
         text.push_str(&format!(
             "{branch}{} ({})\n",
-            group
-                .resource
-                .as_deref()
-                .map_or(rid.resource.as_str(), |r| name_or(
-                    &r.display_name,
-                    &rid.resource
-                )),
+            resource_name(group.resource.as_deref(), rid)?,
             type_name(&rid.resource_type)
         ));
         let mut held_items = Vec::new();

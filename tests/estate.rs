@@ -217,7 +217,7 @@ fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("superuser (Deployment Role)\n    └── member via Admin\n"),
+        stdout.contains("superuser on prod-logs (Deployment Role)\n    └── member via Admin on prod-logs (Deployment)\n"),
         "{stdout}"
     );
 

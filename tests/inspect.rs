@@ -857,7 +857,7 @@ fn inspect_demo_principals_and_access() {
     assert_tree_matches(&ada_tree, &ada);
     assert!(ada_tree.starts_with("Effective Access for Ada Lovelace (User)\n"));
     assert!(
-        ada_tree.contains("admin via Organization owner\n"),
+        ada_tree.contains("admin via Organization owner on Acme Corp (Organization)\n"),
         "{ada_tree}"
     );
     let through_owner = ada["resources"]
@@ -954,7 +954,7 @@ fn inspect_go_sdk_principals_and_access() {
     assert_tree_matches(&tree, &doc);
     assert!(tree.starts_with("Effective Access for User 0000000 (User)\n"));
     assert!(
-        tree.contains(" via admin (Group 0000000), member (Group 0000000)"),
+        tree.contains(" via admin on Group 0000000 (Group), member on Group 0000000 (Group)"),
         "expanded grants name their sources: {tree}"
     );
     assert_eq!(

@@ -206,10 +206,16 @@ fn run_demo(_global: &GlobalArgs) -> anyhow::Result<()> {
 #[cfg(feature = "demo")]
 fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
     use elastic_api::{Api, Endpoint, Secret};
-    use elastic_fake::{FakeElastic, Tenant};
-    let tenant = Tenant::demo().context("cannot load the demo tenant")?;
+    use elastic_fake::{EsVersion, FakeElastic, Tenant};
+    let tenant = Tenant::demo()
+        .context("cannot load the demo tenant")?
+        .with_es_version(EsVersion::V8_15);
+    let staging = Tenant::demo_staging().context("cannot load the demo tenant")?;
     let fake = FakeElastic::start(tenant.clone()).context("cannot start the demo server")?;
+    let staging_fake =
+        FakeElastic::start(staging.clone()).context("cannot start the demo server")?;
     let base_url = config::parse_base_url(&fake.url(), "demo server", false)?;
+    let staging_url = config::parse_base_url(&staging_fake.url(), "demo server", false)?;
     let config = SyncConfig {
         cloud: Some(Endpoint::with_api_key(
             Api::Cloud,
@@ -217,14 +223,26 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
             Secret::new(tenant.cloud_api_key),
         )),
         organization_id: global.organization_id.clone(),
-        deployments: vec![config::DeploymentTarget {
-            label: config::deployment_label(&base_url),
-            endpoint: Endpoint::with_api_key(
-                Api::Elasticsearch,
-                base_url,
-                Secret::new(tenant.deployment_api_key),
-            ),
-        }],
+        // Both servers listen on 127.0.0.1 with a new port each run: the deployments are named by the
+        // hosts Elastic Cloud would give them, so that the ids stay the same from run to run.
+        deployments: vec![
+            config::DeploymentTarget {
+                label: DEMO_PROD_HOST.to_owned(),
+                endpoint: Endpoint::with_api_key(
+                    Api::Elasticsearch,
+                    base_url,
+                    Secret::new(tenant.deployment_api_key),
+                ),
+            },
+            config::DeploymentTarget {
+                label: DEMO_STAGING_HOST.to_owned(),
+                endpoint: Endpoint::with_api_key(
+                    Api::Elasticsearch,
+                    staging_url,
+                    Secret::new(staging.deployment_api_key),
+                ),
+            },
+        ],
         continue_on_deployment_error: false,
         users_page_size: global.users_page_size,
         file: global.file.clone(),
@@ -236,17 +254,26 @@ fn run_demo(global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "Synced the built-in demo tenant (a fake Elastic Cloud and deployment served on {}).",
-        fake.url()
+        "Synced the built-in demo tenant (a fake Elastic Cloud and deployment prod-logs served on {}, deployment staging-search on {}).",
+        fake.url(),
+        staging_fake.url()
     );
     print_summary(&mut out, &outcome);
     let file = global.file.display();
     let _ = writeln!(
         out,
-        "Look inside: baton-elastic inspect stats -f {file}\n             baton-elastic inspect access -t deploymentUser -r sam.saml -f {file}\n             baton-elastic inspect export-csv -f {file} --out access-review.csv"
+        "Look inside: baton-elastic inspect stats -f {file}\n             baton-elastic inspect access -t deploymentUser -r {DEMO_PROD_HOST}/sam.saml -f {file}\n             baton-elastic inspect export-csv -f {file} --out access-review.csv"
     );
     Ok(())
 }
+
+/// The host the demo's `prod-logs` deployment is named by (its label in ids).
+#[cfg(feature = "demo")]
+pub const DEMO_PROD_HOST: &str = "prod-logs.es.demo";
+
+/// The host the demo's `staging-search` deployment is named by.
+#[cfg(feature = "demo")]
+pub const DEMO_STAGING_HOST: &str = "staging-search.es.demo";
 
 /// Human-readable size.
 pub fn human_bytes(bytes: u64) -> String {

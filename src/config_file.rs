@@ -179,17 +179,19 @@ where
 }
 
 /// Where each deployment flag's values stand on the command line (none for a value from a variable or
-/// the file). A global flag given after the subcommand is found in the subcommand's matches.
+/// the file).
 fn deployment_positions(matches: &clap::ArgMatches) -> DeploymentPositions {
+    // Global flags' values are propagated down: the deepest level that has them has all of them.
     let positions = |id: &str| -> Vec<usize> {
+        let mut found = Vec::new();
         let mut level = Some(matches);
         while let Some(m) = level {
             if m.value_source(id) == Some(ValueSource::CommandLine) {
-                return m.indices_of(id).map(Iterator::collect).unwrap_or_default();
+                found = m.indices_of(id).map(Iterator::collect).unwrap_or_default();
             }
             level = m.subcommand().map(|(_, sub)| sub);
         }
-        Vec::new()
+        found
     };
     DeploymentPositions {
         endpoint: positions("deployment_endpoint"),

@@ -162,3 +162,123 @@ fn unknown_log_level_is_a_usage_error() {
         Cli::try_parse_from(["baton-elastic", "--log-level", "verbose"]).expect_err("rejects");
     assert_eq!(err.exit_code(), 2);
 }
+
+fn parsed(argv: &[&str], env: &[(&str, &str)]) -> GlobalArgs {
+    let mut full = vec!["baton-elastic"];
+    full.extend_from_slice(argv);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    baton_elastic::config_file::parse_command_line(full, None, |name| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| std::ffi::OsString::from(v))
+    })
+    .expect("parses")
+    .global
+}
+
+#[test]
+fn each_credential_belongs_to_the_endpoint_before_it() {
+    let args = parsed(
+        &[
+            "sync",
+            "--deployment-endpoint",
+            "https://a.example",
+            "--deployment-api-key",
+            "ka",
+            "--deployment-endpoint",
+            "https://b.example:9200",
+            "--deployment-username",
+            "u",
+            "--deployment-password",
+            "p",
+        ],
+        &[],
+    );
+    let c = SyncConfig::from_args(&args).expect("valid");
+    let labels: Vec<&str> = c.deployments.iter().map(|d| d.label.as_str()).collect();
+    assert_eq!(labels, ["a.example", "b.example:9200"]);
+    assert_eq!(
+        c.deployments[0].endpoint.credential,
+        Credential::ApiKey(Secret::new("ka"))
+    );
+    assert_eq!(
+        c.deployments[1].endpoint.credential,
+        Credential::Basic {
+            username: "u".into(),
+            password: Secret::new("p")
+        }
+    );
+    for (argv, env, expected) in [
+        (
+            vec!["--deployment-api-key", "k", "--deployment-endpoint", "https://a.example", "--deployment-endpoint", "https://b.example", "--deployment-api-key", "k2"],
+            vec![],
+            "comes before the first --deployment-endpoint",
+        ),
+        (
+            vec!["--deployment-endpoint", "https://a.example", "--deployment-api-key", "k", "--deployment-api-key", "k2", "--deployment-endpoint", "https://b.example"],
+            vec![],
+            "given twice for deployment 1",
+        ),
+        (
+            vec!["--deployment-endpoint", "https://a.example", "--deployment-api-key", "k", "--deployment-endpoint", "https://a.example/x", "--deployment-api-key", "k2"],
+            vec![],
+            "two deployments have the endpoint host a.example",
+        ),
+        (
+            vec!["--deployment-endpoint", "https://a.example", "--deployment-api-key", "k", "--deployment-endpoint", "https://b.example"],
+            vec![],
+            "deployment 2 (--deployment-endpoint #2): --deployment-endpoint is set but no credential",
+        ),
+    ] {
+        let msg = usage_message(SyncConfig::from_args(&parsed(&argv, &env)));
+        assert!(msg.contains(expected), "{argv:?}: {msg}");
+    }
+}
+
+#[test]
+fn the_config_file_list_is_checked_line_by_line() {
+    use baton_elastic::config_file::parse_file;
+    let path = std::path::Path::new("c.yaml");
+    let (entries, deployments) = parse_file(
+        "log-level: warn\ndeployments:\n  - endpoint: https://a.example\n    api-key: 'k1'\n  -   endpoint: https://b.example\n      username: u\n      password: \"p\"\n      ca-cert: /ca.pem\nfile: x.c1z\n",
+        path,
+    )
+    .expect("parses");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(deployments[0].line, 3);
+    assert_eq!(deployments[0].api_key, Some(Secret::new("k1")));
+    assert_eq!(deployments[1].username.as_deref(), Some("u"));
+    assert_eq!(deployments[1].ca_cert, Some(PathBuf::from("/ca.pem")));
+    assert!(
+        !format!("{deployments:?}").contains("k1"),
+        "keys stay out of Debug"
+    );
+    for (text, expected) in [
+        (
+            "deployments:\n  - endpoint: a\n    token: x\n",
+            "line 3: unknown key \"token\"",
+        ),
+        (
+            "deployments:\n  - endpoint: a\n    endpoint: b\n",
+            "line 3: duplicate key \"endpoint\"",
+        ),
+        ("deployments:\n", "`deployments:` has no items"),
+        ("deployments: x\n", "takes a list"),
+        (
+            "deployments:\n  - endpoint: a\n      api-key: k\n",
+            "line 3: expected a `- key: value` item",
+        ),
+        (
+            "deployment-api-key: k\ndeployments:\n  - endpoint: a\n",
+            "are both set",
+        ),
+        ("  indented: x\n", "line 1: indented line"),
+    ] {
+        let err = parse_file(text, path).expect_err(text).to_string();
+        assert!(err.contains(expected), "{text:?}: {err}");
+    }
+}

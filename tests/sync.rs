@@ -1322,11 +1322,27 @@ fn the_demo_command_needs_no_account() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("demo tenant"), "{stdout}");
-    // 8 Cloud requests (invitations too), 3 project lists, `GET /` for the version, then 7 deployment
-    // lists.
-    assert!(stdout.contains("22 API requests"), "{stdout}");
+    // 8 Cloud requests (invitations too) and 3 project lists; prod-logs (8.15): `GET /`,
+    // `_authenticate`, a page of users and the built-in users, roles, mappings, profiles, API keys,
+    // service accounts and their 3 token lists; staging-search the same without token lists.
+    assert!(stdout.contains("32 API requests"), "{stdout}");
     let synced = read_default_sync(&open(&path));
-    assert_eq!(synced.grants, expected_grants());
+    // The single-deployment demo's grants, now under prod-logs' label, and staging-search's own.
+    let prod = "prod-logs.es.demo";
+    let labelled: Vec<&String> = synced
+        .grants
+        .iter()
+        .filter(|g| g.contains(&format!(":{prod}/")))
+        .collect();
+    assert!(!labelled.is_empty());
+    for id in [
+        format!("role:{prod}/viewer:member:deploymentUser:{prod}/sam.saml"),
+        format!("role:{prod}/superuser:member:user:2894412301"),
+        "role:staging-search.es.demo/search_admin:member:deploymentUser:staging-search.es.demo/search-admin".to_owned(),
+    ] {
+        assert!(synced.grants.contains(&id), "{id}: {:?}", synced.grants);
+    }
+    assert_eq!(synced.grants.len(), 188);
 }
 
 #[test]

@@ -241,7 +241,8 @@ fn serverless_projects_with_their_roles_and_assignments() {
         .and_then(|m| m.iter_mut().find(|m| m["user_id"] == "3310087745"))
         .expect("bob");
     bob["role_assignments"]["project"] = serde_json::json!({"security": [
-        {"role_id": "security-t1-analyst", "organization_id": "4125567842", "all": false, "project_ids": [CORP_SIEM]}
+        {"role_id": "security-t1-analyst", "organization_id": "4125567842", "all": false, "project_ids": [CORP_SIEM]},
+        {"role_id": "security-viewer", "organization_id": "4125567842", "all": true, "application_roles": ["soc-reader"]}
     ]});
     let fake = FakeElastic::start(tenant).expect("fake");
     let (_dir, path) = temp_target();
@@ -278,7 +279,10 @@ fn serverless_projects_with_their_roles_and_assignments() {
         .filter(|e| e.resource_type_id == "project")
         .map(|e| e.external_id)
         .collect();
-    assert_eq!(entitlements.len(), 13 + 3);
+    // 13 security roles, 3 Elasticsearch roles, and the custom role Bob is assigned on every security
+    // project.
+    assert_eq!(entitlements.len(), 13 + 3 + 1);
+    assert!(entitlements.contains(&format!("project:{CORP_SIEM}:custom:soc-reader")));
     assert!(entitlements.contains(&format!("project:{LABS_SEARCH}:elasticsearch-developer")));
     let grants: BTreeMap<String, Vec<String>> = file
         .grants(&sync)
@@ -299,6 +303,15 @@ fn serverless_projects_with_their_roles_and_assignments() {
         (
             format!("project:{CORP_SIEM}:security-t1-analyst:user:3310087745"),
             vec![],
+        ),
+        (
+            format!("project:{CORP_SIEM}:custom:soc-reader:user:3310087745"),
+            vec![],
+        ),
+        // security-viewer on every security project: through the organization.
+        (
+            format!("project:{CORP_SIEM}:security-viewer:user:3310087745"),
+            vec!["organization:4125567842:security-viewer".to_owned()],
         ),
         (
             format!("project:{LABS_SEARCH}:elasticsearch-admin:user:6639001122"),

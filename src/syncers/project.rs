@@ -5,8 +5,12 @@
 //! reaches every project of the type through a `GrantExpandable` grant to the organization, as for
 //! deployments.
 //!
-//! Custom project roles are not listed: the projects API gives them only one project at a time
-//! (`GET /api/v1/serverless/projects/<type>/<id>/roles`), which would cost a request per project.
+//! Custom project roles are the `application_roles` of the assignments: each one an assignment names
+//! for a project (by id, or with `all: true` for every project of its type) is a `custom:<role>`
+//! entitlement of the project, granted directly to the assigned members. Custom roles no assignment
+//! names are not listed: the projects API gives them only one project at a time
+//! (`GET /api/v1/serverless/projects/<type>/<id>/roles`), which would cost a request per project, and
+//! a custom role gives nobody access until an assignment names it.
 
 use super::ids::{self, role_entitlement_id};
 use super::records::{assignment_entitlement, grant};
@@ -135,6 +139,31 @@ pub fn resource(project: &Project) -> Resource {
     }
 }
 
+/// The prefix of the entitlement slug of a custom project role: `custom:<role name>`.
+pub const CUSTOM_ROLE_PREFIX: &str = "custom:";
+
+/// The custom roles (`application_roles`) the assignments of `members` name for `project`, with the
+/// user ids of the members they are assigned to.
+pub fn custom_role_holders<'a>(
+    members: &'a [Member],
+    org_id: &'a str,
+    project: &'a Project,
+) -> BTreeMap<&'a str, BTreeSet<&'a str>> {
+    let mut out: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for member in members {
+        for a in project_assignments(member, org_id, &project.project_type) {
+            if a.all == Some(true) || a.project_ids.contains(&project.id) {
+                for role in &a.application_roles {
+                    out.entry(role.as_str())
+                        .or_default()
+                        .insert(member.user_id.as_str());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Adds the projects of the synced organizations, their role entitlements, direct grants from
 /// assignments naming them, and the expandable grants to their organization.
 pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
@@ -185,6 +214,22 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
                 resource_type_ids: Vec::new(),
             }));
             out.grant(via_org);
+            out.entitlement(entitlement);
+        }
+        for (role, holders) in custom_role_holders(members, org_id, project) {
+            let entitlement = assignment_entitlement(
+                &resource,
+                &format!("{CUSTOM_ROLE_PREFIX}{role}"),
+                format!("{role} (custom role)"),
+                format!(
+                    "The custom role {role} of the {} Serverless project, given by Cloud role assignments",
+                    project.name
+                ),
+                vec![types::user()],
+            );
+            for user_id in holders {
+                out.grant(grant(&entitlement, ResourceId::new(ids::USER, user_id)));
+            }
             out.entitlement(entitlement);
         }
         out.resource(resource);

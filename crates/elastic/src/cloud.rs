@@ -168,6 +168,13 @@ pub struct ProjectRoleAssignment {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub project_ids: Vec<String>,
+    /// Custom roles of the project(s) the member gets on signing in.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub application_roles: Vec<String>,
 }
 
 /// One resource of a deployment (Elasticsearch, Kibana, ...).

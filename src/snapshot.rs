@@ -201,8 +201,8 @@ impl Snapshot {
 
     /// Reads the lists `needs` names, one request per list (the others stay empty), of Elastic Cloud when
     /// `cloud` is given and of each deployment of `clusters`: either plane alone, or both. Without Cloud
-    /// there are no organizations, members or deployments. Cloud is read first, then the deployments,
-    /// several at the same time (at most [`CONCURRENT_CLUSTERS`] at once). A deployment that cannot be read
+    /// there are no organizations, members or deployments. One deployment is read after Cloud; several
+    /// are read at the same time as Cloud and as each other (at most [`CONCURRENT_CLUSTERS`] at once). A deployment that cannot be read
     /// fails the fetch, or with `continue_on_error` is recorded in [`Snapshot::missing_clusters`] with
     /// a warning.
     pub fn fetch_planes(
@@ -214,17 +214,21 @@ impl Snapshot {
         progress: &mut dyn Progress,
     ) -> anyhow::Result<Snapshot> {
         let clusters = if needs.deployment() { clusters } else { &[] };
-        let mut snapshot = match cloud {
-            Some(cloud) => fetch_cloud(cloud, organization_id, needs, progress)?,
-            None => Snapshot::default(),
+        let fetch_cloud = |progress: &mut dyn Progress| match cloud {
+            Some(cloud) => fetch_cloud(cloud, organization_id, needs, progress),
+            None => Ok(Snapshot::default()),
         };
-        let read = match clusters {
+        let (snapshot, read) = match clusters {
+            [] => (fetch_cloud(progress), Vec::new()),
+            // One deployment is read after Cloud, so that a Cloud failure sends it no request.
             [one] => {
+                let snapshot = fetch_cloud(progress)?;
                 let result = fetch_deployment(one.client, needs, progress);
-                vec![(0, result, Vec::new())]
+                (Ok(snapshot), vec![(0, result, Vec::new())])
             }
-            _ => fetch_concurrently(clusters, needs),
+            _ => fetch_concurrently(clusters, needs, || fetch_cloud(progress)),
         };
+        let mut snapshot = snapshot?;
         let labelled = clusters.len() > 1;
         for (i, result, lists) in read {
             for (list, count) in lists {
@@ -274,11 +278,15 @@ type ClusterRead = (
     Vec<(String, usize)>,
 );
 
-/// Reads several deployments at the same time, at most [`CONCURRENT_CLUSTERS`] at once; the results
-/// in the order of `clusters`.
-fn fetch_concurrently(clusters: &[Cluster<'_>], needs: &Needs) -> Vec<ClusterRead> {
+/// Reads several deployments at the same time, at most [`CONCURRENT_CLUSTERS`] at once, while
+/// `cloud` runs on this thread; the deployments' results in the order of `clusters`.
+fn fetch_concurrently<T>(
+    clusters: &[Cluster<'_>],
+    needs: &Needs,
+    cloud: impl FnOnce() -> T,
+) -> (T, Vec<ClusterRead>) {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut read: Vec<ClusterRead> = std::thread::scope(|scope| {
+    let (cloud, mut read): (T, Vec<ClusterRead>) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..clusters.len().min(CONCURRENT_CLUSTERS))
             .map(|_| {
                 let next = &next;
@@ -296,16 +304,18 @@ fn fetch_concurrently(clusters: &[Cluster<'_>], needs: &Needs) -> Vec<ClusterRea
                 })
             })
             .collect();
-        workers
+        let cloud = cloud();
+        let read = workers
             .into_iter()
             .flat_map(|worker| match worker.join() {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
             })
-            .collect()
+            .collect();
+        (cloud, read)
     });
     read.sort_by_key(|(i, _, _)| *i);
-    read
+    (cloud, read)
 }
 
 /// The lists one deployment's fetch read (on its own thread), reported once the fetch is joined.

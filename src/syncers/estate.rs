@@ -338,3 +338,124 @@ pub fn sso_grants(home: Option<&str>, deployment: &DeploymentSnapshot, out: &mut
         out.grant(g);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_c1z::proto::{Resource, SecretTrait};
+    use baton_c1z::SyncRecords;
+    use elastic_api::cloud::{Deployment, Organization};
+
+    fn snapshot() -> Snapshot {
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "id": "d1", "name": "prod-logs",
+            "resources": [{"ref_id": "main-elasticsearch", "id": "abc123", "kind": "elasticsearch"}]
+        }))
+        .expect("deployment");
+        Snapshot {
+            organizations: vec![Organization {
+                id: "o1".into(),
+                name: "Org".into(),
+            }],
+            deployments: vec![deployment],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn the_endpoint_host_names_the_deployment_when_get_root_does_not() {
+        let snapshot = snapshot();
+        assert_eq!(
+            deployment_of_host(&snapshot, "abc123.us-central1.gcp.cloud.es.io"),
+            Some("d1")
+        );
+        assert_eq!(deployment_of_host(&snapshot, "abc123:9243"), Some("d1"));
+        assert_eq!(
+            deployment_of_host(&snapshot, "prod-logs-x1.es.example"),
+            None
+        );
+        let by_host = DeploymentSnapshot {
+            host: Some("abc123.es.example".into()),
+            ..DeploymentSnapshot::default()
+        };
+        assert_eq!(home_deployment(&snapshot, &by_host), Some("d1"));
+        // A `cluster_name` no deployment has leaves the host to tell.
+        let by_name = DeploymentSnapshot {
+            cluster_name: Some("zzz".into()),
+            host: Some("abc123.es.example".into()),
+            ..DeploymentSnapshot::default()
+        };
+        assert_eq!(home_deployment(&snapshot, &by_name), Some("d1"));
+        let neither = DeploymentSnapshot {
+            cluster_name: Some("zzz".into()),
+            host: Some("127.0.0.1:9200".into()),
+            ..DeploymentSnapshot::default()
+        };
+        assert_eq!(home_deployment(&snapshot, &neither), None);
+    }
+
+    #[test]
+    fn a_labelled_sink_puts_the_label_in_every_id_of_the_deployment() {
+        let cluster = DeploymentSnapshot {
+            label: Some("es1:9200".into()),
+            ..DeploymentSnapshot::default()
+        };
+        let mut out = SyncRecords::default();
+        let mut sink = ClusterSink::new(Some("d1"), &cluster, Some("prod-logs"), &mut out);
+        let owner = ResourceId::new(ids::DEPLOYMENT_USER, "jdoe");
+        sink.resource(Resource {
+            id: Some(ResourceId::new(ids::API_KEY, "k1")),
+            display_name: "key".into(),
+            annotations: vec![any(&SecretTrait {
+                created_by_id: Some(owner.clone()),
+                identity_id: Some(owner.clone()),
+                ..SecretTrait::default()
+            })],
+            ..Resource::default()
+        });
+        let mapping = Resource {
+            id: Some(ResourceId::new(ids::ROLE_MAPPING, "m")),
+            display_name: "m".into(),
+            ..Resource::default()
+        };
+        let role = role::resource("viewer", None);
+        let entitlement =
+            member_entitlement(&role, "viewer Role member".into(), String::new(), vec![]);
+        sink.entitlement(entitlement.clone());
+        let mut g = grant(&entitlement, mapping.id.clone().expect("id"));
+        g.annotations.push(any(&GrantExpandable {
+            entitlement_ids: vec!["roleMapping:m:member".into(), "deployment:d1:admin".into()],
+            shallow: false,
+            resource_type_ids: vec![],
+        }));
+        sink.grant(g);
+        drop(sink);
+
+        let key = &out.resources[0];
+        assert_eq!(key.id, Some(ResourceId::new(ids::API_KEY, "es1:9200/k1")));
+        assert_eq!(key.display_name, "key (prod-logs)");
+        assert_eq!(
+            key.parent_resource_id,
+            Some(ResourceId::new(ids::DEPLOYMENT, "d1"))
+        );
+        let secret: SecretTrait = find_annotation(&key.annotations)
+            .expect("decodes")
+            .expect("secret");
+        let labelled = ResourceId::new(ids::DEPLOYMENT_USER, "es1:9200/jdoe");
+        assert_eq!(secret.created_by_id.as_ref(), Some(&labelled));
+        assert_eq!(secret.identity_id.as_ref(), Some(&labelled));
+
+        let e = &out.entitlements[0];
+        assert_eq!(e.id, "role:es1:9200/viewer:member");
+        assert_eq!(e.display_name, "viewer (prod-logs) Role member");
+        let g = &out.grants[0];
+        assert_eq!(g.id, "role:es1:9200/viewer:member:roleMapping:es1:9200/m");
+        let expandable: GrantExpandable = find_annotation(&g.annotations)
+            .expect("decodes")
+            .expect("expandable");
+        assert_eq!(
+            expandable.entitlement_ids,
+            ["roleMapping:es1:9200/m:member", "deployment:d1:admin"]
+        );
+    }
+}

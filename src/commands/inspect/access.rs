@@ -19,8 +19,9 @@ use std::rc::Rc;
 /// embeds it, by type and id. Written as they are found, the console table in two passes (widths, then
 /// rows) and JSON as the `{"resources":[…]}` document an item at a time, so nothing grows with the file:
 /// the resources are walked by row id, each asked of the principal index whether it holds a selected
-/// grant; then SQLite lists the distinct principals of the selected grants by type and id, and those
-/// without a resource are shown from their first grant. With no sync (every row), a resource stored in
+/// grant; then SQLite lists the distinct principals of the selected grants (of every sync, from the
+/// principal indexes alone) by type and id, and those without a resource are shown from their first
+/// grant in the sync, if they have one. With no sync (every row), a resource stored in
 /// several syncs is listed at its first row, which takes a set of the principals listed so far.
 pub(super) fn write_principals(
     file: &C1zFile,
@@ -67,7 +68,9 @@ pub(super) fn write_principals(
                 visit(cells, item)
             },
         )?;
-        file.for_each_grant_principal(sync_id, &filter.rows(None), |type_id, id| {
+        // The principals of every sync's selected grants, which their indexes list without reading the
+        // grants: each is checked against the sync by its first grant.
+        file.for_each_grant_principal(None, &filter.rows(None), |type_id, id| {
             let rid = proto::ResourceId::new(type_id, id);
             if lookup.get(&rid)?.is_some() {
                 // Listed with the resources, if it holds a selected grant.

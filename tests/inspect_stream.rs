@@ -1,7 +1,9 @@
 //! `inspect` on a file of a few thousand grants, which the views stream from the file as they read
 //! them: the JSON output is one valid document holding every selected grant in the file's order, the
 //! console table is aligned over all of its rows, `export-csv` has a row per grant and `diff` finds
-//! every change of two such syncs, sorted by id.
+//! every change of two such syncs, sorted by id. `principals` lists each holder of many grants once, in
+//! the order of the file's resources and then by id, and `principals compare` keeps the order of the
+//! first grants and the `baton` CLI's first match.
 
 mod cli_support;
 

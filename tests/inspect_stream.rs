@@ -1,7 +1,9 @@
 //! `inspect` on a file of a few thousand grants, which the views stream from the file as they read
 //! them: the JSON output is one valid document holding every selected grant in the file's order, the
 //! console table is aligned over all of its rows, `export-csv` has a row per grant and `diff` finds
-//! every change of two such syncs, sorted by id.
+//! every change of two such syncs, sorted by id. `principals` lists each holder of many grants once, in
+//! the order of the file's resources and then by id, and `principals compare` keeps the order of the
+//! first grants and the `baton` CLI's first match.
 
 mod cli_support;
 
@@ -221,4 +223,244 @@ fn inspect_stream_diff_of_two_large_syncs_finds_every_change_sorted_by_id() {
     assert_eq!(rows[1], ["grant", "created", "team:t0:member:user:u600"]);
     assert_eq!(rows[2][1], "deleted");
     assert_eq!(rows[rows.len() - 1][1], "modified");
+}
+
+/// A grant of team `t` to a principal the file has no resource for, named as the grant embeds it.
+fn ghost_grant(t: usize, type_id: &str, id: &str) -> Grant {
+    Grant {
+        entitlement: Some(member(t)),
+        principal: Some(Resource {
+            id: Some(ResourceId::new(type_id, id)),
+            display_name: format!("Ghost {id}"),
+            ..Default::default()
+        }),
+        id: format!("team:t{t}:member:{type_id}:{id}"),
+        ..Default::default()
+    }
+}
+
+/// The `type:id` of each item of a `{"resources":[…]}`-shaped list.
+fn resource_ids(doc: &Value, list: &str) -> Vec<String> {
+    doc.get(list)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    let id = &item["resource"]["id"];
+                    format!(
+                        "{}:{}",
+                        id["resourceType"].as_str().expect("type"),
+                        id["resource"].as_str().expect("id")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `records` with the users stored in reverse (u599 first), so that the file's order of resources is
+/// neither the grants' order nor that of the ids.
+fn reversed_records(grants: Vec<Grant>) -> SyncRecords {
+    let mut records = records(grants);
+    let (teams, users) = records.resources.split_at(TEAMS);
+    records.resources = teams
+        .iter()
+        .cloned()
+        .chain(users.iter().rev().cloned())
+        .collect();
+    records
+}
+
+#[test]
+fn inspect_stream_principals_lists_each_holder_once_in_resource_order_then_the_others_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("holders.c1z");
+    // The principals without a resource hold the first grants, in no order of theirs.
+    let mut grants = vec![
+        ghost_grant(0, "user", "zz"),
+        ghost_grant(1, "group", "g1"),
+        ghost_grant(0, "user", "aa"),
+        ghost_grant(2, "group", "g0"),
+    ];
+    grants.extend(all_grants());
+    write_sync(
+        &path,
+        &reversed_records(grants),
+        clock::now(),
+        &WriteOptions::default(),
+    )
+    .expect("write");
+    let users: Vec<String> = (0..USERS).rev().map(|u| format!("user:u{u}")).collect();
+    let with = |ghosts: &[&str]| -> Vec<String> {
+        users
+            .iter()
+            .cloned()
+            .chain(ghosts.iter().map(|g| (*g).to_owned()))
+            .collect()
+    };
+
+    // Every user holds six grants and is listed once, in the order of the stored resources; then the
+    // principals without a resource, by type and id, as their grant embeds them.
+    let doc = inspect_json(&path, &["principals"]);
+    assert_eq!(doc.as_object().expect("object").len(), 1);
+    let all = with(&["group:g0", "group:g1", "user:aa", "user:zz"]);
+    assert_eq!(resource_ids(&doc, "resources"), all);
+    assert_eq!(doc["resources"][0]["resource"]["displayName"], "User 599");
+    assert_eq!(doc["resources"][0]["resourceType"]["displayName"], "USER");
+    assert_eq!(
+        doc["resources"][USERS + 3]["resource"]["displayName"],
+        "Ghost zz"
+    );
+
+    // The console lists the same principals in the same order, aligned.
+    let text = inspect_ok(&path, &["principals"]);
+    let rows = table(&text);
+    assert_eq!(
+        rows[0],
+        ["ID", "Display Name", "Resource Type", "Parent Resource"]
+    );
+    let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    let want: Vec<&str> = all
+        .iter()
+        .map(|k| k.split_once(':').expect("type:id").1)
+        .collect();
+    assert_eq!(ids, want);
+    assert_eq!(rows[1], ["u599", "User 599", "USER", "-"]);
+    let widths: Vec<usize> = text.lines().map(|l| l.find(" | ").expect("bar")).collect();
+    assert!(widths.iter().all(|w| *w == widths[0]), "aligned");
+
+    // The filters select the grants first, then their principals, each once.
+    let doc = inspect_json(&path, &["principals", "-e", "team:t0:member"]);
+    assert_eq!(
+        resource_ids(&doc, "resources"),
+        with(&["user:aa", "user:zz"])
+    );
+    let doc = inspect_json(&path, &["principals", "-t", "team", "-r", "t1"]);
+    assert_eq!(resource_ids(&doc, "resources"), with(&["group:g1"]));
+    let doc = inspect_json(&path, &["principals", "-t", "team"]);
+    assert_eq!(resource_ids(&doc, "resources"), all);
+    // Nothing selected: the empty document, and a table of its header only.
+    assert_eq!(
+        inspect_ok(&path, &["principals", "-t", "user", "-o", "json"]),
+        "{}"
+    );
+    assert_eq!(
+        inspect_ok(&path, &["principals", "-e", "nope"]),
+        "ID | Display Name | Resource Type | Parent Resource\n"
+    );
+}
+
+#[test]
+fn inspect_stream_principals_compare_keeps_the_first_grant_order_and_first_match() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("base.c1z");
+    let other = dir.path().join("other.c1z");
+    let again = |mut g: Grant| {
+        g.id.push_str(":again");
+        g
+    };
+    // Base holders of team 0, by their first grant: u5 (three grants), u3, ghost x, u1.
+    let mut base_grants = vec![
+        grant(0, 5, None),
+        grant(0, 3, None),
+        again(grant(0, 5, Some(1))),
+        ghost_grant(0, "user", "x"),
+        grant(0, 1, None),
+        again(grant(2, 5, None)),
+    ];
+    base_grants.push(Grant {
+        id: "team:t0:member:user:u5:third".into(),
+        ..grant(0, 5, None)
+    });
+    write_sync(
+        &base,
+        &records(base_grants),
+        clock::now(),
+        &WriteOptions::default(),
+    )
+    .expect("write");
+    // Compared holders of team 1: y1 (no resource, but named "User 1"), u3, u9, u1.
+    let mut y1 = ghost_grant(1, "user", "y1");
+    if let Some(p) = y1.principal.as_mut() {
+        p.display_name = "User 1".into();
+    }
+    write_sync(
+        &other,
+        &records(vec![
+            y1,
+            grant(1, 3, None),
+            grant(1, 9, None),
+            grant(1, 1, None),
+            again(grant(1, 9, None)),
+        ]),
+        clock::now(),
+        &WriteOptions::default(),
+    )
+    .expect("write");
+    let other_arg = other.to_str().expect("utf-8 path");
+    let args = [
+        "principals",
+        "compare",
+        "-e",
+        "team:t0:member",
+        "--compare-file",
+        other_arg,
+        "--compare-entitlement",
+        "team:t1:member",
+    ];
+
+    let doc = inspect_json(&base, &args);
+    let mut json_args = args.to_vec();
+    json_args.extend(["-o", "json"]);
+    let text = inspect_ok(&base, &json_args);
+    let at = |key: &str| text.find(&format!("\"{key}\":[")).expect("list");
+    assert!(text.starts_with("{\"missing\":["));
+    assert!(at("missing") < at("extra") && at("extra") < at("base") && at("base") < at("compared"));
+    assert_eq!(
+        resource_ids(&doc, "base"),
+        ["user:u5", "user:u3", "user:x", "user:u1"]
+    );
+    assert_eq!(
+        resource_ids(&doc, "compared"),
+        ["user:y1", "user:u3", "user:u9", "user:u1"]
+    );
+    assert_eq!(resource_ids(&doc, "missing"), ["user:u5", "user:x"]);
+    // u1 is matched first by y1's display name (as the `baton` CLI matches), so u1 of the other file
+    // is left over.
+    assert_eq!(resource_ids(&doc, "extra"), ["user:u9", "user:u1"]);
+    assert_eq!(doc["base"][0]["resource"]["displayName"], "User 5");
+    assert_eq!(doc["missing"][1]["resource"]["displayName"], "Ghost x");
+
+    let text = inspect_ok(&base, &args);
+    assert_eq!(
+        text,
+        "\nMissing Principals\n\n\
+         ID | Display Name | Resource Type | Parent Resource\n\
+         u5 | User 5       | USER          | -\n\
+         x  | Ghost x      | USER          | -\n\
+         \nExtra Principals\n\n\
+         ID | Display Name | Resource Type | Parent Resource\n\
+         u9 | User 9       | USER          | -\n\
+         u1 | User 1       | USER          | -\n"
+    );
+
+    // An entitlement against itself: every holder matches.
+    let same = [
+        "principals",
+        "compare",
+        "-e",
+        "team:t0:member",
+        "--compare-file",
+        base.to_str().expect("utf-8 path"),
+        "--compare-entitlement",
+        "team:t0:member",
+    ];
+    assert_eq!(
+        inspect_ok(&base, &same),
+        "The principals between these entitlements appear to match!\n"
+    );
+    let doc = inspect_json(&base, &same);
+    assert_eq!(array_len(&doc, "missing") + array_len(&doc, "extra"), 0);
+    assert_eq!(resource_ids(&doc, "base"), resource_ids(&doc, "compared"));
 }

@@ -571,14 +571,7 @@ impl C1zFile {
         mut visit: impl FnMut(&[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let name = table.name();
-        let mut sql =
-            format!("select external_id, data from {name} where (?1 is null or sync_id = ?1)");
-        let mut params: Vec<&str> = Vec::new();
-        for (column, value) in filter.columns(table)? {
-            params.push(value);
-            sql.push_str(&format!(" and {column} = ?{}", params.len() + 1));
-        }
-        sql.push_str(" order by id");
+        let (sql, params) = filtered_sql("external_id, data", table, true, filter, "order by id")?;
         let mut stmt = self
             .conn
             .prepare(&sql)
@@ -591,6 +584,83 @@ impl C1zFile {
         while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
             let bytes = row_blob(name, row)?;
             visit(bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The first value `pick` makes of the `data` blob of a row of one object table that `filter`
+    /// selects, in one sync (of every sync with `None`): rows are offered by row id (the order of
+    /// [`C1zFile::for_each_blob`]), one at a time, until `pick` returns `Some`; the rest are not read. The
+    /// statement is cached, for callers that ask once per principal or resource.
+    pub fn find_blob<T>(
+        &self,
+        table: Table,
+        sync_id: Option<&str>,
+        filter: &RowFilter<'_>,
+        mut pick: impl FnMut(&[u8]) -> anyhow::Result<Option<T>>,
+    ) -> anyhow::Result<Option<T>> {
+        let name = table.name();
+        let (sql, params) = filtered_sql("external_id, data", table, true, filter, "order by id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&sync_id];
+        values.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
+        let mut rows = stmt
+            .query(values.as_slice())
+            .with_context(|| format!("query {name}"))?;
+        while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
+            if let Some(found) = pick(row_blob(name, row)?)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `visit` with each distinct principal (`principal_resource_type_id`, `principal_resource_id`)
+    /// of the grants `filter` selects, in one sync (of every sync with `None`), ordered by type, then id
+    /// (byte order, as Rust orders strings). SQLite dedupes and orders them (through the principal
+    /// indexes, or a temp b-tree of the distinct principals), and they are read one row at a time.
+    ///
+    /// The principal indexes do not hold the sync: with a sync, each grant's row is read to check it
+    /// (millions of reads on a large file), while with `None` the indexes alone answer when the filter
+    /// is on the entitlement or on nothing. A caller that checks each principal against its sync anyway
+    /// can ask for every sync's principals.
+    pub fn for_each_grant_principal(
+        &self,
+        sync_id: Option<&str>,
+        filter: &RowFilter<'_>,
+        mut visit: impl FnMut(&str, &str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let name = Table::Grants.name();
+        let (sql, params) = filtered_sql(
+            "distinct principal_resource_type_id, principal_resource_id",
+            Table::Grants,
+            sync_id.is_some(),
+            filter,
+            "order by principal_resource_type_id, principal_resource_id",
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .with_context(|| format!("query {name}"))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&sync_id];
+        values.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
+        let mut rows = stmt
+            .query(values.as_slice())
+            .with_context(|| format!("query the principals of {name}"))?;
+        while let Some(row) = rows
+            .next()
+            .with_context(|| format!("read the principals of {name}"))?
+        {
+            let type_id: String = row
+                .get(0)
+                .with_context(|| format!("read the principals of {name}"))?;
+            let id: String = row
+                .get(1)
+                .with_context(|| format!("read the principals of {name}"))?;
+            visit(&type_id, &id)?;
         }
         Ok(())
     }
@@ -774,6 +844,32 @@ impl C1zFile {
         }
         Ok(out)
     }
+}
+
+/// `select <columns> from <table>` of the rows `filter` selects in the sync `?1` (every sync when it is
+/// null), then `tail`; and the filter's values, bound from `?2` on. Without `of_sync` (for a null `?1`)
+/// the query does not name `sync_id` at all.
+fn filtered_sql<'a>(
+    columns: &str,
+    table: Table,
+    of_sync: bool,
+    filter: &RowFilter<'a>,
+    tail: &str,
+) -> anyhow::Result<(String, Vec<&'a str>)> {
+    let name = table.name();
+    let mut sql = format!("select {columns} from {name} where (?1 is null or sync_id = ?1)");
+    if !of_sync {
+        // The same parameters, but no reference to the column: an index that lacks it still covers.
+        sql = format!("select {columns} from {name} where (?1 is null)");
+    }
+    let mut params: Vec<&str> = Vec::new();
+    for (column, value) in filter.columns(table)? {
+        params.push(value);
+        sql.push_str(&format!(" and {column} = ?{}", params.len() + 1));
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    Ok((sql, params))
 }
 
 fn row_blob<'r>(name: &str, row: &'r rusqlite::Row<'_>) -> anyhow::Result<&'r [u8]> {

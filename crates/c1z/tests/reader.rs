@@ -752,3 +752,67 @@ fn c1z_reader_finds_a_row_by_external_id() {
     assert_eq!(name(Some(&sync_id), "team:t4").as_deref(), Some("Team 4"));
     assert_eq!(name(None, "team:nope"), None);
 }
+
+#[test]
+fn c1z_reader_finds_the_first_accepted_row_and_lists_distinct_principals_by_id() {
+    let dir = TempDir::new().expect("tempdir");
+    let (path, sync_id, _) = many_grants(&dir);
+    let file = C1zFile::open(&path, &DecodeLimits::default()).expect("open");
+    let user7 = RowFilter {
+        principal: Some(("user", "u7")),
+        ..Default::default()
+    };
+    // Rows are offered in row order, and the walk stops at the first one accepted.
+    let mut offered = Vec::new();
+    let found = file
+        .find_blob(Table::Grants, Some(&sync_id), &user7, |bytes| {
+            let id = Grant::decode(bytes)?.id;
+            offered.push(id.clone());
+            Ok(id.starts_with("team:t4:").then_some(id))
+        })
+        .expect("find");
+    assert_eq!(found.as_deref(), Some("team:t4:member:user:u7"));
+    assert_eq!(
+        offered,
+        [
+            "team:t3:member:user:u7",
+            "team:t0:member:user:u7",
+            "team:t4:member:user:u7"
+        ]
+    );
+    let none: Option<()> = file
+        .find_blob(Table::Grants, Some(&sync_id), &user7, |_| Ok(None))
+        .expect("find");
+    assert!(none.is_none());
+    let err = file
+        .find_blob(
+            Table::Grants,
+            Some(&sync_id),
+            &user7,
+            |_| -> anyhow::Result<Option<()>> { anyhow::bail!("stop here") },
+        )
+        .expect_err("stops");
+    assert!(format!("{err:#}").contains("stop here"), "{err:#}");
+
+    // 500 users, each holding five grants, listed once each by id in byte order (u10 before u2).
+    let principals = |sync: Option<&str>, filter: &RowFilter<'_>| -> Vec<String> {
+        let mut out = Vec::new();
+        file.for_each_grant_principal(sync, filter, |type_id, id| {
+            out.push(format!("{type_id}:{id}"));
+            Ok(())
+        })
+        .expect("principals");
+        out
+    };
+    let mut expected: Vec<String> = (0..500).map(|u| format!("user:u{u}")).collect();
+    expected.sort();
+    assert_eq!(principals(Some(&sync_id), &RowFilter::default()), expected);
+    assert_eq!(principals(None, &RowFilter::default()), expected);
+    let member4 = RowFilter {
+        entitlement_id: Some("team:t4:member"),
+        ..Default::default()
+    };
+    assert_eq!(principals(Some(&sync_id), &member4), expected);
+    assert_eq!(principals(Some(&sync_id), &user7), ["user:u7"]);
+    assert!(principals(Some("no-such-sync"), &RowFilter::default()).is_empty());
+}

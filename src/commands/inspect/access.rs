@@ -1,46 +1,92 @@
 //! `principals` (the holders of the selected grants, each once) and `access` (the effective access of one
 //! principal, walked from the file's expanded grants and grouped by resource).
 
-use super::data::{for_each_grant, key, name_or, Data, GrantFilter, ResourceKey, Resources};
+use super::data::{first_grant, key, name_or, Data, GrantFilter, ResourceKey, Resources};
 use super::view::{Console, View};
-use super::views::resource_list;
-use anyhow::bail;
+use super::views::{resource_row, write_rows, RESOURCE_COLUMNS};
+use anyhow::{bail, Context};
 use baton_c1z::proto;
-use baton_c1z::protojson::{self, Obj};
-use baton_c1z::reader::C1zFile;
+use baton_c1z::protojson::{self, Json, Obj};
+use baton_c1z::reader::{C1zFile, RowFilter, Table as DbTable};
+use prost::Message;
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::rc::Rc;
 
-/// The principals of the grants `filter` selects, each once: in the order of the file's resources, then
-/// (for a principal that is not among them) as the grant embeds it, by type and id. The grants are
-/// streamed from the file; only the principals found are kept.
-pub(super) fn principals(
+/// `principals`: the principals of the grants `filter` selects, each once: in the order of the file's
+/// resources (the first row of each), then (for a principal that is not among them) as its first grant
+/// embeds it, by type and id. Written as they are found, the console table in two passes (widths, then
+/// rows) and JSON as the `{"resources":[…]}` document an item at a time, so nothing grows with the file:
+/// the resources are walked by row id, each asked of the principal index whether it holds a selected
+/// grant; then SQLite lists the distinct principals of the selected grants (of every sync, from the
+/// principal indexes alone) by type and id, and those without a resource are shown from their first
+/// grant in the sync, if they have one. With no sync (every row), a resource stored in
+/// several syncs is listed at its first row, which takes a set of the principals listed so far.
+pub(super) fn write_principals(
     file: &C1zFile,
     sync_id: Option<&str>,
     data: &Data,
     filter: &GrantFilter<'_>,
     json: bool,
-) -> anyhow::Result<View> {
-    let mut holders: BTreeMap<ResourceKey, proto::Resource> = BTreeMap::new();
-    for_each_grant(file, sync_id, filter, None, |g| {
-        if let Some(p) = g.principal {
-            if let Some(id) = p.id.as_ref() {
-                holders.entry(key(id)).or_insert(p);
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let types = data.type_index();
+    let lookup = Resources::new(file, sync_id);
+    let parent_of = |r: &proto::Resource| -> anyhow::Result<Option<Rc<proto::Resource>>> {
+        r.parent_resource_id
+            .as_ref()
+            .map(|pid| lookup.get(pid))
+            .transpose()
+            .map(Option::flatten)
+    };
+    let each = |visit: &mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>| {
+        let mut listed: Option<BTreeSet<ResourceKey>> = sync_id.is_none().then(BTreeSet::new);
+        let mut n = 0usize;
+        file.for_each_blob(
+            DbTable::Resources,
+            sync_id,
+            &RowFilter::default(),
+            |bytes| {
+                n += 1;
+                let r = proto::Resource::decode(bytes)
+                    .with_context(|| format!("v1_resources: row {n} does not decode"))?;
+                let Some(id) = r.id.as_ref() else {
+                    return Ok(());
+                };
+                let holder = (id.resource_type.as_str(), id.resource.as_str());
+                if first_grant(file, sync_id, filter, holder)?.is_none() {
+                    return Ok(());
+                }
+                if let Some(listed) = listed.as_mut() {
+                    if !listed.insert(key(id)) {
+                        return Ok(());
+                    }
+                }
+                let parent = parent_of(&r)?;
+                let (cells, item) = resource_row(&types, &r, parent.as_deref(), json);
+                visit(cells, item)
+            },
+        )?;
+        // The principals of every sync's selected grants, which their indexes list without reading the
+        // grants: each is checked against the sync by its first grant.
+        file.for_each_grant_principal(None, &filter.rows(None), |type_id, id| {
+            let rid = proto::ResourceId::new(type_id, id);
+            if lookup.get(&rid)?.is_some() {
+                // Listed with the resources, if it holds a selected grant.
+                return Ok(());
             }
-        }
-        Ok(())
-    })?;
-    let mut ordered = Vec::with_capacity(holders.len());
-    for r in &data.resources {
-        if let Some(id) = r.id.as_ref() {
-            if holders.remove(&key(id)).is_some() {
-                ordered.push(r);
-            }
-        }
-    }
-    ordered.extend(holders.values());
-    Ok(resource_list(data, ordered.into_iter(), json))
+            let Some(p) =
+                first_grant(file, sync_id, filter, (type_id, id))?.and_then(|g| g.principal)
+            else {
+                return Ok(());
+            };
+            let parent = parent_of(&p)?;
+            let (cells, item) = resource_row(&types, &p, parent.as_deref(), json);
+            visit(cells, item)
+        })
+    };
+    write_rows("resources", &RESOURCE_COLUMNS, each, json, out)
 }
 
 /// One entitlement a principal holds: the entitlement, the grant and where it comes from.

@@ -2,116 +2,240 @@
 //! (`missing`), and the reverse (`extra`), as the `baton` CLI's `principals compare` reports it. Two
 //! principals are the same when they have the same type and id; else, when both are users, when they
 //! share an e-mail address; else (unless only one is a user) when their display names are equal.
+//!
+//! Neither file is loaded: the grants of each entitlement are streamed through its index, and of each
+//! holder only what the comparison reads is kept (its type and id, whether it is a user, its e-mail
+//! addresses and display name), in the order of its first grant. Each base holder's first match among the
+//! compared holders is found through indexes of those fields rather than by trying every pair, and the
+//! rows are rendered as they are written, their resources looked up by id again.
 
-use super::data::{key, Data, GrantFilter, ResourceKey};
-use super::view::{Console, View};
-use super::views::resource_rows;
+use super::data::{for_each_grant, key, Data, GrantFilter, ResourceKey, Resources};
+use super::views::{resource_row, JsonLists, RESOURCE_COLUMNS};
+use crate::output::Widths;
+use anyhow::Context;
 use baton_c1z::proto::{self, find_annotation, UserTrait};
-use baton_c1z::protojson::Obj;
-use std::collections::BTreeMap;
+use baton_c1z::protojson::Json;
+use baton_c1z::reader::C1zFile;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 
-/// The holders of `entitlement` in `data`, each once, in the order of their first grant; each as its
-/// resource in the file, else as the grant embeds it.
-fn holders<'a>(data: &'a Data, entitlement: &str) -> Vec<&'a proto::Resource> {
-    let by_id = data.resource_index();
-    let filter = GrantFilter {
-        resource_type: None,
-        entitlement: Some(entitlement),
-        resource: None,
-    };
-    let mut seen: BTreeMap<ResourceKey, ()> = BTreeMap::new();
-    let mut out = Vec::new();
-    for g in data.grants.iter().filter(|g| filter.matches(g)) {
-        let Some(p) = g.principal.as_ref() else {
-            continue;
-        };
-        let Some(id) = p.id.as_ref() else {
-            continue;
-        };
-        if seen.insert(key(id), ()).is_none() {
-            out.push(by_id.get(&key(id)).copied().unwrap_or(p));
-        }
-    }
-    out
+/// What the comparison keeps of one holder: its id and what [`Index::first_match`] compares.
+struct Holder {
+    key: ResourceKey,
+    /// Whether it has the user trait.
+    user: bool,
+    /// The addresses of its e-mails (a user's).
+    emails: Vec<String>,
+    display_name: String,
+    /// The principal as its first grant embeds it, when the file has no resource of that id.
+    embedded: Option<proto::Resource>,
+}
+
+/// One side of the comparison: a file's sync and the holders of its entitlement, each once, in the order
+/// of their first grant.
+pub(super) struct Side<'f> {
+    data: Data,
+    lookup: Resources<'f>,
+    holders: Vec<Holder>,
 }
 
 fn user_trait(r: &proto::Resource) -> Option<UserTrait> {
     find_annotation::<UserTrait>(&r.annotations).ok().flatten()
 }
 
-/// The `baton` CLI's `comparePrincipal`.
-fn same_principal(base: &proto::Resource, other: &proto::Resource) -> bool {
-    if base.id.as_ref().map(key) == other.id.as_ref().map(key) {
-        return true;
-    }
-    match (user_trait(base), user_trait(other)) {
-        (Some(a), Some(b)) => {
-            if a.emails
-                .iter()
-                .any(|x| b.emails.iter().any(|y| x.address == y.address))
-            {
-                return true;
+impl<'f> Side<'f> {
+    /// The holders of `entitlement` in one sync of `file` (of every sync with `None`), each as its
+    /// resource in the file, else as its first grant embeds it.
+    pub(super) fn load(
+        file: &'f C1zFile,
+        sync_id: Option<&str>,
+        entitlement: &str,
+    ) -> anyhow::Result<Side<'f>> {
+        let data = Data::load_types(file, sync_id)?;
+        let lookup = Resources::new(file, sync_id);
+        let filter = GrantFilter {
+            resource_type: None,
+            entitlement: Some(entitlement),
+            resource: None,
+        };
+        let mut seen: BTreeSet<ResourceKey> = BTreeSet::new();
+        let mut holders = Vec::new();
+        for_each_grant(file, sync_id, &filter, None, |g| {
+            let Some(p) = g.principal else {
+                return Ok(());
+            };
+            let Some(id) = p.id.as_ref() else {
+                return Ok(());
+            };
+            if !seen.insert(key(id)) {
+                return Ok(());
             }
-        }
-        (Some(_), None) | (None, Some(_)) => return false,
-        (None, None) => {}
+            let stored = lookup.get(id)?;
+            let resource = stored.as_deref().unwrap_or(&p);
+            let user = user_trait(resource);
+            holders.push(Holder {
+                key: key(id),
+                user: user.is_some(),
+                emails: user
+                    .map(|u| u.emails.into_iter().map(|e| e.address).collect())
+                    .unwrap_or_default(),
+                display_name: resource.display_name.clone(),
+                embedded: stored.is_none().then(|| p.clone()),
+            });
+            Ok(())
+        })?;
+        Ok(Side {
+            data,
+            lookup,
+            holders,
+        })
     }
-    base.display_name == other.display_name
+
+    /// The table cells and, with `json`, the `{"resource","resourceType","parent"}` item of holder `i`.
+    fn row(&self, i: usize, json: bool) -> anyhow::Result<(Vec<String>, Option<Json>)> {
+        let holder = self
+            .holders
+            .get(i)
+            .with_context(|| format!("no holder {i}"))?;
+        let (type_id, id) = &holder.key;
+        let stored = self.lookup.get(&proto::ResourceId::new(type_id, id))?;
+        let resource = stored
+            .as_deref()
+            .or(holder.embedded.as_ref())
+            .with_context(|| format!("principal {type_id}:{id} is no longer in the file"))?;
+        let parent = resource
+            .parent_resource_id
+            .as_ref()
+            .map(|pid| self.lookup.get(pid))
+            .transpose()?
+            .flatten();
+        Ok(resource_row(
+            &self.data.type_index(),
+            resource,
+            parent.as_deref(),
+            json,
+        ))
+    }
 }
 
-/// The comparison of `base_entitlement` in `base` with `compare_entitlement` in `compared`.
-pub(super) fn compare(
-    base: &Data,
-    base_entitlement: &str,
-    compared: &Data,
-    compare_entitlement: &str,
+/// The compared holders by the fields two principals can be the same by: the first holder (lowest
+/// position) of each id, of each e-mail address among the users, and of each display name among the
+/// users and among the others.
+struct Index<'a> {
+    by_key: BTreeMap<&'a ResourceKey, usize>,
+    by_email: BTreeMap<&'a str, usize>,
+    by_name: BTreeMap<(bool, &'a str), usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(holders: &'a [Holder]) -> Index<'a> {
+        let mut index = Index {
+            by_key: BTreeMap::new(),
+            by_email: BTreeMap::new(),
+            by_name: BTreeMap::new(),
+        };
+        for (i, h) in holders.iter().enumerate() {
+            index.by_key.entry(&h.key).or_insert(i);
+            if h.user {
+                for address in &h.emails {
+                    index.by_email.entry(address.as_str()).or_insert(i);
+                }
+            }
+            index
+                .by_name
+                .entry((h.user, h.display_name.as_str()))
+                .or_insert(i);
+        }
+        index
+    }
+
+    /// The position of the first compared holder that is the same principal as `base`, as the `baton`
+    /// CLI's `comparePrincipal` has it: the same type and id; else, both users, a shared e-mail address;
+    /// else, both users or neither, the same display name.
+    fn first_match(&self, base: &Holder) -> Option<usize> {
+        let mut first = self.by_key.get(&base.key).copied();
+        let mut consider = |i: usize| first = Some(first.map_or(i, |f| f.min(i)));
+        if base.user {
+            for address in &base.emails {
+                if let Some(&i) = self.by_email.get(address.as_str()) {
+                    consider(i);
+                }
+            }
+        }
+        if let Some(&i) = self.by_name.get(&(base.user, base.display_name.as_str())) {
+            consider(i);
+        }
+        first
+    }
+}
+
+/// The comparison of the base holders with the compared ones, written as it is rendered: the console's
+/// message or its `Missing Principals` and `Extra Principals` tables (each in two passes: widths, then
+/// rows), or the `{"missing","extra","base","compared"}` document an item at a time.
+pub(super) fn write_compare(
+    base: &Side<'_>,
+    compared: &Side<'_>,
     json: bool,
-) -> View {
-    let base_holders = holders(base, base_entitlement);
-    let compared_holders = holders(compared, compare_entitlement);
-    let mut matched_compared = vec![false; compared_holders.len()];
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let index = Index::new(&compared.holders);
+    let mut matched = vec![false; compared.holders.len()];
     let mut missing = Vec::new();
-    for b in &base_holders {
-        match compared_holders.iter().position(|c| same_principal(b, c)) {
-            Some(i) => matched_compared[i] = true,
-            None => missing.push(*b),
+    for (i, b) in base.holders.iter().enumerate() {
+        match index.first_match(b) {
+            Some(c) => {
+                if let Some(slot) = matched.get_mut(c) {
+                    *slot = true;
+                }
+            }
+            None => missing.push(i),
         }
     }
-    let extra: Vec<&proto::Resource> = compared_holders
-        .iter()
-        .zip(&matched_compared)
-        .filter(|(_, matched)| !**matched)
-        .map(|(c, _)| *c)
+    let extra: Vec<usize> = (0..matched.len())
+        .filter(|&i| matched.get(i).is_some_and(|m| !m))
         .collect();
-
-    let (missing_table, missing_items) = resource_rows(base, missing.iter().copied(), json);
-    let (extra_table, extra_items) = resource_rows(compared, extra.iter().copied(), json);
-    let doc = if json {
-        let (_, base_items) = resource_rows(base, base_holders.iter().copied(), true);
-        let (_, compared_items) = resource_rows(compared, compared_holders.iter().copied(), true);
-        Obj::new()
-            .list("missing", missing_items)
-            .list("extra", extra_items)
-            .list("base", base_items)
-            .list("compared", compared_items)
-            .build()
-    } else {
-        Obj::new().build()
-    };
-    let mut text = String::new();
+    if json {
+        let every_base: Vec<usize> = (0..base.holders.len()).collect();
+        let every_compared: Vec<usize> = (0..compared.holders.len()).collect();
+        let mut doc = JsonLists::new();
+        for (key, side, rows) in [
+            ("missing", base, &missing),
+            ("extra", compared, &extra),
+            ("base", base, &every_base),
+            ("compared", compared, &every_compared),
+        ] {
+            doc.list(key, out)?;
+            for &i in rows {
+                if let (_, Some(item)) = side.row(i, true)? {
+                    doc.item(&item, out)?;
+                }
+            }
+        }
+        return doc.finish(out);
+    }
     if missing.is_empty() && extra.is_empty() {
-        text.push_str("The principals between these entitlements appear to match!\n");
+        out.write_all(b"The principals between these entitlements appear to match!\n")?;
     }
     if !missing.is_empty() {
-        text.push_str("\nMissing Principals\n\n");
-        text.push_str(&missing_table.render());
+        out.write_all(b"\nMissing Principals\n\n")?;
+        write_table(base, &missing, out)?;
     }
     if !extra.is_empty() {
-        text.push_str("\nExtra Principals\n\n");
-        text.push_str(&extra_table.render());
+        out.write_all(b"\nExtra Principals\n\n")?;
+        write_table(compared, &extra, out)?;
     }
-    View {
-        console: Console::Text(text),
-        json: doc,
+    Ok(())
+}
+
+/// The resource table of these holders of `side`, in two passes (widths, then rows).
+fn write_table(side: &Side<'_>, rows: &[usize], out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut widths = Widths::new(&RESOURCE_COLUMNS);
+    for &i in rows {
+        widths.add(&side.row(i, false)?.0);
     }
+    widths.write_row(&RESOURCE_COLUMNS, out)?;
+    for &i in rows {
+        widths.write_row(&side.row(i, false)?.0, out)?;
+    }
+    Ok(())
 }

@@ -34,10 +34,10 @@ pub(super) fn decode_all<M: Message + Default>(
         .collect()
 }
 
-/// The records of one sync (or of every sync), decoded with every protocol field.
+/// The small tables of one sync (or of every sync), decoded with every protocol field; `grants` holds
+/// only those a view collects (one principal's, for `access`).
 pub(super) struct Data {
     pub(super) types: Vec<proto::ResourceType>,
-    pub(super) resources: Vec<proto::Resource>,
     pub(super) entitlements: Vec<proto::Entitlement>,
     pub(super) grants: Vec<proto::Grant>,
 }
@@ -56,7 +56,7 @@ struct Cached {
 
 /// Resources of one sync (of every sync with `None`) looked up by id when needed, through the
 /// `(external_id, sync_id)` index, rather than all held in memory: the latest row of that
-/// `type:id`, as [`Data::resource_index`] keeps it. Recent ones are cached.
+/// `type:id` (the last one stored, with no sync). Recent ones are cached.
 pub(super) struct Resources<'f> {
     file: &'f C1zFile,
     sync_id: Option<String>,
@@ -143,47 +143,26 @@ impl<'f> Resources<'f> {
 }
 
 impl Data {
+    /// The resource types only: what a view of resources looked up by [`Resources`] needs for names.
+    pub(super) fn load_types(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Data> {
+        Ok(Data {
+            types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
+            entitlements: Vec::new(),
+            grants: Vec::new(),
+        })
+    }
+
     /// The resource types and the entitlements only: what the grant views need beside [`Resources`].
     pub(super) fn load_small(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Data> {
         Ok(Data {
             types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
-            resources: Vec::new(),
             entitlements: decode_all(file, DbTable::Entitlements, sync_id)?,
             grants: Vec::new(),
         })
     }
 
-    pub(super) fn load(
-        file: &C1zFile,
-        sync_id: Option<&str>,
-        entitlements: bool,
-        grants: bool,
-    ) -> anyhow::Result<Data> {
-        Ok(Data {
-            types: decode_all(file, DbTable::ResourceTypes, sync_id)?,
-            resources: decode_all(file, DbTable::Resources, sync_id)?,
-            entitlements: if entitlements {
-                decode_all(file, DbTable::Entitlements, sync_id)?
-            } else {
-                Vec::new()
-            },
-            grants: if grants {
-                decode_all(file, DbTable::Grants, sync_id)?
-            } else {
-                Vec::new()
-            },
-        })
-    }
-
     pub(super) fn type_index(&self) -> BTreeMap<&str, &proto::ResourceType> {
         self.types.iter().map(|t| (t.id.as_str(), t)).collect()
-    }
-
-    pub(super) fn resource_index(&self) -> BTreeMap<ResourceKey, &proto::Resource> {
-        self.resources
-            .iter()
-            .filter_map(|r| r.id.as_ref().map(|id| (key(id), r)))
-            .collect()
     }
 }
 
@@ -210,7 +189,17 @@ pub(super) struct GrantFilter<'a> {
     pub(super) resource: Option<&'a str>,
 }
 
-impl GrantFilter<'_> {
+impl<'a> GrantFilter<'a> {
+    /// The filters on the grants' indexed columns (and, with `principal`, on the principal's).
+    pub(super) fn rows(&self, principal: Option<(&'a str, &'a str)>) -> RowFilter<'a> {
+        RowFilter {
+            resource_type_id: self.resource_type,
+            resource_id: self.resource,
+            entitlement_id: self.entitlement,
+            principal,
+        }
+    }
+
     /// Whether a grant passes every filter given.
     pub(super) fn matches(&self, g: &proto::Grant) -> bool {
         let embedded = g.entitlement.as_ref();
@@ -237,27 +226,50 @@ pub(super) fn for_each_grant(
     principal: Option<(&str, &str)>,
     mut visit: impl FnMut(proto::Grant) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let rows = RowFilter {
-        resource_type_id: filter.resource_type,
-        resource_id: filter.resource,
-        entitlement_id: filter.entitlement,
-        principal,
-    };
+    let rows = filter.rows(principal);
     let mut n = 0usize;
     file.for_each_blob(DbTable::Grants, sync_id, &rows, |bytes| {
         n += 1;
         let g = proto::Grant::decode(bytes)
             .with_context(|| format!("v1_grants: selected row {n} does not decode"))?;
-        let holder = g.principal.as_ref().and_then(|p| p.id.as_ref());
-        let held_by = principal.is_none_or(|(t, r)| {
-            holder.is_some_and(|id| id.resource_type == t && id.resource == r)
-        });
-        if held_by && filter.matches(&g) {
+        if principal.is_none_or(|p| held_by(&g, p)) && filter.matches(&g) {
             visit(g)
         } else {
             Ok(())
         }
     })
+}
+
+/// The first grant of the sync (of every sync when `sync_id` is `None`), in the order of the file's
+/// grants, that `filter` selects and the principal `(type, id)` holds, as [`for_each_grant`] would visit
+/// it first: found through the principal index, reading that principal's grants only until one passes
+/// the filters on the decoded grant too.
+pub(super) fn first_grant(
+    file: &C1zFile,
+    sync_id: Option<&str>,
+    filter: &GrantFilter<'_>,
+    principal: (&str, &str),
+) -> anyhow::Result<Option<proto::Grant>> {
+    let rows = filter.rows(Some(principal));
+    file.find_blob(DbTable::Grants, sync_id, &rows, |bytes| {
+        let g = proto::Grant::decode(bytes).with_context(|| {
+            format!(
+                "v1_grants: a grant of principal {}:{} does not decode",
+                principal.0, principal.1
+            )
+        })?;
+        Ok(held_by(&g, principal)
+            .then_some(g)
+            .filter(|g| filter.matches(g)))
+    })
+}
+
+/// Whether the grant's principal (as the grant embeds it) is `(type, id)`.
+fn held_by(g: &proto::Grant, (type_id, id): (&str, &str)) -> bool {
+    g.principal
+        .as_ref()
+        .and_then(|p| p.id.as_ref())
+        .is_some_and(|holder| holder.resource_type == type_id && holder.resource == id)
 }
 
 /// The address of a value, as a cache key.

@@ -9,8 +9,9 @@
 //! one, else every row), or `--sync-id`. `stats` reads the newest finished sync of any type, and `diff`
 //! compares the two newest finished full syncs. The file is decompressed into a private temp copy and never
 //! written.
-//! The views that can be large (grants, resources, entitlements, diff, export-csv) write their output as
-//! they read the rows, so that their memory does not grow with the file.
+//! The views that can be large (grants, resources, entitlements, principals, principals compare, diff,
+//! export-csv) write their output as they read the rows, so that their memory does not grow with the
+//! file (`principals compare` keeps a few fields of each holder of the two entitlements).
 //!
 //! One file per job: this one picks the view and prints it; `views` renders the list views, `syncs` and
 //! `stats`; `access` the principals and one principal's access; `diff` the comparison of two syncs;
@@ -96,11 +97,14 @@ pub fn run(global: &GlobalArgs, args: &InspectArgs) -> anyhow::Result<()> {
         return write_csv_to(&file, args, out.as_deref())
             .with_context(|| format!("cannot export {}", global.file.display()));
     }
-    let file = C1zFile::open(&global.file, &crate::config::decode_limits(global))?;
-    if let Some(result) = stream(&file, args, &mut |write| output::print_streaming(write)) {
+    let limits = crate::config::decode_limits(global);
+    let file = C1zFile::open(&global.file, &limits)?;
+    if let Some(result) = stream(&file, args, limits, &mut |write| {
+        output::print_streaming(write)
+    }) {
         return result.with_context(|| format!("cannot inspect {}", global.file.display()));
     }
-    let view = render(&file, args, crate::config::decode_limits(global))
+    let view = render(&file, args, limits)
         .with_context(|| format!("cannot inspect {}", global.file.display()))?;
     output::print_with(|out| view.write_to(args.output, out))
 }
@@ -111,62 +115,21 @@ pub fn render(file: &C1zFile, args: &InspectArgs, limits: DecodeLimits) -> anyho
     match &args.view {
         InspectView::Stats => views::stats(file, args.sync_id.as_deref()),
         InspectView::ResourceTypes => {
-            let data = Data::load(file, list_sync(file, args)?.as_deref(), false, false)?;
+            let data = Data::load_types(file, list_sync(file, args)?.as_deref())?;
             Ok(views::resource_types(&data, json))
         }
         InspectView::Resources { .. }
         | InspectView::Entitlements { .. }
-        | InspectView::Grants { .. } => {
+        | InspectView::Grants { .. }
+        | InspectView::Principals { .. } => {
             let mut text = Vec::new();
-            let streamed = stream(file, args, &mut |write| write(&mut text));
+            let streamed = stream(file, args, limits, &mut |write| write(&mut text));
             streamed.unwrap_or_else(|| bail!("this view streams"))?;
             let text = String::from_utf8(text).context("the view is not UTF-8")?;
             Ok(View {
                 console: Console::Text(text.clone()),
                 json: baton_c1z::protojson::Json::Raw(text.into()),
             })
-        }
-        InspectView::Principals {
-            action:
-                Some(PrincipalsAction::Compare {
-                    entitlement,
-                    compare_file,
-                    compare_entitlement,
-                }),
-            ..
-        } => {
-            let base = Data::load(file, list_sync(file, args)?.as_deref(), false, true)?;
-            let other = C1zFile::open(compare_file, &limits).with_context(|| {
-                format!("cannot read --compare-file {}", compare_file.display())
-            })?;
-            let compared = Data::load(
-                &other,
-                other.default_sync()?.map(|run| run.sync_id).as_deref(),
-                false,
-                true,
-            )?;
-            Ok(compare::compare(
-                &base,
-                entitlement,
-                &compared,
-                compare_entitlement,
-                json,
-            ))
-        }
-        InspectView::Principals {
-            action: None,
-            resource_type,
-            entitlement,
-            resource,
-        } => {
-            let sync = list_sync(file, args)?;
-            let data = Data::load(file, sync.as_deref(), false, false)?;
-            let filter = GrantFilter {
-                resource_type: resource_type.as_deref(),
-                entitlement: entitlement.as_deref(),
-                resource: resource.as_deref(),
-            };
-            access::principals(file, sync.as_deref(), &data, &filter, json)
         }
         InspectView::Access {
             resource_type,
@@ -229,8 +192,14 @@ type Sink<'a> = dyn FnMut(&mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Res
     + 'a;
 
 /// Writes the views that stream their rows from the file as they read them (in the format `args` asks
-/// for) through `sink`; `None` for the views that [`render`] builds.
-fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<anyhow::Result<()>> {
+/// for) through `sink`; `None` for the views that [`render`] builds. `limits` are those of the file that
+/// `principals compare` compares with.
+fn stream(
+    file: &C1zFile,
+    args: &InspectArgs,
+    limits: DecodeLimits,
+    sink: &mut Sink<'_>,
+) -> Option<anyhow::Result<()>> {
     let json = args.output == OutputFormat::Json;
     match &args.view {
         InspectView::Grants {
@@ -260,6 +229,40 @@ fn stream(file: &C1zFile, args: &InspectArgs, sink: &mut Sink<'_>) -> Option<any
             let data = Data::load_small(file, sync)?;
             let resource_type = resource_type.as_deref();
             sink(&mut |out| views::write_entitlements(file, sync, &data, resource_type, json, out))
+        })()),
+        InspectView::Principals {
+            action: None,
+            resource_type,
+            entitlement,
+            resource,
+        } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let sync = sync.as_deref();
+            let data = Data::load_types(file, sync)?;
+            let filter = GrantFilter {
+                resource_type: resource_type.as_deref(),
+                entitlement: entitlement.as_deref(),
+                resource: resource.as_deref(),
+            };
+            sink(&mut |out| access::write_principals(file, sync, &data, &filter, json, out))
+        })()),
+        InspectView::Principals {
+            action:
+                Some(PrincipalsAction::Compare {
+                    entitlement,
+                    compare_file,
+                    compare_entitlement,
+                }),
+            ..
+        } => Some((|| {
+            let sync = list_sync(file, args)?;
+            let base = compare::Side::load(file, sync.as_deref(), entitlement)?;
+            let other = C1zFile::open(compare_file, &limits).with_context(|| {
+                format!("cannot read --compare-file {}", compare_file.display())
+            })?;
+            let other_sync = other.default_sync()?.map(|run| run.sync_id);
+            let compared = compare::Side::load(&other, other_sync.as_deref(), compare_entitlement)?;
+            sink(&mut |out| compare::write_compare(&base, &compared, json, out))
         })()),
         InspectView::Diff if args.sync_id.is_none() => {
             Some(sink(&mut |out| diff::write_diff(file, json, out)))

@@ -2,7 +2,7 @@
 //! table and a protojson document.
 
 use super::data::{
-    address, for_each_grant, key, name_or, require_sync, type_of, Data, GrantFilter, Resources,
+    address, for_each_grant, name_or, require_sync, type_of, Data, GrantFilter, Resources,
 };
 use super::view::{Console, View};
 use crate::output::{Table, Widths};
@@ -77,42 +77,12 @@ pub(super) fn write_resources(
 }
 
 /// The columns of a resource table.
-const RESOURCE_COLUMNS: [&str; 4] = ["ID", "Display Name", "Resource Type", "Parent Resource"];
-
-/// A resource table (and its `{"resources":[…]}` document) of these resources, in this order.
-pub(super) fn resource_list<'a>(
-    data: &'a Data,
-    selected: impl Iterator<Item = &'a proto::Resource>,
-    json: bool,
-) -> View {
-    let (table, items) = resource_rows(data, selected, json);
-    View {
-        console: Console::Table(table),
-        json: Obj::new().list("resources", items).build(),
-    }
-}
-
-/// The rows of a resource table (ID, Display Name, Resource Type, Parent Resource) and, with `json`, the
-/// `{"resource","resourceType","parent"}` items of these resources, in this order.
-pub(super) fn resource_rows<'a>(
-    data: &'a Data,
-    selected: impl Iterator<Item = &'a proto::Resource>,
-    json: bool,
-) -> (Table, Vec<Json>) {
-    let mut table = Table::new(&RESOURCE_COLUMNS);
-    let mut items = Vec::new();
-    // Collecting into memory cannot fail.
-    let _ = for_each_resource_row(data, selected, json, |cells, item| {
-        table.row(cells);
-        items.extend(item);
-        Ok(())
-    });
-    (table, items)
-}
+pub(super) const RESOURCE_COLUMNS: [&str; 4] =
+    ["ID", "Display Name", "Resource Type", "Parent Resource"];
 
 /// The cells of a resource's table row and, with `json`, its `{"resource","resourceType","parent"}`
 /// item; `parent` is the stored resource its parent id names, if any.
-fn resource_row(
+pub(super) fn resource_row(
     types: &BTreeMap<&str, &proto::ResourceType>,
     r: &proto::Resource,
     parent: Option<&proto::Resource>,
@@ -153,27 +123,6 @@ fn resource_row(
             .build()
     });
     (cells, item)
-}
-
-/// Calls `visit` with the cells of each resource's table row and, with `json`, its
-/// `{"resource","resourceType","parent"}` item, in this order.
-fn for_each_resource_row<'a>(
-    data: &'a Data,
-    selected: impl Iterator<Item = &'a proto::Resource>,
-    json: bool,
-    mut visit: impl FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let types = data.type_index();
-    let by_id = data.resource_index();
-    for r in selected {
-        let parent = r
-            .parent_resource_id
-            .as_ref()
-            .and_then(|pid| by_id.get(&key(pid)).copied());
-        let (cells, item) = resource_row(&types, r, parent, json);
-        visit(cells, item)?;
-    }
-    Ok(())
 }
 
 /// The columns of the entitlements table.
@@ -386,6 +335,61 @@ impl JsonList {
     }
 }
 
+/// A document of several lists `{"<key>":[…],…}` written one item at a time, as [`Obj::list`] renders
+/// each (an empty list is left out; `{}` when every list is empty).
+pub(super) struct JsonLists {
+    key: &'static str,
+    lists: usize,
+    items: usize,
+}
+
+impl JsonLists {
+    pub(super) fn new() -> JsonLists {
+        JsonLists {
+            key: "",
+            lists: 0,
+            items: 0,
+        }
+    }
+
+    /// Ends the current list, if any, and starts the list `key`.
+    pub(super) fn list(&mut self, key: &'static str, out: &mut dyn Write) -> anyhow::Result<()> {
+        self.end_list(out)?;
+        self.key = key;
+        Ok(())
+    }
+
+    fn end_list(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        if self.items > 0 {
+            out.write_all(b"]")?;
+            self.items = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes the next item of the current list (after the list's key, for the first).
+    pub(super) fn item(&mut self, item: &Json, out: &mut dyn Write) -> anyhow::Result<()> {
+        if self.items == 0 {
+            out.write_all(if self.lists == 0 { b"{" } else { b"," })?;
+            Json::Str(self.key.to_owned()).write_to(out)?;
+            out.write_all(b":[")?;
+            self.lists += 1;
+        } else {
+            out.write_all(b",")?;
+        }
+        self.items += 1;
+        item.write_to(out)?;
+        Ok(())
+    }
+
+    /// Closes the document.
+    pub(super) fn finish(mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        self.end_list(out)?;
+        out.write_all(if self.lists == 0 { b"{}" } else { b"}" })?;
+        Ok(())
+    }
+}
+
 /// A stored sync time in RFC 3339, read as UTC as Baton's SQLite drivers do (the raw text if it does not
 /// parse).
 fn sync_time(text: &str) -> String {
@@ -491,7 +495,7 @@ pub(super) fn stats(file: &C1zFile, sync_id: Option<&str>) -> anyhow::Result<Vie
 /// Writes the rows `each` renders (to a visitor taking the console cells and, for JSON, the item): as
 /// one JSON document `{"<key>": [...]}` an item at a time, or as a
 /// console table in two passes (the column widths, then the rows), so no view holds its rows.
-fn write_rows(
+pub(super) fn write_rows(
     key: &'static str,
     columns: &[&str],
     each: impl Fn(&mut dyn FnMut(Vec<String>, Option<Json>) -> anyhow::Result<()>) -> anyhow::Result<()>,

@@ -47,11 +47,6 @@ pub trait GrantStore {
     ) -> anyhow::Result<Option<Grant>>;
     /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
     fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
-    /// Makes every grant put so far visible to all reads (a store may hold back the grants of the
-    /// entitlement being expanded into until the next one begins); called once expansion is done.
-    fn flush(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
 }
 
 /// Whether the grant carries a `GrantExpandable` annotation.
@@ -156,7 +151,6 @@ pub fn expand_observed(
             }
         }
     }
-    store.flush()?;
     on_edge(total, total);
     report.created = created;
     report.updated = updated;
@@ -369,9 +363,7 @@ fn collect_edges(
 }
 
 /// Edge indices, sources before targets; edges deeper than [`MAX_DEPTH`] are dropped, edges on cycles
-/// come last. Edges whose sources are at the same depth are independent (none of them writes a grant
-/// another one reads), so among them the edges into one target come one after another, which lets a
-/// store gather that target's grants once.
+/// come last.
 fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
     let mut incoming: BTreeMap<&str, usize> = BTreeMap::new();
     let mut outgoing: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -394,7 +386,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
             done[i] = true;
             let target = edges[i].target.as_str();
             if level < MAX_DEPTH {
-                order.push((level, target, i));
+                order.push((level, i));
             } else {
                 report.dropped_edges += 1;
                 log::warn!(entitlement = target; "grant expansion is deeper than the limit; edge not expanded");
@@ -410,7 +402,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
         }
     }
     order.sort();
-    let mut order: Vec<usize> = order.into_iter().map(|(_, _, i)| i).collect();
+    let mut order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
     for (i, was_done) in done.iter().enumerate() {
         if !was_done {
             log::warn!(source = edges[i].source.as_str(), target = edges[i].target.as_str(); "expandable grants form a cycle; the edge is expanded once");

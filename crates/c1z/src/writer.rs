@@ -17,7 +17,7 @@ use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
 use prost::Message;
 use rusqlite::{params, Connection};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -406,7 +406,6 @@ impl SyncWriter {
                 discovered_at: &self.discovered_at,
                 data: Vec::new(),
                 slim: self.options.slim_grants,
-                target: None,
             };
             let progress = &mut self.progress;
             progress.start(Phase::Expansion, None);
@@ -539,34 +538,12 @@ fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
 
 /// The grants of the sync being written, as grant expansion reads and changes them: queries on the
 /// sync's rows (covered by the entitlement and principal indexes), upserts like the inserts.
-///
-/// Expansion runs the edges into one entitlement one after another, so the store keeps that target's
-/// grants back: which principals already hold a stored grant of it (one query when the target begins),
-/// and the grants put for it since, in memory, written in the order first put when the next target
-/// begins (or its grants are read as a source, or expansion ends). A holder reached through several
-/// edges is then one insert, not a lookup and an upsert per edge.
 struct DbGrantStore<'a> {
     conn: &'a Connection,
     sync_id: &'a str,
     discovered_at: &'a str,
     data: Vec<u8>,
     slim: bool,
-    target: Option<TargetGrants>,
-}
-
-/// The grants of the entitlement expansion writes into (see [`DbGrantStore`]).
-struct TargetGrants {
-    entitlement_id: String,
-    /// The principals (type, id) with a stored grant of the entitlement.
-    stored: BTreeSet<(String, String)>,
-    /// The grants put and not yet stored, in the order first put.
-    pending: Vec<Grant>,
-    /// Where each principal's grant is in `pending`.
-    pending_at: BTreeMap<(String, String), usize>,
-}
-
-fn principal_key(principal: &ResourceId) -> (String, String) {
-    (principal.resource_type.clone(), principal.resource.clone())
 }
 
 impl DbGrantStore<'_> {
@@ -580,59 +557,34 @@ impl DbGrantStore<'_> {
         }
         Ok(grants)
     }
+}
 
-    /// Writes the held-back grants of the current target.
-    fn store_pending(&mut self) -> anyhow::Result<()> {
-        let Some(target) = self.target.as_mut() else {
-            return Ok(());
-        };
-        for grant in target.pending.drain(..) {
-            if let Some(principal) = grant.principal.as_ref().and_then(|p| p.id.as_ref()) {
-                target.stored.insert(principal_key(principal));
-            }
-            upsert_grant(
-                self.conn,
-                self.sync_id,
-                self.discovered_at,
-                &mut self.data,
-                0,
-                &grant,
-                self.slim,
-            )?;
-        }
-        target.pending_at.clear();
-        Ok(())
-    }
-
-    /// Makes `entitlement_id` the current target, storing the previous one's grants.
-    fn begin_target(&mut self, entitlement_id: &str) -> anyhow::Result<()> {
-        if self
-            .target
-            .as_ref()
-            .is_some_and(|t| t.entitlement_id == entitlement_id)
-        {
-            return Ok(());
-        }
-        self.store_pending()?;
+impl GrantStore for DbGrantStore<'_> {
+    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
         let mut stmt = self.conn.prepare_cached(
-            "select principal_resource_type_id, principal_resource_id from v1_grants \
-             where entitlement_id = ?1 and sync_id = ?2",
+            "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
         )?;
-        let mut rows = stmt.query(params![entitlement_id, self.sync_id])?;
-        let mut stored = BTreeSet::new();
-        while let Some(row) = rows.next()? {
-            stored.insert((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+        let mut rows = stmt.query(params![id, self.sync_id])?;
+        match rows.next()? {
+            Some(row) => {
+                let data = row.get_ref(0)?.as_blob()?;
+                Ok(Some(Entitlement::decode(data).with_context(|| {
+                    format!("decode the stored entitlement {id:?}")
+                })?))
+            }
+            None => Ok(None),
         }
-        self.target = Some(TargetGrants {
-            entitlement_id: entitlement_id.to_owned(),
-            stored,
-            pending: Vec::new(),
-            pending_at: BTreeMap::new(),
-        });
-        Ok(())
     }
 
-    fn stored_grant_of(
+    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
+        self.grants(
+            "select data from v1_grants where entitlement_id = ?1 and sync_id = ?2 order by id",
+            &[&entitlement_id, &self.sync_id],
+        )
+        .with_context(|| format!("read the grants of {entitlement_id:?}"))
+    }
+
+    fn grant_of(
         &mut self,
         entitlement_id: &str,
         principal: &ResourceId,
@@ -657,78 +609,8 @@ impl DbGrantStore<'_> {
             })?;
         Ok(grants.into_iter().next())
     }
-}
 
-impl GrantStore for DbGrantStore<'_> {
-    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
-        let mut stmt = self.conn.prepare_cached(
-            "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
-        )?;
-        let mut rows = stmt.query(params![id, self.sync_id])?;
-        match rows.next()? {
-            Some(row) => {
-                let data = row.get_ref(0)?.as_blob()?;
-                Ok(Some(Entitlement::decode(data).with_context(|| {
-                    format!("decode the stored entitlement {id:?}")
-                })?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
-        if self
-            .target
-            .as_ref()
-            .is_some_and(|t| t.entitlement_id == entitlement_id)
-        {
-            self.store_pending()?;
-        }
-        self.grants(
-            "select data from v1_grants where entitlement_id = ?1 and sync_id = ?2 order by id",
-            &[&entitlement_id, &self.sync_id],
-        )
-        .with_context(|| format!("read the grants of {entitlement_id:?}"))
-    }
-
-    fn grant_of(
-        &mut self,
-        entitlement_id: &str,
-        principal: &ResourceId,
-    ) -> anyhow::Result<Option<Grant>> {
-        self.begin_target(entitlement_id)?;
-        let key = principal_key(principal);
-        let Some(target) = self.target.as_ref() else {
-            return self.stored_grant_of(entitlement_id, principal);
-        };
-        if let Some(&at) = target.pending_at.get(&key) {
-            return Ok(target.pending.get(at).cloned());
-        }
-        if !target.stored.contains(&key) {
-            return Ok(None);
-        }
-        self.stored_grant_of(entitlement_id, principal)
-    }
-
-    fn put(&mut self, mut grant: Grant) -> anyhow::Result<()> {
-        let entitlement_id = grant.entitlement.as_ref().map(|e| e.id.as_str());
-        let principal = grant.principal.as_ref().and_then(|p| p.id.as_ref());
-        if let (Some(target), Some(principal)) = (self.target.as_mut(), principal) {
-            if entitlement_id == Some(target.entitlement_id.as_str()) {
-                if self.slim {
-                    grant.entitlement = grant.entitlement.as_ref().map(slim_entitlement);
-                }
-                let key = principal_key(principal);
-                match target.pending_at.get(&key) {
-                    Some(&at) => target.pending[at] = grant,
-                    None => {
-                        target.pending_at.insert(key, target.pending.len());
-                        target.pending.push(grant);
-                    }
-                }
-                return Ok(());
-            }
-        }
+    fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
         upsert_grant(
             self.conn,
             self.sync_id,
@@ -738,12 +620,6 @@ impl GrantStore for DbGrantStore<'_> {
             &grant,
             self.slim,
         )
-    }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        self.store_pending()?;
-        self.target = None;
-        Ok(())
     }
 }
 

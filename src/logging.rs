@@ -197,12 +197,39 @@ fn push_escaped(line: &mut String, text: &str) {
     }
 }
 
+thread_local! {
+    /// Fields every line logged on this thread carries (see [`with_field`]).
+    static THREAD_FIELDS: std::cell::RefCell<Vec<(&'static str, Value)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `key = value` added to every line it logs on this thread, e.g. the deployment a
+/// worker thread reads.
+pub fn with_field<T>(key: &'static str, value: Value, f: impl FnOnce() -> T) -> T {
+    THREAD_FIELDS.with(|fields| fields.borrow_mut().push((key, value)));
+    let result = f();
+    THREAD_FIELDS.with(|fields| fields.borrow_mut().pop());
+    result
+}
+
 /// Writes one log line at `level` when enabled.
 pub fn log(level: LogLevel, msg: &str, fields: &[(&str, Value)]) {
     if !enabled(level) {
         return;
     }
-    let line = render(level, format(), msg, fields);
+    let line = THREAD_FIELDS.with(|extra| {
+        let extra = extra.borrow();
+        if extra.is_empty() {
+            render(level, format(), msg, fields)
+        } else {
+            let all: Vec<(&str, Value)> = extra
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .chain(fields.iter().cloned())
+                .collect();
+            render(level, format(), msg, &all)
+        }
+    });
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "{line}");
 }

@@ -298,7 +298,10 @@ fn fetch_concurrently<T>(
                             break done;
                         };
                         let mut lists = Fetched::default();
-                        let result = fetch_deployment(cluster.client, needs, &mut lists);
+                        let result =
+                            logging::with_field("deployment", Value::from(cluster.label), || {
+                                fetch_deployment(cluster.client, needs, &mut lists)
+                            });
                         done.push((i, result, lists.0));
                     }
                 })

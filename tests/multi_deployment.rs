@@ -431,3 +431,27 @@ fn the_config_file_lists_the_deployments() {
     assert!(rows.contains_key(&format!("role:{}/search_admin", host(&staging))));
     assert!(rows.contains_key(&format!("role:{}/viewer", host(&prod))));
 }
+
+#[test]
+fn what_a_deployment_logs_names_it() {
+    let (prod, staging) = estate();
+    staging.inject(Fault::status("/_security/profile", 403));
+    let (_dir, path) = temp_target();
+    let mut args = both_args(&prod, &staging, &path);
+    args.extend(["--log-format".to_owned(), "json".to_owned()]);
+    let out = run_ok(&args);
+    let warnings: Vec<serde_json::Value> = common::log_lines(&out)
+        .into_iter()
+        .filter(|l| l["level"] == "warn")
+        .collect();
+    let profiles: Vec<&serde_json::Value> = warnings
+        .iter()
+        .filter(|w| {
+            w["msg"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("user profiles"))
+        })
+        .collect();
+    assert_eq!(profiles.len(), 1, "{warnings:?}");
+    assert_eq!(profiles[0]["deployment"], host(&staging));
+}

@@ -363,7 +363,9 @@ fn collect_edges(
 }
 
 /// Edge indices, sources before targets; edges deeper than [`MAX_DEPTH`] are dropped, edges on cycles
-/// come last.
+/// come last. Edges whose sources are at the same depth are independent (none of them writes a grant
+/// another one reads), so among them the edges into one target come one after another, which lets a
+/// store look that target's grants up from one map.
 fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
     let mut incoming: BTreeMap<&str, usize> = BTreeMap::new();
     let mut outgoing: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -386,7 +388,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
             done[i] = true;
             let target = edges[i].target.as_str();
             if level < MAX_DEPTH {
-                order.push((level, i));
+                order.push((level, target, i));
             } else {
                 report.dropped_edges += 1;
                 log::warn!(entitlement = target; "grant expansion is deeper than the limit; edge not expanded");
@@ -402,7 +404,7 @@ fn order_edges(edges: &[Edge], report: &mut ExpansionReport) -> Vec<usize> {
         }
     }
     order.sort();
-    let mut order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    let mut order: Vec<usize> = order.into_iter().map(|(_, _, i)| i).collect();
     for (i, was_done) in done.iter().enumerate() {
         if !was_done {
             log::warn!(source = edges[i].source.as_str(), target = edges[i].target.as_str(); "expandable grants form a cycle; the edge is expanded once");

@@ -42,6 +42,7 @@ pub mod progress;
 pub mod proto;
 pub mod protojson;
 pub mod reader;
+mod row_store;
 pub mod schema;
 pub mod temp;
 pub mod writer;

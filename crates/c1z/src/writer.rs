@@ -41,12 +41,9 @@ const DEFERRABLE_INDEXES: [(&str, &str); 7] = [
     ("v1_grants", "idx_grants_entitlement_id_principal_id_v1"),
     ("v1_grants", "idx_grants_entitlement_sync_grant_v1"),
 ];
-/// The deferrable indexes grant expansion queries: the grants of an entitlement, and the grant of an
-/// entitlement to a principal.
-const EXPANSION_INDEXES: [&str; 2] = [
-    "idx_grants_entitlement_sync_grant_v1",
-    "idx_grants_entitlement_id_principal_id_v1",
-];
+/// The unique index on grant ids, dropped while expansion appends to a table whose other indexes are
+/// deferred, and built again with them.
+const UNIQUE_GRANT_INDEX: &str = "idx_grants_external_sync_v1";
 /// Largest zstd window: 8 MiB, what every Baton reader accepts (v0.1.14 caps at 32 MiB).
 const MAX_WINDOW_LOG: u32 = 23;
 
@@ -389,16 +386,29 @@ impl SyncWriter {
 
     fn complete(&mut self) -> anyhow::Result<()> {
         self.progress.end();
-        if self.expand && !self.expandable.is_empty() {
+        if self.expand && !self.expandable.is_empty() && self.deferred {
+            // No grant index at all while expansion appends its grants: its lookups are kept in
+            // memory, and every index is built once afterwards (see `row_store`).
+            self.conn
+                .execute_batch(&format!("drop index if exists {UNIQUE_GRANT_INDEX}"))
+                .context("drop the grant id index for expansion")?;
             self.progress.start(Phase::Indexes, None);
-            if self.deferred {
-                // Only the lookups of expansion; the other indexes are built once, after the grants
-                // it adds (maintaining them through its inserts leaves split pages that compress
-                // worse; see BENCHMARKS.md).
-                for index in EXPANSION_INDEXES {
-                    create_index(&self.conn, index)?;
-                }
-            }
+            let expandable = std::mem::take(&mut self.expandable);
+            let mut store = crate::row_store::RowIdStore::load(
+                &self.conn,
+                &self.sync_id,
+                &self.discovered_at,
+                self.options.slim_grants,
+            )
+            .context("read the grants to expand")?;
+            let progress = &mut self.progress;
+            progress.start(Phase::Expansion, None);
+            crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
+                progress.set(done)
+            })
+            .context("expand the grants")?;
+        } else if self.expand && !self.expandable.is_empty() {
+            self.progress.start(Phase::Indexes, None);
             let expandable = std::mem::take(&mut self.expandable);
             let mut store = DbGrantStore {
                 conn: &self.conn,
@@ -416,6 +426,15 @@ impl SyncWriter {
         }
         if self.deferred {
             self.progress.start(Phase::Indexes, None);
+            // Sorting millions of index keys in memory would hold them all at once: let SQLite's
+            // sorter spill to its temp files (in the working folder's file system) instead.
+            self.conn
+                .pragma_update(None, "temp_store", "FILE")
+                .context("let the index build spill to disk")?;
+            // Two sorter threads (the machines this runs on have two cores or more).
+            self.conn
+                .pragma_update(None, "threads", 2)
+                .context("sort the index keys on two threads")?;
             self.conn
                 .execute_batch(schema::DDL)
                 .context("rebuild the indexes")?;
@@ -492,19 +511,7 @@ fn upsert_grant(
     slim: bool,
 ) -> anyhow::Result<()> {
     let keys = grant_keys(index, grant)?;
-    data.clear();
-    match grant.entitlement.as_ref().filter(|_| slim) {
-        Some(entitlement) => Grant {
-            entitlement: Some(slim_entitlement(entitlement)),
-            principal: grant.principal.clone(),
-            id: grant.id.clone(),
-            annotations: grant.annotations.clone(),
-            sources: grant.sources.clone(),
-        }
-        .encode(data),
-        None => grant.encode(data),
-    }
-    .context("encode protobuf")?;
+    encode_grant(data, grant, slim)?;
     let mut stmt = conn.prepare_cached(UPSERT_GRANT)?;
     stmt.execute(params![
         keys.resource.resource_type,
@@ -519,6 +526,23 @@ fn upsert_grant(
     ])
     .with_context(|| format!("insert grant {:?}", grant.id))?;
     Ok(())
+}
+
+/// Encodes `grant` into `data` as a grant row stores it (with a slim entitlement when `slim`).
+pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> anyhow::Result<()> {
+    data.clear();
+    match grant.entitlement.as_ref().filter(|_| slim) {
+        Some(entitlement) => Grant {
+            entitlement: Some(slim_entitlement(entitlement)),
+            principal: grant.principal.clone(),
+            id: grant.id.clone(),
+            annotations: grant.annotations.clone(),
+            sources: grant.sources.clone(),
+        }
+        .encode(data),
+        None => grant.encode(data),
+    }
+    .context("encode protobuf")
 }
 
 /// The entitlement as a grant blob carries it when slim: its id, and its resource's id, parent and
@@ -721,13 +745,16 @@ fn entitlement_keys(index: usize, entitlement: &Entitlement) -> anyhow::Result<&
     })
 }
 
-struct GrantKeys<'a> {
-    entitlement_id: &'a str,
-    resource: &'a ResourceId,
-    principal: &'a ResourceId,
+/// The columns a grant row is found by.
+pub(crate) struct GrantKeys<'a> {
+    pub(crate) entitlement_id: &'a str,
+    pub(crate) resource: &'a ResourceId,
+    pub(crate) principal: &'a ResourceId,
 }
 
-fn grant_keys(index: usize, grant: &Grant) -> anyhow::Result<GrantKeys<'_>> {
+/// Checks that `grant` (the `index`-th, for messages) names everything a row needs, and returns those
+/// columns.
+pub(crate) fn grant_keys(index: usize, grant: &Grant) -> anyhow::Result<GrantKeys<'_>> {
     if grant.id.is_empty() {
         bail!("grant #{index} has no id");
     }
@@ -787,15 +814,6 @@ fn existing_rows(conn: &Connection, table: &str) -> anyhow::Result<u64> {
     Ok(max_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0))
 }
 
-/// Creates one index of the schema with its own DDL statement.
-fn create_index(conn: &Connection, name: &str) -> anyhow::Result<()> {
-    let statement = schema::DDL
-        .split(';')
-        .find(|s| s.contains("create index") && s.contains(&format!(" {name} ")))
-        .with_context(|| format!("index {name} is not in the schema"))?;
-    conn.execute_batch(statement)
-        .with_context(|| format!("create index {name}"))
-}
 
 /// Rows stored for the sync in resource types, resources, entitlements and grants.
 fn count_rows(conn: &Connection, sync_id: &str) -> anyhow::Result<[usize; 4]> {

@@ -1,0 +1,234 @@
+//! The grant store expansion writes into when the `.c1z` writer has deferred its grant indexes (every
+//! streamed sync, and any write that adds many rows): the grant table then has no index at all, not even
+//! the unique one on grant ids, so that each grant expansion adds is a plain append. What expansion
+//! looks up is kept in memory instead: for each entitlement, the row ids of its grants in row order and
+//! a hash of each grant's principal (12 bytes a row). The grants themselves are read by row id. The
+//! writer builds every index once expansion is done.
+//!
+//! Expansion runs the edges into one entitlement one after another (see `expand`), so the map from
+//! principal to row of the entitlement being expanded into is built once per entitlement.
+
+use crate::expand::GrantStore;
+use crate::proto::{Entitlement, Grant, ResourceId};
+use crate::writer::{encode_grant, grant_keys};
+use anyhow::Context;
+use prost::Message;
+use rusqlite::{params, Connection, Statement};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+const INSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
+     principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
+     sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7, ?8, ?9)";
+
+/// The grant rows of one entitlement in the sync: row ids in row order, and each one's principal hash.
+#[derive(Debug, Default)]
+struct Rows {
+    ids: Vec<u32>,
+    principals: Vec<u64>,
+}
+
+/// A [`GrantStore`] over the grant rows of one sync, without indexes (see the module documentation).
+pub(crate) struct RowIdStore<'c> {
+    sync_id: &'c str,
+    discovered_at: &'c str,
+    slim: bool,
+    data: Vec<u8>,
+    rows: BTreeMap<String, Rows>,
+    /// The entitlement being expanded into, and the rows of its grants by principal hash.
+    target: Option<(String, BTreeMap<u64, Vec<u32>>)>,
+    /// The row of each grant [`GrantStore::grant_of`] found, by grant id, for the `put` replacing it.
+    found: BTreeMap<String, u32>,
+    conn: &'c Connection,
+    select_entitlement: Statement<'c>,
+    select_data: Statement<'c>,
+    select_principal: Statement<'c>,
+    insert: Statement<'c>,
+    update: Statement<'c>,
+}
+
+/// The hash of a principal that keys the lookups (equal principals hash alike; a match is checked on
+/// the row).
+fn principal_hash(principal: &ResourceId) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    principal.resource_type.hash(&mut hasher);
+    principal.resource.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn row_id(id: i64) -> anyhow::Result<u32> {
+    u32::try_from(id).with_context(|| format!("grant row id {id} is out of range"))
+}
+
+impl<'c> RowIdStore<'c> {
+    /// Reads the row id, entitlement and principal of every grant of `sync_id` (one scan).
+    pub(crate) fn load(
+        conn: &'c Connection,
+        sync_id: &'c str,
+        discovered_at: &'c str,
+        slim: bool,
+    ) -> anyhow::Result<RowIdStore<'c>> {
+        let mut rows: BTreeMap<String, Rows> = BTreeMap::new();
+        {
+            let mut stmt = conn.prepare(
+                "select rowid, entitlement_id, principal_resource_type_id, principal_resource_id \
+                 from v1_grants where sync_id = ?1 order by rowid",
+            )?;
+            let mut found = stmt.query(params![sync_id])?;
+            while let Some(row) = found.next()? {
+                let id = row_id(row.get(0)?)?;
+                let entitlement = row.get_ref(1)?.as_str()?;
+                let principal = ResourceId::new(row.get_ref(2)?.as_str()?, row.get_ref(3)?.as_str()?);
+                let on = match rows.get_mut(entitlement) {
+                    Some(on) => on,
+                    None => rows.entry(entitlement.to_owned()).or_default(),
+                };
+                on.ids.push(id);
+                on.principals.push(principal_hash(&principal));
+            }
+        }
+        Ok(RowIdStore {
+            sync_id,
+            discovered_at,
+            slim,
+            data: Vec::new(),
+            rows,
+            target: None,
+            found: BTreeMap::new(),
+            conn,
+            select_entitlement: conn.prepare(
+                "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
+            )?,
+            select_data: conn.prepare("select data from v1_grants where rowid = ?1")?,
+            select_principal: conn.prepare(
+                "select principal_resource_type_id, principal_resource_id, data from v1_grants \
+                 where rowid = ?1",
+            )?,
+            insert: conn.prepare(INSERT_GRANT)?,
+            update: conn.prepare("update v1_grants set data = ?1 where rowid = ?2")?,
+        })
+    }
+
+    /// Makes `entitlement_id` the entitlement being expanded into.
+    fn begin_target(&mut self, entitlement_id: &str) {
+        if self
+            .target
+            .as_ref()
+            .is_some_and(|(id, _)| id == entitlement_id)
+        {
+            return;
+        }
+        let mut by_principal: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        if let Some(on) = self.rows.get(entitlement_id) {
+            for (id, hash) in on.ids.iter().zip(&on.principals) {
+                by_principal.entry(*hash).or_default().push(*id);
+            }
+        }
+        self.found.clear();
+        self.target = Some((entitlement_id.to_owned(), by_principal));
+    }
+}
+
+impl GrantStore for RowIdStore<'_> {
+    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
+        let mut rows = self.select_entitlement.query(params![id, self.sync_id])?;
+        match rows.next()? {
+            Some(row) => {
+                let data = row.get_ref(0)?.as_blob()?;
+                Ok(Some(Entitlement::decode(data).with_context(|| {
+                    format!("decode the stored entitlement {id:?}")
+                })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
+        let Some(on) = self.rows.get(entitlement_id) else {
+            return Ok(Vec::new());
+        };
+        let mut grants = Vec::with_capacity(on.ids.len());
+        for id in &on.ids {
+            let mut rows = self.select_data.query(params![id])?;
+            if let Some(row) = rows.next()? {
+                let data = row.get_ref(0)?.as_blob()?;
+                grants.push(Grant::decode(data).with_context(|| {
+                    format!("decode a stored grant of {entitlement_id:?}")
+                })?);
+            }
+        }
+        Ok(grants)
+    }
+
+    fn grant_of(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+    ) -> anyhow::Result<Option<Grant>> {
+        self.begin_target(entitlement_id);
+        let candidates = self
+            .target
+            .as_ref()
+            .and_then(|(_, by_principal)| by_principal.get(&principal_hash(principal)))
+            .cloned()
+            .unwrap_or_default();
+        // The last stored grant of the principal, as the indexed store answers.
+        for id in candidates.into_iter().rev() {
+            let mut rows = self.select_principal.query(params![id])?;
+            let Some(row) = rows.next()? else {
+                continue;
+            };
+            if row.get_ref(0)?.as_str()? != principal.resource_type
+                || row.get_ref(1)?.as_str()? != principal.resource
+            {
+                continue;
+            }
+            let grant = Grant::decode(row.get_ref(2)?.as_blob()?)
+                .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?;
+            self.found.insert(grant.id.clone(), id);
+            return Ok(Some(grant));
+        }
+        Ok(None)
+    }
+
+    fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
+        encode_grant(&mut self.data, &grant, self.slim)?;
+        if let Some(id) = self.found.remove(&grant.id) {
+            self.update
+                .execute(params![&self.data[..], id])
+                .with_context(|| format!("update grant {:?}", grant.id))?;
+            return Ok(());
+        }
+        let keys = grant_keys(0, &grant)?;
+        self.insert
+            .execute(params![
+                keys.resource.resource_type,
+                keys.resource.resource,
+                keys.entitlement_id,
+                keys.principal.resource_type,
+                keys.principal.resource,
+                grant.id,
+                &self.data[..],
+                self.sync_id,
+                self.discovered_at
+            ])
+            .with_context(|| format!("insert grant {:?}", grant.id))?;
+        let id = row_id(self.conn.last_insert_rowid())?;
+        let hash = principal_hash(keys.principal);
+        if let Some((target, by_principal)) = self.target.as_mut() {
+            if target == keys.entitlement_id {
+                by_principal.entry(hash).or_default().push(id);
+            }
+        }
+        let on = match self.rows.get_mut(keys.entitlement_id) {
+            Some(on) => on,
+            None => self
+                .rows
+                .entry(keys.entitlement_id.to_owned())
+                .or_default(),
+        };
+        on.ids.push(id);
+        on.principals.push(hash);
+        Ok(())
+    }
+}

@@ -44,6 +44,8 @@ const DEFERRABLE_INDEXES: [(&str, &str); 7] = [
 /// The unique index on grant ids, dropped while expansion appends to a table whose other indexes are
 /// deferred, and built again with them.
 const UNIQUE_GRANT_INDEX: &str = "idx_grants_external_sync_v1";
+/// zstd worker threads compressing the file.
+const ZSTD_WORKERS: u32 = 2;
 /// Largest zstd window: 8 MiB, what every Baton reader accepts (v0.1.14 caps at 32 MiB).
 const MAX_WINDOW_LOG: u32 = 23;
 
@@ -944,6 +946,8 @@ fn write_c1z(db: &Path, out: &mut File, level: i32, progress: &mut Tracker) -> a
     encoder.long_distance_matching(false)?;
     encoder.window_log(MAX_WINDOW_LOG)?;
     encoder.set_pledged_src_size(Some(size))?;
+    // Two workers (still one frame, with the same window, checksum and content size).
+    encoder.multithread(ZSTD_WORKERS)?;
     let mut input = Counting {
         inner: BufReader::with_capacity(1 << 20, input),
         read: 0,

@@ -46,6 +46,9 @@ const DEFERRABLE_INDEXES: [(&str, &str); 7] = [
 const UNIQUE_GRANT_INDEX: &str = "idx_grants_external_sync_v1";
 /// zstd worker threads compressing the file.
 const ZSTD_WORKERS: u32 = 2;
+/// Input of one zstd worker job: each worker holds about this much in and out, so smaller jobs than
+/// zstd's default (four windows, 32 MiB) keep the memory of compression small.
+const ZSTD_JOB_BYTES: u32 = 4 << 20;
 /// Largest zstd window: 8 MiB, what every Baton reader accepts (v0.1.14 caps at 32 MiB).
 const MAX_WINDOW_LOG: u32 = 23;
 
@@ -948,6 +951,7 @@ fn write_c1z(db: &Path, out: &mut File, level: i32, progress: &mut Tracker) -> a
     encoder.set_pledged_src_size(Some(size))?;
     // Two workers (still one frame, with the same window, checksum and content size).
     encoder.multithread(ZSTD_WORKERS)?;
+    encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))?;
     let mut input = Counting {
         inner: BufReader::with_capacity(1 << 20, input),
         read: 0,

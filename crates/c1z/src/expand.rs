@@ -47,6 +47,11 @@ pub trait GrantStore {
     ) -> anyhow::Result<Option<Grant>>;
     /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
     fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
+    /// The entitlement as the grants expansion creates embed it (by default whole; a store that keeps
+    /// slim grant records gives the slim form once, instead of slimming every grant's copy).
+    fn embedded(&self, entitlement: Entitlement) -> Entitlement {
+        entitlement
+    }
 }
 
 /// Whether the grant carries a `GrantExpandable` annotation.
@@ -96,6 +101,7 @@ pub fn expand_observed(
         let Some(target) = store.entitlement(&edge.target)? else {
             continue;
         };
+        let target = store.embedded(target);
         report.edges += 1;
         for holder in store.grants_on(&edge.source)? {
             let Some(pid) = principal_id(&holder) else {

@@ -10,7 +10,7 @@
 
 use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, ResourceId};
-use crate::writer::{encode_grant, grant_keys};
+use crate::writer::{encode_grant, grant_keys, into_slim};
 use anyhow::Context;
 use prost::Message;
 use rusqlite::{params, Connection, Statement};
@@ -189,6 +189,14 @@ impl GrantStore for RowIdStore<'_> {
             return Ok(Some(grant));
         }
         Ok(None)
+    }
+
+    fn embedded(&self, entitlement: Entitlement) -> Entitlement {
+        if self.slim {
+            into_slim(entitlement)
+        } else {
+            entitlement
+        }
     }
 
     fn put(&mut self, grant: Grant) -> anyhow::Result<()> {

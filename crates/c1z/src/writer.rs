@@ -481,9 +481,12 @@ impl RecordSink for SyncWriter {
         }
     }
 
-    fn grant(&mut self, grant: Grant) {
+    fn grant(&mut self, mut grant: Grant) {
         self.progress.ensure(Phase::Rows);
         self.progress.tick();
+        if self.options.slim_grants {
+            grant.entitlement = grant.entitlement.take().map(into_slim);
+        }
         if self.error.is_none() {
             let index = self.received[2];
             self.received[2] += 1;
@@ -536,7 +539,11 @@ fn upsert_grant(
 /// Encodes `grant` into `data` as a grant row stores it (with a slim entitlement when `slim`).
 pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> anyhow::Result<()> {
     data.clear();
-    match grant.entitlement.as_ref().filter(|_| slim) {
+    match grant
+        .entitlement
+        .as_ref()
+        .filter(|e| slim && !is_slim(e))
+    {
         Some(entitlement) => Grant {
             entitlement: Some(slim_entitlement(entitlement)),
             principal: grant.principal.clone(),
@@ -552,7 +559,7 @@ pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> any
 
 /// The entitlement as a grant blob carries it when slim: its id, and its resource's id, parent and
 /// display name. Readers take everything else from the entitlement's and the resource's own rows.
-fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
+pub(crate) fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
     Entitlement {
         id: entitlement.id.clone(),
         resource: entitlement.resource.as_ref().map(|r| Resource {
@@ -563,6 +570,42 @@ fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
         }),
         ..Default::default()
     }
+}
+
+/// [`slim_entitlement`] of an entitlement that is not needed whole any more (nothing is copied).
+pub(crate) fn into_slim(entitlement: Entitlement) -> Entitlement {
+    Entitlement {
+        id: entitlement.id,
+        resource: entitlement.resource.map(|r| Resource {
+            id: r.id,
+            parent_resource_id: r.parent_resource_id,
+            display_name: r.display_name,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Whether the entitlement holds nothing [`slim_entitlement`] leaves out.
+fn is_slim(e: &Entitlement) -> bool {
+    let resource_slim = e.resource.as_ref().is_none_or(|r| {
+        r.annotations.is_empty()
+            && r.description.is_empty()
+            && !r.baton_resource
+            && r.external_id.is_none()
+            && r.creation_source == 0
+            && r.profile.is_none()
+            && r.icon.is_none()
+            && r.status.is_none()
+            && r.created_at.is_none()
+    });
+    resource_slim
+        && e.display_name.is_empty()
+        && e.description.is_empty()
+        && e.grantable_to.is_empty()
+        && e.annotations.is_empty()
+        && e.purpose == 0
+        && e.slug.is_empty()
 }
 
 /// The grants of the sync being written, as grant expansion reads and changes them: queries on the

@@ -78,7 +78,8 @@ impl<'c> RowIdStore<'c> {
             while let Some(row) = found.next()? {
                 let id = row_id(row.get(0)?)?;
                 let entitlement = row.get_ref(1)?.as_str()?;
-                let principal = ResourceId::new(row.get_ref(2)?.as_str()?, row.get_ref(3)?.as_str()?);
+                let principal =
+                    ResourceId::new(row.get_ref(2)?.as_str()?, row.get_ref(3)?.as_str()?);
                 let on = match rows.get_mut(entitlement) {
                     Some(on) => on,
                     None => rows.entry(entitlement.to_owned()).or_default(),
@@ -152,9 +153,10 @@ impl GrantStore for RowIdStore<'_> {
             let mut rows = self.select_data.query(params![id])?;
             if let Some(row) = rows.next()? {
                 let data = row.get_ref(0)?.as_blob()?;
-                grants.push(Grant::decode(data).with_context(|| {
-                    format!("decode a stored grant of {entitlement_id:?}")
-                })?);
+                grants.push(
+                    Grant::decode(data)
+                        .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?,
+                );
             }
         }
         Ok(grants)
@@ -230,10 +232,7 @@ impl GrantStore for RowIdStore<'_> {
         }
         let on = match self.rows.get_mut(keys.entitlement_id) {
             Some(on) => on,
-            None => self
-                .rows
-                .entry(keys.entitlement_id.to_owned())
-                .or_default(),
+            None => self.rows.entry(keys.entitlement_id.to_owned()).or_default(),
         };
         on.ids.push(id);
         on.principals.push(hash);

@@ -432,7 +432,12 @@ impl SyncWriter {
         if self.deferred {
             self.progress.start(Phase::Indexes, None);
             // Sorting millions of index keys in memory would hold them all at once: let SQLite's
-            // sorter spill to its temp files (in the working folder's file system) instead.
+            // sorter spill to temp files instead, in the working folder (where the database is, so
+            // `--c1z-temp-dir` also moves them).
+            let folder = self._work.path().display().to_string();
+            self.conn
+                .pragma_update(None, "temp_store_directory", &folder)
+                .context("put the index build's temp files in the working folder")?;
             self.conn
                 .pragma_update(None, "temp_store", "FILE")
                 .context("let the index build spill to disk")?;
@@ -539,11 +544,7 @@ fn upsert_grant(
 /// Encodes `grant` into `data` as a grant row stores it (with a slim entitlement when `slim`).
 pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> anyhow::Result<()> {
     data.clear();
-    match grant
-        .entitlement
-        .as_ref()
-        .filter(|e| slim && !is_slim(e))
-    {
+    match grant.entitlement.as_ref().filter(|e| slim && !is_slim(e)) {
         Some(entitlement) => Grant {
             entitlement: Some(slim_entitlement(entitlement)),
             principal: grant.principal.clone(),
@@ -861,7 +862,6 @@ fn existing_rows(conn: &Connection, table: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("size of {table}"))?;
     Ok(max_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0))
 }
-
 
 /// Rows stored for the sync in resource types, resources, entitlements and grants.
 fn count_rows(conn: &Connection, sync_id: &str) -> anyhow::Result<[usize; 4]> {

@@ -149,29 +149,6 @@ fn without_a_known_deployment_the_security_objects_stay_top_level() {
     }
 }
 
-/// `role:<r>:member` grants to Cloud users, with their sources, of a sync of `path`.
-fn sso_grants(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let file = open(path);
-    let sync = file.default_sync().expect("query").expect("a sync").sync_id;
-    file.grants(&sync)
-        .expect("grants")
-        .into_iter()
-        .filter(|g| {
-            g.resource_type_id == "role"
-                && ["user", "deployment"].contains(&g.principal_resource_type_id.as_str())
-        })
-        .map(|g| {
-            let sources = g
-                .data
-                .sources
-                .as_ref()
-                .map(|s| s.to_map().into_keys().collect())
-                .unwrap_or_default();
-            (g.external_id, sources)
-        })
-        .collect()
-}
-
 #[test]
 fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
     let fake = FakeElastic::start(
@@ -208,7 +185,7 @@ fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(sso_grants(&path), expected);
+    assert_eq!(common::sso_grants(&path), expected);
     let out = common::binary()
         .args(["inspect", "access", "-t", "user", "-r", "2894412301", "-f"])
         .arg(&path)
@@ -225,7 +202,7 @@ fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
     let fake = FakeElastic::start(Tenant::demo().expect("demo")).expect("fake");
     let (_dir, path) = temp_target();
     run_ok(&sync_args(&fake, &path));
-    assert_eq!(sso_grants(&path), BTreeMap::new());
+    assert_eq!(common::sso_grants(&path), BTreeMap::new());
 }
 
 const CORP_SIEM: &str = "7d2f0a9c4b1e4f8a9c3d5e7f1a2b4c6d";
@@ -284,21 +261,9 @@ fn serverless_projects_with_their_roles_and_assignments() {
     assert_eq!(entitlements.len(), 13 + 3 + 1);
     assert!(entitlements.contains(&format!("project:{CORP_SIEM}:custom:soc-reader")));
     assert!(entitlements.contains(&format!("project:{LABS_SEARCH}:elasticsearch-developer")));
-    let grants: BTreeMap<String, Vec<String>> = file
-        .grants(&sync)
-        .expect("grants")
-        .into_iter()
-        .filter(|g| g.resource_type_id == "project" && g.principal_resource_type_id == "user")
-        .map(|g| {
-            let sources = g
-                .data
-                .sources
-                .as_ref()
-                .map(|s| s.to_map().into_keys().collect())
-                .unwrap_or_default();
-            (g.external_id, sources)
-        })
-        .collect();
+    let grants = common::grants_with_sources(&path, |g| {
+        g.resource_type_id == "project" && g.principal_resource_type_id == "user"
+    });
     let expected: BTreeMap<String, Vec<String>> = [
         (
             format!("project:{CORP_SIEM}:security-t1-analyst:user:3310087745"),

@@ -64,29 +64,6 @@ fn resources(path: &Path) -> BTreeMap<String, (Option<String>, String)> {
         .collect()
 }
 
-/// Grant id → source entitlement ids, of the grants on `role` resources to Cloud users and deployments.
-fn sso_grants(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let file = open(path);
-    let sync = file.default_sync().expect("query").expect("a sync").sync_id;
-    file.grants(&sync)
-        .expect("grants")
-        .into_iter()
-        .filter(|g| {
-            g.resource_type_id == "role"
-                && ["user", "deployment"].contains(&g.principal_resource_type_id.as_str())
-        })
-        .map(|g| {
-            let sources = g
-                .data
-                .sources
-                .as_ref()
-                .map(|s| s.to_map().into_keys().collect())
-                .unwrap_or_default();
-            (g.external_id, sources)
-        })
-        .collect()
-}
-
 #[test]
 fn each_deployment_has_its_own_resources_under_its_cloud_deployment() {
     let (prod, staging) = estate();
@@ -235,7 +212,7 @@ fn cloud_roles_give_their_stack_roles_on_each_deployment() {
         format!("role:{p}/editor:member:user:invitation:new.hire@acme.example"),
         on(PROD_LOGS, "editor"),
     );
-    assert_eq!(sso_grants(&path), expected);
+    assert_eq!(common::sso_grants(&path), expected);
 
     // The effective access says which deployment, and through which Cloud role.
     let out = output(

@@ -275,3 +275,36 @@ pub fn records(path: &Path) -> Records {
             .collect(),
     }
 }
+
+/// The grants of the newest sync of `path` that `keep` selects, by grant id, each with the ids of its
+/// source entitlements (empty for a direct grant).
+pub fn grants_with_sources(
+    path: &Path,
+    keep: impl Fn(&baton_c1z::reader::GrantRow) -> bool,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let file = open(path);
+    let sync = file.default_sync().expect("query").expect("a sync").sync_id;
+    file.grants(&sync)
+        .expect("grants")
+        .into_iter()
+        .filter(|g| keep(g))
+        .map(|g| {
+            let sources = g
+                .data
+                .sources
+                .as_ref()
+                .map(|s| s.to_map().into_keys().collect())
+                .unwrap_or_default();
+            (g.external_id, sources)
+        })
+        .collect()
+}
+
+/// The grants on `role` resources to Cloud users and deployments (Cloud SSO's stack roles), with their
+/// sources, of the newest sync of `path`.
+pub fn sso_grants(path: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    grants_with_sources(path, |g| {
+        g.resource_type_id == "role"
+            && ["user", "deployment"].contains(&g.principal_resource_type_id.as_str())
+    })
+}

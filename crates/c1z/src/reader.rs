@@ -570,22 +570,11 @@ impl C1zFile {
         filter: &RowFilter<'_>,
         mut visit: impl FnMut(&[u8]) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let name = table.name();
-        let (sql, params) = filtered_sql("external_id, data", table, true, filter, "order by id")?;
-        let mut stmt = self
-            .conn
-            .prepare(&sql)
-            .with_context(|| format!("query {name}"))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&sync_id];
-        values.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
-        let mut rows = stmt
-            .query(values.as_slice())
-            .with_context(|| format!("query {name}"))?;
-        while let Some(row) = rows.next().with_context(|| format!("read {name}"))? {
-            let bytes = row_blob(name, row)?;
+        self.find_blob::<()>(table, sync_id, filter, |bytes| {
             visit(bytes)?;
-        }
-        Ok(())
+            Ok(None)
+        })
+        .map(|_| ())
     }
 
     /// The first value `pick` makes of the `data` blob of a row of one object table that `filter`

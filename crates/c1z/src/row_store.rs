@@ -10,7 +10,7 @@
 
 use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, ResourceId};
-use crate::writer::{encode_grant, grant_keys, into_slim};
+use crate::writer::{encode_grant, grant_keys, into_slim, stored_entitlement, SELECT_ENTITLEMENT};
 use anyhow::Context;
 use prost::Message;
 use rusqlite::{params, Connection, Statement};
@@ -97,9 +97,7 @@ impl<'c> RowIdStore<'c> {
             target: None,
             found: BTreeMap::new(),
             conn,
-            select_entitlement: conn.prepare(
-                "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
-            )?,
+            select_entitlement: conn.prepare(SELECT_ENTITLEMENT)?,
             select_data: conn.prepare("select data from v1_grants where rowid = ?1")?,
             select_principal: conn.prepare(
                 "select principal_resource_type_id, principal_resource_id, data from v1_grants \
@@ -132,16 +130,7 @@ impl<'c> RowIdStore<'c> {
 
 impl GrantStore for RowIdStore<'_> {
     fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
-        let mut rows = self.select_entitlement.query(params![id, self.sync_id])?;
-        match rows.next()? {
-            Some(row) => {
-                let data = row.get_ref(0)?.as_blob()?;
-                Ok(Some(Entitlement::decode(data).with_context(|| {
-                    format!("decode the stored entitlement {id:?}")
-                })?))
-            }
-            None => Ok(None),
-        }
+        stored_entitlement(&mut self.select_entitlement, id, self.sync_id)
     }
 
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {

@@ -541,6 +541,28 @@ fn upsert_grant(
     Ok(())
 }
 
+/// The entitlement of one sync by id.
+pub(crate) const SELECT_ENTITLEMENT: &str =
+    "select data from v1_entitlements where external_id = ?1 and sync_id = ?2";
+
+/// The entitlement `id` of `sync_id`, read with a statement of [`SELECT_ENTITLEMENT`].
+pub(crate) fn stored_entitlement(
+    stmt: &mut rusqlite::Statement<'_>,
+    id: &str,
+    sync_id: &str,
+) -> anyhow::Result<Option<Entitlement>> {
+    let mut rows = stmt.query(params![id, sync_id])?;
+    match rows.next()? {
+        Some(row) => {
+            let data = row.get_ref(0)?.as_blob()?;
+            Ok(Some(Entitlement::decode(data).with_context(|| {
+                format!("decode the stored entitlement {id:?}")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Encodes `grant` into `data` as a grant row stores it (with a slim entitlement when `slim`).
 pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> anyhow::Result<()> {
     data.clear();
@@ -634,19 +656,8 @@ impl DbGrantStore<'_> {
 
 impl GrantStore for DbGrantStore<'_> {
     fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
-        let mut stmt = self.conn.prepare_cached(
-            "select data from v1_entitlements where external_id = ?1 and sync_id = ?2",
-        )?;
-        let mut rows = stmt.query(params![id, self.sync_id])?;
-        match rows.next()? {
-            Some(row) => {
-                let data = row.get_ref(0)?.as_blob()?;
-                Ok(Some(Entitlement::decode(data).with_context(|| {
-                    format!("decode the stored entitlement {id:?}")
-                })?))
-            }
-            None => Ok(None),
-        }
+        let mut stmt = self.conn.prepare_cached(SELECT_ENTITLEMENT)?;
+        stored_entitlement(&mut stmt, id, self.sync_id)
     }
 
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {

@@ -151,12 +151,7 @@ fn without_a_known_deployment_the_security_objects_stay_top_level() {
 
 #[test]
 fn cloud_deployment_roles_give_their_stack_roles_on_the_known_deployment() {
-    let fake = FakeElastic::start(
-        Tenant::demo()
-            .expect("demo")
-            .with_es_version(EsVersion::V8_15),
-    )
-    .expect("fake");
+    let fake = common::versioned_demo_fake();
     let (_dir, path) = temp_target();
     run_ok(&sync_args(&fake, &path));
     let on = |slug: &str| vec![format!("deployment:{PROD_LOGS}:{slug}")];

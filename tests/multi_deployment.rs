@@ -8,7 +8,7 @@ mod common;
 
 use baton_c1z::proto::{find_annotation, AppTrait};
 use common::{binary, open, output, run, run_ok, stderr, sync_args, temp_target};
-use elastic_fake::{EsVersion, FakeElastic, Fault, Tenant, DEMO_STAGING_API_KEY};
+use elastic_fake::{FakeElastic, Fault, Tenant, DEMO_STAGING_API_KEY};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -25,12 +25,7 @@ fn host(fake: &FakeElastic) -> String {
 
 /// The demo Cloud with prod-logs' security API, and staging-search's on a second server.
 fn estate() -> (FakeElastic, FakeElastic) {
-    let prod = FakeElastic::start(
-        Tenant::demo()
-            .expect("demo")
-            .with_es_version(EsVersion::V8_15),
-    )
-    .expect("fake");
+    let prod = common::versioned_demo_fake();
     let staging = FakeElastic::start(Tenant::demo_staging().expect("staging")).expect("fake");
     (prod, staging)
 }
@@ -233,12 +228,7 @@ fn cloud_roles_give_their_stack_roles_on_each_deployment() {
 fn deployments_are_read_at_the_same_time() {
     // One server reached under two host names: two deployments, whose first security requests each
     // wait for the other's. Read one after the other, the first would wait alone.
-    let fake = FakeElastic::start(
-        Tenant::demo()
-            .expect("demo")
-            .with_es_version(EsVersion::V8_15),
-    )
-    .expect("fake");
+    let fake = common::versioned_demo_fake();
     fake.inject(Fault::rendezvous("/_security/_authenticate", 2));
     let (_dir, path) = temp_target();
     let mut args = sync_args(&fake, &path);

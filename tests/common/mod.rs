@@ -308,3 +308,14 @@ pub fn sso_grants(path: &Path) -> std::collections::BTreeMap<String, Vec<String>
             && ["user", "deployment"].contains(&g.principal_resource_type_id.as_str())
     })
 }
+
+/// A fake serving the demo tenant as an Elastic Cloud deployment running Elasticsearch 8.15 (`GET /`
+/// names `prod-logs`).
+pub fn versioned_demo_fake() -> FakeElastic {
+    FakeElastic::start(
+        Tenant::demo()
+            .expect("demo tenant")
+            .with_es_version(elastic_fake::EsVersion::V8_15),
+    )
+    .expect("fake starts")
+}

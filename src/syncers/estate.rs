@@ -395,6 +395,33 @@ mod tests {
     }
 
     #[test]
+    fn an_unread_deployment_is_recorded_on_its_cloud_deployment_or_in_a_placeholder() {
+        let mut snapshot = snapshot();
+        snapshot.missing_clusters = vec![
+            crate::snapshot::MissingCluster {
+                label: "abc123.es.example".into(),
+                error: "HTTP 500".into(),
+            },
+            crate::snapshot::MissingCluster {
+                label: "es9.internal:9200".into(),
+                error: "connection refused".into(),
+            },
+        ];
+        assert_eq!(unread_error(&snapshot, "d1"), Some("HTTP 500"));
+        let mut out = SyncRecords::default();
+        unread_placeholders(&snapshot, &mut out);
+        let ids: Vec<_> = out.resources.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(
+            ids,
+            [Some(ResourceId::new(ids::DEPLOYMENT, "es9.internal:9200"))]
+        );
+        assert_eq!(
+            out.resources[0].display_name,
+            "es9.internal:9200 (not read)"
+        );
+    }
+
+    #[test]
     fn a_labelled_sink_puts_the_label_in_every_id_of_the_deployment() {
         let cluster = DeploymentSnapshot {
             label: Some("es1:9200".into()),

@@ -239,7 +239,9 @@ impl<'a> ClusterSink<'a> {
     }
 
     fn adopt_entitlement(&self, entitlement: &mut Entitlement) {
-        entitlement.id = self.entitlement_id(&entitlement.id);
+        if self.label.is_some() {
+            entitlement.id = self.entitlement_id(&entitlement.id);
+        }
         if let Some(resource) = entitlement.resource.as_mut() {
             if !self.suffix.is_empty()
                 && !entitlement.display_name.is_empty()

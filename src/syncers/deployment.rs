@@ -114,8 +114,14 @@ pub fn owners(snapshot: &Snapshot) -> BTreeMap<&str, &str> {
 }
 
 /// Adds deployments, their entitlements, direct grants from assignments naming them, and the
-/// expandable grants to their organization. `homes` are the deployments whose security API was read.
-pub fn sync(snapshot: &Snapshot, homes: &BTreeSet<&str>, out: &mut dyn RecordSink) {
+/// expandable grants to their organization. `homes` are the deployments whose security API was read,
+/// `unread` the errors of those whose configured endpoint could not be read.
+pub fn sync(
+    snapshot: &Snapshot,
+    homes: &BTreeSet<&str>,
+    unread: &BTreeMap<&str, &str>,
+    out: &mut dyn RecordSink,
+) {
     let owners = owners(snapshot);
     // (deployment id, slug) -> user ids assigned that role on that deployment by id.
     let mut direct: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
@@ -148,7 +154,7 @@ pub fn sync(snapshot: &Snapshot, homes: &BTreeSet<&str>, out: &mut dyn RecordSin
             deployment,
             org_id,
             homes.contains(deployment.id.as_str()),
-            estate::unread_error(snapshot, &deployment.id),
+            unread.get(deployment.id.as_str()).copied(),
         );
         let org_principal = ResourceId::new(ids::ORGANIZATION, org_id);
         for (role, slug) in DEPLOYMENT_ROLES {

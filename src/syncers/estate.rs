@@ -20,13 +20,13 @@ use super::deployment;
 use super::ids::{self, entitlement_id};
 use super::records::{grant, member_entitlement};
 use super::role;
-use crate::snapshot::{DeploymentSnapshot, Snapshot};
+use crate::snapshot::{DeploymentSnapshot, MissingCluster, Snapshot};
 use baton_c1z::proto::{
     any, find_annotation, Annotation, AppTrait, Entitlement, Grant, GrantExpandable,
     ProfileBuilder, Resource, ResourceId, SecretTrait,
 };
 use baton_c1z::RecordSink;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The stack role each `deployment` entitlement slug gives on the deployment through Cloud SSO.
 pub const SSO_ROLES: [(&str, &str); 3] = [
@@ -43,92 +43,97 @@ pub const CHILD_TYPES: [&str; 4] = [
     ids::GROUP,
 ];
 
-/// The id of the Cloud deployment a configured deployment belongs to, when the sync writes it: the one
-/// whose Elasticsearch resource id is the endpoint's `cluster_name` (`GET /`), else the one whose
-/// Elasticsearch resource id is the first label of the endpoint's host (`<es-resource-id>.<region host>`,
-/// the form Cloud gives each deployment).
-pub fn home_deployment<'a>(
-    snapshot: &'a Snapshot,
-    cluster: &DeploymentSnapshot,
-) -> Option<&'a str> {
-    let by_name = cluster
-        .cluster_name
-        .as_deref()
-        .and_then(|name| deployment_of_es_resource(snapshot, name));
-    by_name.or_else(|| {
-        cluster
-            .host
-            .as_deref()
-            .and_then(|host| deployment_of_host(snapshot, host))
-    })
-}
-
-/// The Cloud deployment (among those the sync writes) whose Elasticsearch resource id is `es_id`.
-fn deployment_of_es_resource<'a>(snapshot: &'a Snapshot, es_id: &str) -> Option<&'a str> {
-    let owners = deployment::owners(snapshot);
-    snapshot
-        .deployments
-        .iter()
-        .filter(|d| owners.contains_key(d.id.as_str()))
-        .find(|d| {
-            d.resources
-                .iter()
-                .any(|r| r.kind == "elasticsearch" && r.id == es_id)
-        })
-        .map(|d| d.id.as_str())
-}
-
-/// The Cloud deployment whose Elasticsearch resource id is the first label of `host` (a label or
-/// `host:port`).
-pub fn deployment_of_host<'a>(snapshot: &'a Snapshot, host: &str) -> Option<&'a str> {
-    let first = host.split(['.', ':']).next()?;
-    deployment_of_es_resource(snapshot, first)
-}
-
-/// The Cloud deployments that hold a configured deployment's objects.
-pub fn home_deployments(snapshot: &Snapshot) -> BTreeSet<&str> {
-    snapshot
-        .clusters
-        .iter()
-        .filter_map(|c| home_deployment(snapshot, c))
-        .collect()
-}
-
 /// The profile key of a Cloud deployment (or of the placeholder of an endpoint no Cloud deployment is
 /// known for) whose configured endpoint could not be read: the error.
 pub const UNREAD_KEY: &str = "security_api_unread";
 
-/// The error of the configured endpoint of the Cloud deployment `deployment_id` that could not be read
-/// (`--continue-on-deployment-error`), found by the endpoint's host.
-pub fn unread_error<'a>(snapshot: &'a Snapshot, deployment_id: &str) -> Option<&'a str> {
-    snapshot
-        .missing_clusters
-        .iter()
-        .find(|m| deployment_of_host(snapshot, &m.label) == Some(deployment_id))
-        .map(|m| m.error.as_str())
+/// Where the configured deployments sit among the Cloud deployments the sync writes, worked out once
+/// per sync. A configured deployment belongs to the Cloud deployment whose Elasticsearch resource id is
+/// the endpoint's `cluster_name` (`GET /`), else the first label of the endpoint's host
+/// (`<es-resource-id>.<region host>`, the form Cloud gives each deployment).
+#[derive(Debug, Default)]
+pub struct Placement<'a> {
+    /// The Cloud deployment of each of the snapshot's clusters, in their order.
+    pub homes: Vec<Option<&'a str>>,
+    /// The error of each Cloud deployment whose configured endpoint could not be read
+    /// (`--continue-on-deployment-error`), found by the endpoint's host.
+    pub unread: BTreeMap<&'a str, &'a str>,
+    /// The endpoints that could not be read and are no known Cloud deployment.
+    pub unplaced: Vec<&'a MissingCluster>,
 }
 
-/// A top-level `deployment` resource for each configured endpoint that could not be read and is no
-/// known Cloud deployment, so that the file says which deployment is missing: id and name the label,
-/// the profile its endpoint and error.
-pub fn unread_placeholders(snapshot: &Snapshot, out: &mut dyn RecordSink) {
-    for missing in &snapshot.missing_clusters {
-        if deployment_of_host(snapshot, &missing.label).is_some() {
-            continue;
+impl<'a> Placement<'a> {
+    /// Places the clusters and the missing clusters of `snapshot`.
+    pub fn of(snapshot: &'a Snapshot) -> Placement<'a> {
+        let owners = deployment::owners(snapshot);
+        // Elasticsearch resource id -> Cloud deployment id, for the deployments the sync writes.
+        let mut by_es_id: BTreeMap<&str, &str> = BTreeMap::new();
+        for d in snapshot
+            .deployments
+            .iter()
+            .filter(|d| owners.contains_key(d.id.as_str()))
+        {
+            for r in d.resources.iter().filter(|r| r.kind == "elasticsearch") {
+                by_es_id.entry(r.id.as_str()).or_insert(d.id.as_str());
+            }
         }
-        let profile = ProfileBuilder::new()
-            .string("endpoint_host", &missing.label)
-            .string(UNREAD_KEY, &missing.error)
-            .build();
-        out.resource(Resource {
-            id: Some(ResourceId::new(ids::DEPLOYMENT, &missing.label)),
-            display_name: format!("{} (not read)", missing.label),
-            annotations: vec![any(&AppTrait {
-                profile: Some(profile),
-                ..AppTrait::default()
-            })],
-            ..Resource::default()
-        });
+        let of_host = |host: &str| {
+            host.split(['.', ':'])
+                .next()
+                .and_then(|first| by_es_id.get(first).copied())
+        };
+        let homes = snapshot
+            .clusters
+            .iter()
+            .map(|cluster| {
+                cluster
+                    .cluster_name
+                    .as_deref()
+                    .and_then(|name| by_es_id.get(name).copied())
+                    .or_else(|| cluster.host.as_deref().and_then(of_host))
+            })
+            .collect();
+        let mut unread = BTreeMap::new();
+        let mut unplaced = Vec::new();
+        for missing in &snapshot.missing_clusters {
+            match of_host(&missing.label) {
+                Some(id) => {
+                    unread.entry(id).or_insert(missing.error.as_str());
+                }
+                None => unplaced.push(missing),
+            }
+        }
+        Placement {
+            homes,
+            unread,
+            unplaced,
+        }
+    }
+
+    /// The Cloud deployments that hold a configured deployment's objects.
+    pub fn home_ids(&self) -> BTreeSet<&'a str> {
+        self.homes.iter().flatten().copied().collect()
+    }
+
+    /// A top-level `deployment` resource for each configured endpoint that could not be read and is no
+    /// known Cloud deployment, so that the file says which deployment is missing: id and name the
+    /// label, the profile its endpoint and error.
+    pub fn unread_placeholders(&self, out: &mut dyn RecordSink) {
+        for missing in &self.unplaced {
+            let profile = ProfileBuilder::new()
+                .string("endpoint_host", &missing.label)
+                .string(UNREAD_KEY, &missing.error)
+                .build();
+            out.resource(Resource {
+                id: Some(ResourceId::new(ids::DEPLOYMENT, &missing.label)),
+                display_name: format!("{} (not read)", missing.label),
+                annotations: vec![any(&AppTrait {
+                    profile: Some(profile),
+                    ..AppTrait::default()
+                })],
+                ..Resource::default()
+            });
+        }
     }
 }
 
@@ -366,34 +371,25 @@ mod tests {
 
     #[test]
     fn the_endpoint_host_names_the_deployment_when_get_root_does_not() {
-        let snapshot = snapshot();
+        let mut snapshot = snapshot();
+        let cluster = |name: Option<&str>, host: &str| DeploymentSnapshot {
+            cluster_name: name.map(str::to_owned),
+            host: Some(host.to_owned()),
+            ..DeploymentSnapshot::default()
+        };
+        snapshot.clusters = vec![
+            cluster(None, "abc123.us-central1.gcp.cloud.es.io"),
+            cluster(None, "abc123:9243"),
+            cluster(None, "prod-logs-x1.es.example"),
+            // A `cluster_name` no deployment has leaves the host to tell.
+            cluster(Some("zzz"), "abc123.es.example"),
+            cluster(Some("zzz"), "127.0.0.1:9200"),
+            cluster(Some("abc123"), "127.0.0.1:9200"),
+        ];
         assert_eq!(
-            deployment_of_host(&snapshot, "abc123.us-central1.gcp.cloud.es.io"),
-            Some("d1")
+            Placement::of(&snapshot).homes,
+            [Some("d1"), Some("d1"), None, Some("d1"), None, Some("d1")]
         );
-        assert_eq!(deployment_of_host(&snapshot, "abc123:9243"), Some("d1"));
-        assert_eq!(
-            deployment_of_host(&snapshot, "prod-logs-x1.es.example"),
-            None
-        );
-        let by_host = DeploymentSnapshot {
-            host: Some("abc123.es.example".into()),
-            ..DeploymentSnapshot::default()
-        };
-        assert_eq!(home_deployment(&snapshot, &by_host), Some("d1"));
-        // A `cluster_name` no deployment has leaves the host to tell.
-        let by_name = DeploymentSnapshot {
-            cluster_name: Some("zzz".into()),
-            host: Some("abc123.es.example".into()),
-            ..DeploymentSnapshot::default()
-        };
-        assert_eq!(home_deployment(&snapshot, &by_name), Some("d1"));
-        let neither = DeploymentSnapshot {
-            cluster_name: Some("zzz".into()),
-            host: Some("127.0.0.1:9200".into()),
-            ..DeploymentSnapshot::default()
-        };
-        assert_eq!(home_deployment(&snapshot, &neither), None);
     }
 
     #[test]
@@ -409,9 +405,10 @@ mod tests {
                 error: "connection refused".into(),
             },
         ];
-        assert_eq!(unread_error(&snapshot, "d1"), Some("HTTP 500"));
+        let placement = Placement::of(&snapshot);
+        assert_eq!(placement.unread.get("d1").copied(), Some("HTTP 500"));
         let mut out = SyncRecords::default();
-        unread_placeholders(&snapshot, &mut out);
+        placement.unread_placeholders(&mut out);
         let ids: Vec<_> = out.resources.iter().map(|r| r.id.clone()).collect();
         assert_eq!(
             ids,

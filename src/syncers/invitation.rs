@@ -63,6 +63,7 @@ pub fn resource(invitation: &Invitation, organization_ids: &[&str]) -> Resource 
 fn pending_entitlements(
     snapshot: &Snapshot,
     owners: &BTreeMap<&str, &str>,
+    homes: &BTreeSet<&str>,
     org_id: &str,
     invitation: &Invitation,
 ) -> BTreeMap<String, Resource> {
@@ -99,8 +100,7 @@ fn pending_entitlements(
                 continue;
             }
             if let Some(d) = snapshot.deployments.iter().find(|d| &d.id == id) {
-                let home = super::estate::home_deployments(snapshot).contains(d.id.as_str());
-                let resource = deployment::resource(d, org_id, home, None);
+                let resource = deployment::resource(d, org_id, homes.contains(d.id.as_str()), None);
                 if let Some(rid) = &resource.id {
                     out.insert(entitlement_id(rid, slug), resource);
                 }
@@ -110,8 +110,9 @@ fn pending_entitlements(
     out
 }
 
-/// Adds one `user` resource per invited email and its pending grants.
-pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
+/// Adds one `user` resource per invited email and its pending grants; `homes` are the deployments
+/// whose security API was read.
+pub fn sync(snapshot: &Snapshot, homes: &BTreeSet<&str>, out: &mut dyn RecordSink) {
     let owners = deployment::owners(snapshot);
     let mut invited: BTreeMap<&str, (&Invitation, Vec<&str>)> = BTreeMap::new();
     for org in &snapshot.organizations {
@@ -133,7 +134,8 @@ pub fn sync(snapshot: &Snapshot, out: &mut dyn RecordSink) {
             else {
                 continue;
             };
-            for (id, resource) in pending_entitlements(snapshot, &owners, org_id, invitation) {
+            for (id, resource) in pending_entitlements(snapshot, &owners, homes, org_id, invitation)
+            {
                 if !seen.insert(id.clone()) {
                     continue;
                 }

@@ -71,19 +71,16 @@ const CLUSTER_STEPS: [ClusterStep; 7] = [
 /// service accounts, API keys, each under its Cloud deployment when it is known (see [`estate`]). The
 /// resource types are [`resource_types`]; expansion is left to the sink's owner.
 pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
-    let homes: Vec<Option<&str>> = snapshot
-        .clusters
-        .iter()
-        .map(|cluster| estate::home_deployment(snapshot, cluster))
-        .collect();
+    let placement = estate::Placement::of(snapshot);
+    let home_ids = placement.home_ids();
     organization::sync(snapshot, out);
-    deployment::sync(snapshot, &homes.iter().flatten().copied().collect(), out);
-    estate::unread_placeholders(snapshot, out);
+    deployment::sync(snapshot, &home_ids, &placement.unread, out);
+    placement.unread_placeholders(out);
     user::sync(snapshot, out);
-    invitation::sync(snapshot, out);
+    invitation::sync(snapshot, &home_ids, out);
     project::sync(snapshot, out);
     for step in CLUSTER_STEPS {
-        for (cluster, home) in snapshot.clusters.iter().zip(&homes) {
+        for (cluster, home) in snapshot.clusters.iter().zip(&placement.homes) {
             let name = home.and_then(|id| {
                 snapshot
                     .deployments

@@ -352,31 +352,29 @@ fn group_deployment_flags(args: &GlobalArgs) -> anyhow::Result<Vec<RawDeployment
         }
         Ok(owners)
     };
-    for (owner, value) in owners("deployment-api-key", api_keys.len(), &positions.api_key)?
-        .into_iter()
-        .zip(api_keys)
-    {
-        groups[owner].api_key = value;
-    }
-    for (owner, value) in owners("deployment-username", usernames.len(), &positions.username)?
-        .into_iter()
-        .zip(usernames)
-    {
-        groups[owner].username = value;
-    }
-    for (owner, value) in owners("deployment-password", passwords.len(), &positions.password)?
-        .into_iter()
-        .zip(passwords)
-    {
-        groups[owner].password = value;
-    }
-    for (owner, value) in owners("deployment-ca-cert", ca_certs.len(), &positions.ca_cert)?
-        .into_iter()
-        .zip(ca_certs)
-    {
-        groups[owner].ca_cert = value;
-    }
+    let key_owners = owners("deployment-api-key", api_keys.len(), &positions.api_key)?;
+    assign(&mut groups, key_owners, api_keys, |g, v| g.api_key = v);
+    let user_owners = owners("deployment-username", usernames.len(), &positions.username)?;
+    assign(&mut groups, user_owners, usernames, |g, v| g.username = v);
+    let password_owners = owners("deployment-password", passwords.len(), &positions.password)?;
+    assign(&mut groups, password_owners, passwords, |g, v| {
+        g.password = v
+    });
+    let ca_owners = owners("deployment-ca-cert", ca_certs.len(), &positions.ca_cert)?;
+    assign(&mut groups, ca_owners, ca_certs, |g, v| g.ca_cert = v);
     Ok(groups)
+}
+
+/// Gives each deployment group the value of one flag whose owner (the group's index) `owners` says.
+fn assign<'a, T>(
+    groups: &mut [RawDeployment<'a>],
+    owners: Vec<usize>,
+    values: Vec<T>,
+    set: impl Fn(&mut RawDeployment<'a>, T),
+) {
+    for (owner, value) in owners.into_iter().zip(values) {
+        set(&mut groups[owner], value);
+    }
 }
 
 /// Checks one deployment's endpoint, credential (an API key, or a username and password) and CA file:

@@ -493,10 +493,11 @@ impl GrantConfig {
         args: &GlobalArgs,
         request: &Request,
     ) -> anyhow::Result<(GrantConfig, Request)> {
-        let targets = config::deployment_targets(args, true)?;
+        let mut targets = config::deployment_targets(args, true)?;
         let http = config::http_options(args)?;
-        if targets.len() <= 1 {
-            return GrantConfig::from_args(args).map(|config| (config, request.clone()));
+        if targets.len() == 1 {
+            let deployment = targets.remove(0).endpoint;
+            return Ok((GrantConfig { deployment, http }, request.clone()));
         }
         let labels = || {
             targets

@@ -10,7 +10,9 @@
 
 use crate::expand::GrantStore;
 use crate::proto::{Entitlement, Grant, ResourceId};
-use crate::writer::{encode_grant, grant_keys, into_slim, stored_entitlement, SELECT_ENTITLEMENT};
+use crate::writer::{
+    encode_grant, grant_keys, insert_grant_row, into_slim, stored_entitlement, SELECT_ENTITLEMENT,
+};
 use anyhow::Context;
 use prost::Message;
 use rusqlite::{params, Connection, Statement};
@@ -199,19 +201,14 @@ impl GrantStore for RowIdStore<'_> {
             return Ok(());
         }
         let keys = grant_keys(0, &grant)?;
-        self.insert
-            .execute(params![
-                keys.resource.resource_type,
-                keys.resource.resource,
-                keys.entitlement_id,
-                keys.principal.resource_type,
-                keys.principal.resource,
-                grant.id,
-                &self.data[..],
-                self.sync_id,
-                self.discovered_at
-            ])
-            .with_context(|| format!("insert grant {:?}", grant.id))?;
+        insert_grant_row(
+            &mut self.insert,
+            &keys,
+            &grant,
+            &self.data,
+            self.sync_id,
+            self.discovered_at,
+        )?;
         let id = row_id(self.conn.last_insert_rowid())?;
         let hash = principal_hash(keys.principal);
         if let Some((target, by_principal)) = self.target.as_mut() {

@@ -526,6 +526,18 @@ fn upsert_grant(
     let keys = grant_keys(index, grant)?;
     encode_grant(data, grant, slim)?;
     let mut stmt = conn.prepare_cached(UPSERT_GRANT)?;
+    insert_grant_row(&mut stmt, &keys, grant, data, sync_id, discovered_at)
+}
+
+/// Runs `stmt`, an insert taking [`UPSERT_GRANT`]'s parameters, for one grant encoded in `data`.
+pub(crate) fn insert_grant_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    keys: &GrantKeys<'_>,
+    grant: &Grant,
+    data: &[u8],
+    sync_id: &str,
+    discovered_at: &str,
+) -> anyhow::Result<()> {
     stmt.execute(params![
         keys.resource.resource_type,
         keys.resource.resource,
@@ -533,7 +545,7 @@ fn upsert_grant(
         keys.principal.resource_type,
         keys.principal.resource,
         grant.id,
-        &data[..],
+        data,
         sync_id,
         discovered_at
     ])

@@ -79,16 +79,17 @@ pub fn emit(snapshot: &Snapshot, out: &mut dyn RecordSink) {
     user::sync(snapshot, out);
     invitation::sync(snapshot, &home_ids, out);
     project::sync(snapshot, out);
+    let names: Vec<Option<&str>> = placement
+        .homes
+        .iter()
+        .map(|home| {
+            home.and_then(|id| snapshot.deployments.iter().find(|d| d.id == id))
+                .map(|d| d.name.as_str())
+        })
+        .collect();
     for step in CLUSTER_STEPS {
-        for (cluster, home) in snapshot.clusters.iter().zip(&placement.homes) {
-            let name = home.and_then(|id| {
-                snapshot
-                    .deployments
-                    .iter()
-                    .find(|d| d.id == id)
-                    .map(|d| d.name.as_str())
-            });
-            let mut out = estate::ClusterSink::new(*home, cluster, name, out);
+        for ((cluster, home), name) in snapshot.clusters.iter().zip(&placement.homes).zip(&names) {
+            let mut out = estate::ClusterSink::new(*home, cluster, *name, out);
             step(cluster, *home, &mut out);
         }
     }

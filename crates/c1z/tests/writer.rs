@@ -502,7 +502,7 @@ fn c1z_writer_vacuums_space_freed_by_cleanup() {
     let fx = Fixture::new();
     let mut big = sample_records();
     let member = big.entitlements[0].clone();
-    for i in 0..5_000 {
+    for i in 0..20_000 {
         let user = resource("user", &format!("user-{i:06}"), None);
         big.grants.push(grant(&member, &user));
         big.resources.push(user);

@@ -2,6 +2,7 @@
 //! `NewGrant` builds them, and user traits.
 
 use super::ids::{entitlement_id, grant_id, MEMBER};
+use baton_c1z::writer::slim_entitlement;
 use baton_c1z::proto::{
     AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType, Struct,
     UserStatus, UserStatusValue, UserTrait,
@@ -42,15 +43,12 @@ pub fn assignment_entitlement(
     }
 }
 
-/// A grant of `entitlement` to `principal`, shaped as Baton's `NewGrant` builds it: the entitlement
-/// carries only its id and resource, the principal only its id.
+/// A grant of `entitlement` to `principal`, shaped as Baton's `NewGrant` builds it, with the entitlement
+/// as a grant row stores it ([`slim_entitlement`]: its id, and its resource's id, parent and display
+/// name) and the principal carrying only its id.
 pub fn grant(entitlement: &Entitlement, principal: ResourceId) -> Grant {
     Grant {
-        entitlement: Some(Entitlement {
-            id: entitlement.id.clone(),
-            resource: entitlement.resource.clone(),
-            ..Entitlement::default()
-        }),
+        entitlement: Some(slim_entitlement(entitlement)),
         id: grant_id(&entitlement.id, &principal),
         principal: Some(Resource {
             id: Some(principal),

@@ -594,7 +594,7 @@ pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> any
 
 /// The entitlement as a grant blob carries it when slim: its id, and its resource's id, parent and
 /// display name. Readers take everything else from the entitlement's and the resource's own rows.
-pub(crate) fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
+pub fn slim_entitlement(entitlement: &Entitlement) -> Entitlement {
     Entitlement {
         id: entitlement.id.clone(),
         resource: entitlement.resource.as_ref().map(|r| Resource {

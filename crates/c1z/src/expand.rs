@@ -9,8 +9,11 @@
 //! queries its database. Each edge reads the holders of its source from the store when it runs.
 
 use crate::proto::{
-    find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, ResourceId,
+    find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, Resource,
+    ResourceId,
 };
+use anyhow::Context;
+use prost::Message;
 use crate::SyncRecords;
 use std::collections::BTreeMap;
 
@@ -39,6 +42,29 @@ pub trait GrantStore {
     fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>>;
     /// Every grant of the entitlement, in the order they were stored.
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>>;
+    /// The holders of the entitlement (one per grant, in the order they were stored), with the
+    /// sources of each grant when `with_sources`.
+    fn holders(&mut self, entitlement_id: &str, with_sources: bool) -> anyhow::Result<Vec<Holder>> {
+        let mut holders = Vec::new();
+        for grant in self.grants_on(entitlement_id)? {
+            let Some(principal) = grant.principal.as_ref() else {
+                continue;
+            };
+            let Some(principal_id) = principal.id.clone() else {
+                continue;
+            };
+            holders.push(Holder {
+                principal_id,
+                principal: principal.encode_to_vec(),
+                sources: if with_sources {
+                    stored_sources(&grant)
+                } else {
+                    BTreeMap::new()
+                },
+            });
+        }
+        Ok(holders)
+    }
     /// The grant of the entitlement to the principal (the last one stored).
     fn grant_of(
         &mut self,
@@ -47,11 +73,44 @@ pub trait GrantStore {
     ) -> anyhow::Result<Option<Grant>>;
     /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
     fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
+    /// Adds the grant expansion creates for `holder`, who has no grant on `target` (as
+    /// [`Self::embedded`] gives it) and holds it through `source`.
+    fn create(&mut self, target: &Entitlement, holder: &Holder, source: &str) -> anyhow::Result<()> {
+        let principal = Resource::decode(holder.principal.as_slice())
+            .context("decode the principal of a grant to expand")?;
+        self.put(Grant {
+            entitlement: Some(target.clone()),
+            principal: Some(principal),
+            id: grant_key(&target.id, &holder.principal_id),
+            annotations: Vec::new(),
+            sources: Some(expanded_sources(source)),
+        })
+    }
     /// The entitlement as the grants expansion creates embed it (by default whole; a store that keeps
     /// slim grant records gives the slim form once, instead of slimming every grant's copy).
     fn embedded(&self, entitlement: Entitlement) -> Entitlement {
         entitlement
     }
+}
+
+/// Who holds an entitlement, as an edge from it reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    /// The principal's id.
+    pub principal_id: ResourceId,
+    /// The principal as its grant stores it (protobuf-encoded `Resource`), copied into the grants the
+    /// holder gets.
+    pub principal: Vec<u8>,
+    /// The sources its grant lists (empty when not asked for).
+    pub sources: BTreeMap<String, GrantSource>,
+}
+
+/// The sources of a grant created by expanding `source`.
+pub(crate) fn expanded_sources(source: &str) -> GrantSources {
+    GrantSources::from_map(&BTreeMap::from([(
+        source.to_owned(),
+        GrantSource { is_direct: false },
+    )]))
 }
 
 /// Whether the grant carries a `GrantExpandable` annotation.
@@ -103,10 +162,8 @@ pub fn expand_observed(
         };
         let target = store.embedded(target);
         report.edges += 1;
-        for holder in store.grants_on(&edge.source)? {
-            let Some(pid) = principal_id(&holder) else {
-                continue;
-            };
+        for holder in store.holders(&edge.source, edge.shallow)? {
+            let pid = &holder.principal_id;
             if !edge.resource_type_ids.is_empty()
                 && !edge.resource_type_ids.contains(&pid.resource_type)
             {
@@ -115,11 +172,11 @@ pub fn expand_observed(
             if edge.shallow {
                 // A grant on an entitlement that is its own source changes while the edge runs.
                 let current = if edge.source == edge.target {
-                    store.grant_of(&edge.source, pid)?
+                    store.grant_of(&edge.source, pid)?.map(|g| stored_sources(&g))
                 } else {
                     None
                 };
-                let sources = stored_sources(current.as_ref().unwrap_or(&holder));
+                let sources = current.as_ref().unwrap_or(&holder.sources);
                 if !sources.is_empty() && !sources.contains_key(&edge.source) {
                     continue;
                 }
@@ -141,18 +198,8 @@ pub fn expand_observed(
                     }
                 }
                 None => {
-                    let id = grant_key(&edge.target, pid);
                     created += 1;
-                    store.put(Grant {
-                        entitlement: Some(target.clone()),
-                        principal: holder.principal.clone(),
-                        id,
-                        annotations: Vec::new(),
-                        sources: Some(GrantSources::from_map(&BTreeMap::from([(
-                            edge.source.clone(),
-                            GrantSource { is_direct: false },
-                        )]))),
-                    })?;
+                    store.create(&target, &holder, &edge.source)?;
                 }
             }
         }
@@ -297,7 +344,7 @@ fn principal_id(g: &Grant) -> Option<&ResourceId> {
 }
 
 /// Baton's grant id, which also keys "the grant of this entitlement to this principal".
-fn grant_key(entitlement_id: &str, principal: &ResourceId) -> String {
+pub(crate) fn grant_key(entitlement_id: &str, principal: &ResourceId) -> String {
     format!(
         "{entitlement_id}:{}:{}",
         principal.resource_type, principal.resource

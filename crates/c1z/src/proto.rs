@@ -289,6 +289,40 @@ macro_rules! annotation {
     };
 }
 
+/// Calls `field(tag, bytes)` for each length-delimited field of the encoded message `data`, in order,
+/// skipping fields of the other wire types. A message field given twice is the merge of both, which is
+/// what the concatenation of their bytes decodes to.
+pub fn for_each_length_delimited(
+    mut data: &[u8],
+    mut field: impl FnMut(u32, &[u8]),
+) -> anyhow::Result<()> {
+    use prost::encoding::{decode_key, decode_varint, WireType};
+    while !data.is_empty() {
+        let (tag, wire_type) = decode_key(&mut data).context("read a protobuf field key")?;
+        let skip = match wire_type {
+            WireType::Varint => {
+                decode_varint(&mut data).context("read a protobuf varint")?;
+                0
+            }
+            WireType::SixtyFourBit => 8,
+            WireType::ThirtyTwoBit => 4,
+            WireType::LengthDelimited => {
+                let len = decode_varint(&mut data).context("read a protobuf length")?;
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                anyhow::ensure!(len <= data.len(), "a protobuf field runs past the message");
+                field(tag, &data[..len]);
+                len
+            }
+            WireType::StartGroup | WireType::EndGroup => {
+                anyhow::bail!("a protobuf group (field {tag}) where none is expected")
+            }
+        };
+        anyhow::ensure!(skip <= data.len(), "a protobuf field runs past the message");
+        data = &data[skip..];
+    }
+    Ok(())
+}
+
 /// Packs an annotation into an `Any` with the conventional type URL.
 pub fn any<A: Annotation>(message: &A) -> Any {
     Any {

@@ -8,15 +8,16 @@
 //! Expansion runs the edges into one entitlement one after another (see `expand`), so the map from
 //! principal to row of the entitlement being expanded into is built once per entitlement.
 
-use crate::expand::GrantStore;
-use crate::proto::{Entitlement, Grant, ResourceId};
+use crate::expand::{expanded_sources, GrantStore, Holder};
+use crate::proto::{self, Entitlement, Grant, GrantSources, ResourceId};
 use crate::writer::{
     encode_grant, grant_keys, insert_grant_row, into_slim, stored_entitlement, SELECT_ENTITLEMENT,
 };
 use anyhow::Context;
 use prost::Message;
 use rusqlite::{params, Connection, Statement};
-use std::collections::BTreeMap;
+use prost::encoding::{encode_key, encode_varint, WireType};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 const INSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
@@ -38,7 +39,13 @@ pub(crate) struct RowIdStore<'c> {
     data: Vec<u8>,
     rows: BTreeMap<String, Rows>,
     /// The entitlement being expanded into, and the rows of its grants by principal hash.
-    target: Option<(String, BTreeMap<u64, Vec<u32>>)>,
+    target: Option<(String, BTreeSet<(u64, u32)>)>,
+    /// The entitlement field of the grants [`GrantStore::create`] writes, encoded once per target.
+    created_entitlement: Encoded,
+    /// Their sources field, encoded once per source.
+    created_sources: Encoded,
+    /// The id of the grant being created.
+    id: String,
     /// The row of each grant [`GrantStore::grant_of`] found, by grant id, for the `put` replacing it.
     found: BTreeMap<String, u32>,
     conn: &'c Connection,
@@ -97,6 +104,9 @@ impl<'c> RowIdStore<'c> {
             data: Vec::new(),
             rows,
             target: None,
+            created_entitlement: Encoded::default(),
+            created_sources: Encoded::default(),
+            id: String::new(),
             found: BTreeMap::new(),
             conn,
             select_entitlement: conn.prepare(SELECT_ENTITLEMENT)?,
@@ -119,11 +129,9 @@ impl<'c> RowIdStore<'c> {
         {
             return;
         }
-        let mut by_principal: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        let mut by_principal = BTreeSet::new();
         if let Some(on) = self.rows.get(entitlement_id) {
-            for (id, hash) in on.ids.iter().zip(&on.principals) {
-                by_principal.entry(*hash).or_default().push(*id);
-            }
+            by_principal.extend(on.principals.iter().copied().zip(on.ids.iter().copied()));
         }
         self.found.clear();
         self.target = Some((entitlement_id.to_owned(), by_principal));
@@ -159,11 +167,16 @@ impl GrantStore for RowIdStore<'_> {
         principal: &ResourceId,
     ) -> anyhow::Result<Option<Grant>> {
         self.begin_target(entitlement_id);
-        let candidates = self
+        let hash = principal_hash(principal);
+        let candidates: Vec<u32> = self
             .target
             .as_ref()
-            .and_then(|(_, by_principal)| by_principal.get(&principal_hash(principal)))
-            .cloned()
+            .map(|(_, by_principal)| {
+                by_principal
+                    .range((hash, 0)..=(hash, u32::MAX))
+                    .map(|(_, id)| *id)
+                    .collect()
+            })
             .unwrap_or_default();
         // The last stored grant of the principal, as the indexed store answers.
         for id in candidates.into_iter().rev() {
@@ -209,19 +222,122 @@ impl GrantStore for RowIdStore<'_> {
             self.sync_id,
             self.discovered_at,
         )?;
+        self.added(keys.entitlement_id, keys.principal)
+    }
+
+    fn holders(&mut self, entitlement_id: &str, with_sources: bool) -> anyhow::Result<Vec<Holder>> {
+        let Some(on) = self.rows.get(entitlement_id) else {
+            return Ok(Vec::new());
+        };
+        let mut holders = Vec::with_capacity(on.ids.len());
+        let mut sources = Vec::new();
+        for id in &on.ids {
+            let mut rows = self.select_principal.query(params![id])?;
+            let Some(row) = rows.next()? else {
+                continue;
+            };
+            let (mut principal, mut has_principal) = (Vec::new(), false);
+            sources.clear();
+            proto::for_each_length_delimited(row.get_ref(2)?.as_blob()?, |tag, bytes| match tag {
+                2 => {
+                    has_principal = true;
+                    principal.extend_from_slice(bytes);
+                }
+                5 if with_sources => sources.extend_from_slice(bytes),
+                _ => {}
+            })
+            .with_context(|| format!("read a stored grant of {entitlement_id:?}"))?;
+            if !has_principal {
+                continue;
+            }
+            holders.push(Holder {
+                principal_id: ResourceId::new(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?),
+                principal,
+                sources: GrantSources::decode(sources.as_slice())
+                    .with_context(|| format!("decode the sources of a grant of {entitlement_id:?}"))?
+                    .to_map(),
+            });
+        }
+        Ok(holders)
+    }
+
+    /// Writes the grant's fields as `Grant`'s encoder would (in field order), from the target and the
+    /// source encoded once and the holder's principal as stored, without building the grant.
+    fn create(&mut self, target: &Entitlement, holder: &Holder, source: &str) -> anyhow::Result<()> {
+        let resource = target
+            .resource
+            .as_ref()
+            .and_then(|r| r.id.as_ref())
+            .with_context(|| format!("entitlement {:?} has no resource id", target.id))?;
+        let principal = &holder.principal_id;
+        self.created_entitlement.set(&target.id, || target.clone(), 1);
+        self.created_sources
+            .set(source, || expanded_sources(source), 5);
+        self.id.clear();
+        self.id.push_str(&target.id);
+        for part in [&principal.resource_type, &principal.resource] {
+            self.id.push(':');
+            self.id.push_str(part);
+        }
+        self.data.clear();
+        self.data.extend_from_slice(&self.created_entitlement.bytes);
+        encode_key(2, WireType::LengthDelimited, &mut self.data);
+        encode_varint(holder.principal.len() as u64, &mut self.data);
+        self.data.extend_from_slice(&holder.principal);
+        prost::encoding::string::encode(3, &self.id, &mut self.data);
+        self.data.extend_from_slice(&self.created_sources.bytes);
+        self.insert
+            .execute(params![
+                resource.resource_type,
+                resource.resource,
+                target.id,
+                principal.resource_type,
+                principal.resource,
+                self.id,
+                self.data,
+                self.sync_id,
+                self.discovered_at
+            ])
+            .with_context(|| format!("insert grant {:?}", self.id))?;
+        self.added(&target.id, principal)
+    }
+}
+
+impl RowIdStore<'_> {
+    /// Records the row just inserted: a grant of `entitlement_id` to `principal`.
+    fn added(&mut self, entitlement_id: &str, principal: &ResourceId) -> anyhow::Result<()> {
         let id = row_id(self.conn.last_insert_rowid())?;
-        let hash = principal_hash(keys.principal);
+        let hash = principal_hash(principal);
         if let Some((target, by_principal)) = self.target.as_mut() {
-            if target == keys.entitlement_id {
-                by_principal.entry(hash).or_default().push(id);
+            if target == entitlement_id {
+                by_principal.insert((hash, id));
             }
         }
-        let on = match self.rows.get_mut(keys.entitlement_id) {
+        let on = match self.rows.get_mut(entitlement_id) {
             Some(on) => on,
-            None => self.rows.entry(keys.entitlement_id.to_owned()).or_default(),
+            None => self.rows.entry(entitlement_id.to_owned()).or_default(),
         };
         on.ids.push(id);
         on.principals.push(hash);
         Ok(())
+    }
+}
+
+/// One field of a message, encoded (key, length and message) for the id it was encoded for.
+#[derive(Default)]
+struct Encoded {
+    id: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Encodes `message()` as field `tag` unless it is already encoded for `id`.
+    fn set<M: Message>(&mut self, id: &str, message: impl FnOnce() -> M, tag: u32) {
+        if self.id.as_deref() == Some(id) {
+            return;
+        }
+        self.bytes.clear();
+        prost::encoding::message::encode(tag, &message(), &mut self.bytes);
+        self.id = Some(id.to_owned());
     }
 }

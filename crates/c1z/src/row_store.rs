@@ -11,7 +11,8 @@
 use crate::expand::{expanded_sources, GrantStore, Holder};
 use crate::proto::{self, Entitlement, Grant, GrantSources, ResourceId};
 use crate::writer::{
-    encode_grant, grant_keys, insert_grant_row, into_slim, stored_entitlement, SELECT_ENTITLEMENT,
+    encode_grant, grant_keys, insert_grant_row, into_slim, stored_entitlement, INSERT_GRANT,
+    SELECT_ENTITLEMENT,
 };
 use anyhow::Context;
 use prost::Message;
@@ -20,15 +21,60 @@ use prost::encoding::{encode_key, encode_varint, WireType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-const INSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
-     principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
-     sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7, ?8, ?9)";
-
 /// The grant rows of one entitlement in the sync: row ids in row order, and each one's principal hash.
 #[derive(Debug, Default)]
 struct Rows {
     ids: Vec<u32>,
     principals: Vec<u64>,
+}
+
+/// The grant rows of the sync being written, by entitlement: recorded by the writer as it inserts
+/// them, and by expansion as it adds more.
+#[derive(Debug, Default)]
+pub(crate) struct GrantRows {
+    by_entitlement: BTreeMap<String, Rows>,
+    /// A hash of each row's grant id, to find out whether an id was given twice.
+    id_hashes: Vec<u64>,
+}
+
+impl GrantRows {
+    /// Records row `row_id`, grant `grant_id` of `entitlement_id` to `principal`.
+    pub(crate) fn add(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+        grant_id: &str,
+        row_id: i64,
+    ) -> anyhow::Result<(u32, u64)> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        grant_id.hash(&mut hasher);
+        self.id_hashes.push(hasher.finish());
+        let id = u32::try_from(row_id)
+            .with_context(|| format!("grant row id {row_id} is out of range"))?;
+        let hash = principal_hash(principal);
+        let on = match self.by_entitlement.get_mut(entitlement_id) {
+            Some(on) => on,
+            None => self
+                .by_entitlement
+                .entry(entitlement_id.to_owned())
+                .or_default(),
+        };
+        on.ids.push(id);
+        on.principals.push(hash);
+        Ok((id, hash))
+    }
+
+    fn of(&self, entitlement_id: &str) -> Option<&Rows> {
+        self.by_entitlement.get(entitlement_id)
+    }
+
+    /// Whether two rows may have the same grant id (their ids hash alike), which the caller checks on
+    /// the rows.
+    pub(crate) fn may_repeat_an_id(mut self) -> bool {
+        self.by_entitlement.clear();
+        self.id_hashes.sort_unstable();
+        self.id_hashes.windows(2).any(|pair| pair[0] == pair[1])
+    }
 }
 
 /// A [`GrantStore`] over the grant rows of one sync, without indexes (see the module documentation).
@@ -37,7 +83,7 @@ pub(crate) struct RowIdStore<'c> {
     discovered_at: &'c str,
     slim: bool,
     data: Vec<u8>,
-    rows: BTreeMap<String, Rows>,
+    rows: &'c mut GrantRows,
     /// The entitlement being expanded into, and the rows of its grants by principal hash.
     target: Option<(String, BTreeSet<(u64, u32)>)>,
     /// The entitlement field of the grants [`GrantStore::create`] writes, encoded once per target.
@@ -65,38 +111,15 @@ fn principal_hash(principal: &ResourceId) -> u64 {
     hasher.finish()
 }
 
-fn row_id(id: i64) -> anyhow::Result<u32> {
-    u32::try_from(id).with_context(|| format!("grant row id {id} is out of range"))
-}
-
 impl<'c> RowIdStore<'c> {
-    /// Reads the row id, entitlement and principal of every grant of `sync_id` (one scan).
-    pub(crate) fn load(
+    /// The store over the grant rows of `sync_id` recorded in `rows`.
+    pub(crate) fn new(
         conn: &'c Connection,
         sync_id: &'c str,
         discovered_at: &'c str,
         slim: bool,
+        rows: &'c mut GrantRows,
     ) -> anyhow::Result<RowIdStore<'c>> {
-        let mut rows: BTreeMap<String, Rows> = BTreeMap::new();
-        {
-            let mut stmt = conn.prepare(
-                "select rowid, entitlement_id, principal_resource_type_id, principal_resource_id \
-                 from v1_grants where sync_id = ?1 order by rowid",
-            )?;
-            let mut found = stmt.query(params![sync_id])?;
-            while let Some(row) = found.next()? {
-                let id = row_id(row.get(0)?)?;
-                let entitlement = row.get_ref(1)?.as_str()?;
-                let principal =
-                    ResourceId::new(row.get_ref(2)?.as_str()?, row.get_ref(3)?.as_str()?);
-                let on = match rows.get_mut(entitlement) {
-                    Some(on) => on,
-                    None => rows.entry(entitlement.to_owned()).or_default(),
-                };
-                on.ids.push(id);
-                on.principals.push(principal_hash(&principal));
-            }
-        }
         Ok(RowIdStore {
             sync_id,
             discovered_at,
@@ -130,7 +153,7 @@ impl<'c> RowIdStore<'c> {
             return;
         }
         let mut by_principal = BTreeSet::new();
-        if let Some(on) = self.rows.get(entitlement_id) {
+        if let Some(on) = self.rows.of(entitlement_id) {
             by_principal.extend(on.principals.iter().copied().zip(on.ids.iter().copied()));
         }
         self.found.clear();
@@ -144,7 +167,7 @@ impl GrantStore for RowIdStore<'_> {
     }
 
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
-        let Some(on) = self.rows.get(entitlement_id) else {
+        let Some(on) = self.rows.of(entitlement_id) else {
             return Ok(Vec::new());
         };
         let mut grants = Vec::with_capacity(on.ids.len());
@@ -222,11 +245,11 @@ impl GrantStore for RowIdStore<'_> {
             self.sync_id,
             self.discovered_at,
         )?;
-        self.added(keys.entitlement_id, keys.principal)
+        self.added(keys.entitlement_id, keys.principal, &grant.id)
     }
 
     fn holders(&mut self, entitlement_id: &str, with_sources: bool) -> anyhow::Result<Vec<Holder>> {
-        let Some(on) = self.rows.get(entitlement_id) else {
+        let Some(on) = self.rows.of(entitlement_id) else {
             return Ok(Vec::new());
         };
         let mut holders = Vec::with_capacity(on.ids.len());
@@ -299,26 +322,30 @@ impl GrantStore for RowIdStore<'_> {
                 self.discovered_at
             ])
             .with_context(|| format!("insert grant {:?}", self.id))?;
-        self.added(&target.id, principal)
+        let id = std::mem::take(&mut self.id);
+        let added = self.added(&target.id, principal, &id);
+        self.id = id;
+        added
     }
 }
 
 impl RowIdStore<'_> {
     /// Records the row just inserted: a grant of `entitlement_id` to `principal`.
-    fn added(&mut self, entitlement_id: &str, principal: &ResourceId) -> anyhow::Result<()> {
-        let id = row_id(self.conn.last_insert_rowid())?;
-        let hash = principal_hash(principal);
+    fn added(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+        grant_id: &str,
+    ) -> anyhow::Result<()> {
+        let row_id = self.conn.last_insert_rowid();
+        let (id, hash) = self
+            .rows
+            .add(entitlement_id, principal, grant_id, row_id)?;
         if let Some((target, by_principal)) = self.target.as_mut() {
             if target == entitlement_id {
                 by_principal.insert((hash, id));
             }
         }
-        let on = match self.rows.get_mut(entitlement_id) {
-            Some(on) => on,
-            None => self.rows.entry(entitlement_id.to_owned()).or_default(),
-        };
-        on.ids.push(id);
-        on.principals.push(hash);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use crate::expand::GrantStore;
 use crate::progress::{Phase, Tracker, WriteProgress, BYTES_PER_TICK};
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
+use crate::row_store::{GrantRows, RowIdStore};
 use crate::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
@@ -82,6 +83,11 @@ const UPSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id
      resource_id = excluded.resource_id, entitlement_id = excluded.entitlement_id, \
      principal_resource_type_id = excluded.principal_resource_type_id, \
      principal_resource_id = excluded.principal_resource_id, data = excluded.data";
+
+/// A grant row added to a grant table without its unique index (see [`SyncWriter`]'s `grant_rows`).
+pub(crate) const INSERT_GRANT: &str = "insert into v1_grants (resource_type_id, resource_id, entitlement_id, \
+     principal_resource_type_id, principal_resource_id, external_id, expansion, needs_expansion, data, \
+     sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7, ?8, ?9)";
 
 /// Adds `records` as a new finished full sync to the c1z at `target` (created if missing or empty) and
 /// replaces the file atomically. The records are written as given (not expanded). Works on a copy of
@@ -155,6 +161,11 @@ pub struct SyncWriter {
     removed_sync_ids: Vec<String>,
     /// Whether the deferrable indexes were dropped and must be rebuilt.
     deferred: bool,
+    /// When the grant table has no index at all (its rows are many, relative to those already in the
+    /// file), the grant rows of the sync as they are added: expansion looks its grants up there (see
+    /// `row_store`). Grants are then appended, not upserted; a grant id given twice is merged as the
+    /// upserts would have before the indexes are built (see [`merge_duplicate_grants`]).
+    grant_rows: Option<GrantRows>,
     /// Whether `finish` expands the `GrantExpandable` grants.
     expand: bool,
     /// The `GrantExpandable` grants inserted so far, in order.
@@ -213,6 +224,7 @@ impl SyncWriter {
             resource_type_ids: resource_types.iter().map(|t| t.id.clone()).collect(),
             removed_sync_ids: Vec::new(),
             deferred: false,
+            grant_rows: None,
             expand: true,
             expandable: Vec::new(),
             received: [0; 3],
@@ -257,7 +269,14 @@ impl SyncWriter {
                 ],
             )
             .context("insert into v1_sync_runs")?;
-        self.deferred = drop_deferrable_indexes(&self.conn, new_rows)?;
+        let deferred = drop_deferrable_indexes(&self.conn, new_rows)?;
+        self.deferred = deferred.any;
+        if deferred.grants {
+            self.conn
+                .execute_batch(&format!("drop index if exists {UNIQUE_GRANT_INDEX}"))
+                .context("drop the grant id index")?;
+            self.grant_rows = Some(GrantRows::default());
+        }
         if !self.options.skip_cleanup {
             self.removed_sync_ids = remove_old_syncs(&self.conn, self.options.keep_sync_count)?;
         }
@@ -391,28 +410,26 @@ impl SyncWriter {
 
     fn complete(&mut self) -> anyhow::Result<()> {
         self.progress.end();
-        if self.expand && !self.expandable.is_empty() && self.deferred {
+        let mut grant_rows = self.grant_rows.take();
+        let expand = self.expand && !self.expandable.is_empty();
+        if let Some(rows) = grant_rows.as_mut().filter(|_| expand) {
             // No grant index at all while expansion appends its grants: its lookups are kept in
             // memory, and every index is built once afterwards (see `row_store`).
-            self.conn
-                .execute_batch(&format!("drop index if exists {UNIQUE_GRANT_INDEX}"))
-                .context("drop the grant id index for expansion")?;
-            self.progress.start(Phase::Indexes, None);
             let expandable = std::mem::take(&mut self.expandable);
-            let mut store = crate::row_store::RowIdStore::load(
+            let mut store = RowIdStore::new(
                 &self.conn,
                 &self.sync_id,
                 &self.discovered_at,
                 self.options.slim_grants,
-            )
-            .context("read the grants to expand")?;
+                rows,
+            )?;
             let progress = &mut self.progress;
             progress.start(Phase::Expansion, None);
             crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
                 progress.set(done)
             })
             .context("expand the grants")?;
-        } else if self.expand && !self.expandable.is_empty() {
+        } else if expand {
             self.progress.start(Phase::Indexes, None);
             let expandable = std::mem::take(&mut self.expandable);
             let mut store = DbGrantStore {
@@ -445,6 +462,9 @@ impl SyncWriter {
             self.conn
                 .pragma_update(None, "threads", 2)
                 .context("sort the index keys on two threads")?;
+            if grant_rows.is_some_and(GrantRows::may_repeat_an_id) {
+                merge_duplicate_grants(&self.conn, &self.sync_id)?;
+            }
             self.conn
                 .execute_batch(schema::DDL)
                 .context("rebuild the indexes")?;
@@ -495,15 +515,7 @@ impl RecordSink for SyncWriter {
         if self.error.is_none() {
             let index = self.received[2];
             self.received[2] += 1;
-            let result = upsert_grant(
-                &self.conn,
-                &self.sync_id,
-                &self.discovered_at,
-                &mut self.data,
-                index,
-                &grant,
-                self.options.slim_grants,
-            );
+            let result = self.insert_grant(index, &grant);
             let keep = result.is_ok() && self.expand && crate::expand::is_expandable(&grant);
             self.latch(result);
             if keep {
@@ -511,6 +523,60 @@ impl RecordSink for SyncWriter {
             }
         }
     }
+}
+
+impl SyncWriter {
+    /// Validates, encodes and adds one grant of the sync (`index` names it in errors): appended to a
+    /// grant table without indexes, else upserted.
+    fn insert_grant(&mut self, index: usize, grant: &Grant) -> anyhow::Result<()> {
+        let slim = self.options.slim_grants;
+        let Some(rows) = self.grant_rows.as_mut() else {
+            let (sync_id, at) = (&self.sync_id, &self.discovered_at);
+            return upsert_grant(&self.conn, sync_id, at, &mut self.data, index, grant, slim);
+        };
+        let keys = grant_keys(index, grant)?;
+        encode_grant(&mut self.data, grant, slim)?;
+        let mut stmt = self.conn.prepare_cached(INSERT_GRANT)?;
+        insert_grant_row(
+            &mut stmt,
+            &keys,
+            grant,
+            &self.data,
+            &self.sync_id,
+            &self.discovered_at,
+        )?;
+        let row_id = self.conn.last_insert_rowid();
+        rows.add(keys.entitlement_id, keys.principal, &grant.id, row_id)?;
+        Ok(())
+    }
+}
+
+/// Merges the grant rows of `sync_id` that share an id as upserting them one by one would have: the
+/// first row keeps its place and takes the values of the last, the others are deleted.
+fn merge_duplicate_grants(conn: &Connection, sync_id: &str) -> anyhow::Result<()> {
+    conn.execute(
+        "create temp table repeated_grants as select external_id, min(id) as first, max(id) as last \
+         from v1_grants where sync_id = ?1 group by external_id having count(*) > 1",
+        [sync_id],
+    )
+    .context("find the repeated grant ids")?;
+    conn.execute_batch(
+        "update v1_grants set (resource_type_id, resource_id, entitlement_id, \
+         principal_resource_type_id, principal_resource_id, data) = (select g.resource_type_id, \
+         g.resource_id, g.entitlement_id, g.principal_resource_type_id, g.principal_resource_id, g.data \
+         from v1_grants g where g.id = r.last) from temp.repeated_grants r where v1_grants.id = r.first;",
+    )
+    .context("merge the rows of repeated grant ids")?;
+    conn.execute(
+        "delete from v1_grants where sync_id = ?1 and external_id in \
+         (select external_id from temp.repeated_grants) \
+         and id not in (select first from temp.repeated_grants)",
+        [sync_id],
+    )
+    .context("delete the merged rows of repeated grant ids")?;
+    conn.execute_batch("drop table temp.repeated_grants")
+        .context("drop the repeated grant ids")?;
+    Ok(())
 }
 
 /// Validates, encodes into `data` and upserts one grant of the sync (`index` names it in errors).
@@ -850,10 +916,19 @@ pub(crate) fn grant_keys(index: usize, grant: &Grant) -> anyhow::Result<GrantKey
     })
 }
 
-/// Drops the secondary indexes of the tables that get many new rows relative to their size. Returns
-/// whether any was dropped (the caller then recreates them).
-fn drop_deferrable_indexes(conn: &Connection, new_rows: NewRows) -> anyhow::Result<bool> {
-    let mut dropped = false;
+/// Which tables' secondary indexes [`drop_deferrable_indexes`] dropped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Deferred {
+    /// Any table's.
+    any: bool,
+    /// The grant table's.
+    grants: bool,
+}
+
+/// Drops the secondary indexes of the tables that get many new rows relative to their size, and says
+/// which were dropped (the caller then recreates them).
+fn drop_deferrable_indexes(conn: &Connection, new_rows: NewRows) -> anyhow::Result<Deferred> {
+    let mut deferred = Deferred::default();
     for (table, index) in DEFERRABLE_INDEXES {
         let defer = match new_rows {
             NewRows::Unknown => true,
@@ -870,10 +945,11 @@ fn drop_deferrable_indexes(conn: &Connection, new_rows: NewRows) -> anyhow::Resu
         if defer {
             conn.execute_batch(&format!("drop index if exists {index}"))
                 .with_context(|| format!("drop index {index}"))?;
-            dropped = true;
+            deferred.any = true;
+            deferred.grants |= table == "v1_grants";
         }
     }
-    Ok(dropped)
+    Ok(deferred)
 }
 
 /// An upper bound of a table's row count, found without scanning it.

@@ -772,27 +772,58 @@ fn c1z_writer_duplicate_grant_keeps_the_last() {
     let mut duplicate = records.grants[0].clone();
     duplicate.annotations = vec![proto::any(&SkipEntitlementsAndGrants {})];
     records.grants.push(duplicate.clone());
-    let report = fx.write(&records);
-    assert_eq!(report.grants, 4);
+    // Records in memory are upserted into indexed tables; streamed ones are appended to a grant table
+    // without indexes and merged afterwards. Both store what the upserts give, and the second write
+    // leaves the first sync's rows as they were.
+    let written = fx.write(&records);
+    let streamed = stream(&fx, &records).finish().unwrap();
     let db = decode_file(&fx.target());
-    let data: Vec<Vec<u8>> = {
+    // The streamed sync is expanded too: one grant more.
+    assert_eq!((written.grants, streamed.grants), (4, 5));
+    for report in [&written, &streamed] {
+        let rows: Vec<(String, Vec<u8>)> = {
+            let mut stmt = db
+                .conn
+                .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
+                .unwrap();
+            let rows = stmt
+                .query_map([&report.sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(rows.len(), report.grants, "{rows:?}");
+        assert_eq!(rows[0].0, duplicate.id, "the row keeps its position");
+        assert_eq!(rows[0].1, duplicate.encode_to_vec(), "with the last data");
+        assert_eq!(
+            rows.iter().filter(|(id, _)| *id == duplicate.id).count(),
+            1
+        );
+    }
+    assert_integrity(&db.conn);
+}
+
+#[test]
+fn c1z_sync_writer_expands_through_a_repeated_grant_as_through_one() {
+    let fx = Fixture::new();
+    let once = stream(&fx, &sample_records()).finish().unwrap();
+    let mut records = sample_records();
+    // Every grant given twice, the expandable ones included.
+    records.grants.extend(records.grants.clone());
+    let twice = stream(&fx, &records).finish().unwrap();
+    assert_eq!((once.grants, twice.grants), (5, 5));
+    let db = decode_file(&fx.target());
+    let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
         let mut stmt = db
             .conn
-            .prepare("select data from v1_grants where external_id = ?1")
+            .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
             .unwrap();
-        let rows = stmt.query_map([&duplicate.id], |r| r.get(0)).unwrap();
+        let rows = stmt
+            .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
         rows.map(Result::unwrap).collect()
     };
-    assert_eq!(data, [duplicate.encode_to_vec()]);
-    let first_id: String = db
-        .conn
-        .query_row(
-            "select external_id from v1_grants order by id limit 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(first_id, duplicate.id, "the row keeps its position");
+    assert_eq!(blobs(&twice.sync_id), blobs(&once.sync_id));
+    assert_integrity(&db.conn);
 }
 
 #[test]
@@ -943,7 +974,6 @@ fn c1z_writer_reports_each_phase_with_its_count() {
         ends,
         vec![
             format!("writing rows {rows}"),
-            "building indexes 0".to_owned(),
             "expanding grants 1".to_owned(),
             "building indexes 0".to_owned(),
             "compacting the database 0".to_owned(),

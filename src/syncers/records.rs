@@ -2,11 +2,11 @@
 //! `NewGrant` builds them, and user traits.
 
 use super::ids::{entitlement_id, grant_id, MEMBER};
-use baton_c1z::writer::slim_entitlement;
 use baton_c1z::proto::{
     AccountType, Email, Entitlement, Grant, Purpose, Resource, ResourceId, ResourceType, Struct,
     UserStatus, UserStatusValue, UserTrait,
 };
+use baton_c1z::writer::slim_entitlement;
 
 /// A `member` assignment entitlement on `resource`, grantable to the given types.
 pub fn member_entitlement(

@@ -12,9 +12,9 @@ use crate::proto::{
     find_annotation, Entitlement, Grant, GrantExpandable, GrantSource, GrantSources, Resource,
     ResourceId,
 };
+use crate::SyncRecords;
 use anyhow::Context;
 use prost::Message;
-use crate::SyncRecords;
 use std::collections::BTreeMap;
 
 /// The prefix of an entitlement's Baton id, which names it across files.
@@ -61,6 +61,7 @@ pub trait GrantStore {
                 } else {
                     BTreeMap::new()
                 },
+                key: None,
             });
         }
         Ok(holders)
@@ -71,11 +72,24 @@ pub trait GrantStore {
         entitlement_id: &str,
         principal: &ResourceId,
     ) -> anyhow::Result<Option<Grant>>;
+    /// The grant of the entitlement to the holder's principal (the last one stored).
+    fn grant_of_holder(
+        &mut self,
+        entitlement_id: &str,
+        holder: &Holder,
+    ) -> anyhow::Result<Option<Grant>> {
+        self.grant_of(entitlement_id, &holder.principal_id)
+    }
     /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
     fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
     /// Adds the grant expansion creates for `holder`, who has no grant on `target` (as
     /// [`Self::embedded`] gives it) and holds it through `source`.
-    fn create(&mut self, target: &Entitlement, holder: &Holder, source: &str) -> anyhow::Result<()> {
+    fn create(
+        &mut self,
+        target: &Entitlement,
+        holder: &Holder,
+        source: &str,
+    ) -> anyhow::Result<()> {
         let principal = Resource::decode(holder.principal.as_slice())
             .context("decode the principal of a grant to expand")?;
         self.put(Grant {
@@ -103,6 +117,8 @@ pub struct Holder {
     pub principal: Vec<u8>,
     /// The sources its grant lists (empty when not asked for).
     pub sources: BTreeMap<String, GrantSource>,
+    /// How the store that read the holder finds its principal again, if it keeps one.
+    pub(crate) key: Option<(u32, u32)>,
 }
 
 /// The sources of a grant created by expanding `source`.
@@ -172,7 +188,9 @@ pub fn expand_observed(
             if edge.shallow {
                 // A grant on an entitlement that is its own source changes while the edge runs.
                 let current = if edge.source == edge.target {
-                    store.grant_of(&edge.source, pid)?.map(|g| stored_sources(&g))
+                    store
+                        .grant_of(&edge.source, pid)?
+                        .map(|g| stored_sources(&g))
                 } else {
                     None
                 };
@@ -181,7 +199,7 @@ pub fn expand_observed(
                     continue;
                 }
             }
-            match store.grant_of(&edge.target, pid)? {
+            match store.grant_of_holder(&edge.target, &holder)? {
                 Some(mut existing) => {
                     let mut sources = stored_sources(&existing);
                     if sources.is_empty() {

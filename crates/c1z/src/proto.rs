@@ -292,9 +292,9 @@ macro_rules! annotation {
 /// Calls `field(tag, bytes)` for each length-delimited field of the encoded message `data`, in order,
 /// skipping fields of the other wire types. A message field given twice is the merge of both, which is
 /// what the concatenation of their bytes decodes to.
-pub fn for_each_length_delimited(
-    mut data: &[u8],
-    mut field: impl FnMut(u32, &[u8]),
+pub fn for_each_length_delimited<'a>(
+    mut data: &'a [u8],
+    mut field: impl FnMut(u32, &'a [u8]),
 ) -> anyhow::Result<()> {
     use prost::encoding::{decode_key, decode_varint, WireType};
     while !data.is_empty() {

@@ -1,9 +1,12 @@
 //! The grant store expansion writes into when the `.c1z` writer has deferred its grant indexes (every
 //! streamed sync, and any write that adds many rows): the grant table then has no index at all, not even
-//! the unique one on grant ids, so that each grant expansion adds is a plain append. What expansion
-//! looks up is kept in memory instead: for each entitlement, the row ids of its grants in row order and
-//! a hash of each grant's principal (12 bytes a row). The grants themselves are read by row id. The
-//! writer builds every index once expansion is done.
+//! the unique one on grant ids, so that each grant is a plain append. What expansion looks up is kept
+//! in memory instead, recorded as the rows are added ([`GrantRows`]): for each entitlement, the row ids
+//! of its grants in row order with each one's principal (12 bytes a row); each distinct principal once,
+//! by id and as the grants store it. An edge therefore reads its holders, and finds whether a holder
+//! already has the target, without reading a row; rows are read (by row id) only for the grants an edge
+//! changes and for the sources a shallow edge checks. The writer builds every index once expansion is
+//! done.
 //!
 //! Expansion runs the edges into one entitlement one after another (see `expand`), so the map from
 //! principal to row of the entitlement being expanded into is built once per entitlement.
@@ -15,66 +18,183 @@ use crate::writer::{
     SELECT_ENTITLEMENT,
 };
 use anyhow::Context;
+use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::Message;
 use rusqlite::{params, Connection, Statement};
-use prost::encoding::{encode_key, encode_varint, WireType};
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 
-/// The grant rows of one entitlement in the sync: row ids in row order, and each one's principal hash.
+/// The grant rows of one entitlement in the sync, in row order: each one's row id, principal (an index
+/// of [`GrantRows::principal_ids`]) and stored principal (an index of [`GrantRows::encoded`]).
 #[derive(Debug, Default)]
 struct Rows {
     ids: Vec<u32>,
-    principals: Vec<u64>,
+    principals: Vec<u32>,
+    encoded: Vec<u32>,
 }
 
 /// The grant rows of the sync being written, by entitlement: recorded by the writer as it inserts
 /// them, and by expansion as it adds more.
 #[derive(Debug, Default)]
 pub(crate) struct GrantRows {
-    by_entitlement: BTreeMap<String, Rows>,
+    /// Indexes of `rows` by entitlement id.
+    by_entitlement: BTreeMap<String, usize>,
+    rows: Vec<Rows>,
+    /// The entitlement of the last row added and its index in `rows` (rows come grouped by
+    /// entitlement).
+    last: Option<(String, usize)>,
+    /// Each distinct principal id, and its index in `principals`.
+    by_principal_id: BTreeMap<ResourceId, u32>,
+    principals: Vec<Principal>,
+    /// Each distinct stored principal: its bytes in `bytes`. A principal's first is its usual one;
+    /// others (the same principal stored otherwise) are found in `unusual`.
+    encoded: Vec<Range<usize>>,
+    unusual: BTreeMap<Vec<u8>, u32>,
+    bytes: Vec<u8>,
     /// A hash of each row's grant id, to find out whether an id was given twice.
     id_hashes: Vec<u64>,
 }
 
+/// A principal of the sync's grants.
+#[derive(Debug)]
+struct Principal {
+    id: ResourceId,
+    /// The index in `encoded` of how its first grant stored it.
+    usual: u32,
+}
+
+/// Where [`GrantRows::add`] recorded a row: its row id, and the indexes of its principal.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Added {
+    row: u32,
+    principal: u32,
+}
+
 impl GrantRows {
-    /// Records row `row_id`, grant `grant_id` of `entitlement_id` to `principal`.
+    /// Records row `row_id`: grant `grant_id` of `entitlement_id` to `principal`, stored as the
+    /// protobuf-encoded `Resource` `encoded`.
     pub(crate) fn add(
         &mut self,
         entitlement_id: &str,
         principal: &ResourceId,
+        encoded: &[u8],
         grant_id: &str,
         row_id: i64,
-    ) -> anyhow::Result<(u32, u64)> {
+    ) -> anyhow::Result<Added> {
+        let principal = self.principal_index(principal, encoded)?;
+        self.add_interned(entitlement_id, principal, grant_id, row_id)
+    }
+
+    /// [`Self::add`] of a principal already recorded, as a [`Holder`]'s key names it.
+    fn add_interned(
+        &mut self,
+        entitlement_id: &str,
+        (principal, stored): (u32, u32),
+        grant_id: &str,
+        row_id: i64,
+    ) -> anyhow::Result<Added> {
+        let row = u32::try_from(row_id)
+            .with_context(|| format!("grant row id {row_id} is out of range"))?;
         let mut hasher = std::hash::DefaultHasher::new();
         grant_id.hash(&mut hasher);
         self.id_hashes.push(hasher.finish());
-        let id = u32::try_from(row_id)
-            .with_context(|| format!("grant row id {row_id} is out of range"))?;
-        let hash = principal_hash(principal);
-        let on = match self.by_entitlement.get_mut(entitlement_id) {
-            Some(on) => on,
-            None => self
-                .by_entitlement
-                .entry(entitlement_id.to_owned())
-                .or_default(),
+        let on = self.rows_index(entitlement_id);
+        let rows = &mut self.rows[on];
+        rows.ids.push(row);
+        rows.principals.push(principal);
+        rows.encoded.push(stored);
+        Ok(Added { row, principal })
+    }
+
+    fn rows_index(&mut self, entitlement_id: &str) -> usize {
+        if let Some((id, index)) = &self.last {
+            if id == entitlement_id {
+                return *index;
+            }
+        }
+        let index = match self.by_entitlement.get(entitlement_id) {
+            Some(index) => *index,
+            None => {
+                self.rows.push(Rows::default());
+                self.by_entitlement
+                    .insert(entitlement_id.to_owned(), self.rows.len() - 1);
+                self.rows.len() - 1
+            }
         };
-        on.ids.push(id);
-        on.principals.push(hash);
-        Ok((id, hash))
+        self.last = Some((entitlement_id.to_owned(), index));
+        index
+    }
+
+    /// The indexes of `principal` and of its stored form `encoded`, recorded if new.
+    fn principal_index(
+        &mut self,
+        principal: &ResourceId,
+        encoded: &[u8],
+    ) -> anyhow::Result<(u32, u32)> {
+        if let Some(&index) = self.by_principal_id.get(principal) {
+            let usual = self.principals[index as usize].usual;
+            if self.stored(usual) == encoded {
+                return Ok((index, usual));
+            }
+            if let Some(unusual) = self.unusual.get(encoded) {
+                return Ok((index, *unusual));
+            }
+            let unusual = self.store(encoded)?;
+            self.unusual.insert(encoded.to_vec(), unusual);
+            return Ok((index, unusual));
+        }
+        let index = u32::try_from(self.principals.len()).context("too many principals")?;
+        let usual = self.store(encoded)?;
+        self.principals.push(Principal {
+            id: principal.clone(),
+            usual,
+        });
+        self.by_principal_id.insert(principal.clone(), index);
+        Ok((index, usual))
+    }
+
+    fn store(&mut self, encoded: &[u8]) -> anyhow::Result<u32> {
+        let index = u32::try_from(self.encoded.len()).context("too many principals")?;
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(encoded);
+        self.encoded.push(start..self.bytes.len());
+        Ok(index)
+    }
+
+    fn stored(&self, index: u32) -> &[u8] {
+        &self.bytes[self.encoded[index as usize].clone()]
     }
 
     fn of(&self, entitlement_id: &str) -> Option<&Rows> {
-        self.by_entitlement.get(entitlement_id)
+        self.by_entitlement
+            .get(entitlement_id)
+            .map(|index| &self.rows[*index])
     }
 
     /// Whether two rows may have the same grant id (their ids hash alike), which the caller checks on
     /// the rows.
-    pub(crate) fn may_repeat_an_id(mut self) -> bool {
-        self.by_entitlement.clear();
-        self.id_hashes.sort_unstable();
-        self.id_hashes.windows(2).any(|pair| pair[0] == pair[1])
+    pub(crate) fn may_repeat_an_id(self) -> bool {
+        let mut hashes = self.id_hashes;
+        hashes.sort_unstable();
+        hashes.windows(2).any(|pair| pair[0] == pair[1])
     }
+}
+
+/// The stored principal of an encoded grant (its field 2; the merge of all, as decoding reads them,
+/// when it is given more than once), if it has one.
+pub(crate) fn stored_principal(grant: &[u8]) -> anyhow::Result<Option<Cow<'_, [u8]>>> {
+    let mut principal: Option<Cow<'_, [u8]>> = None;
+    proto::for_each_length_delimited(grant, |tag, bytes| {
+        if tag == 2 {
+            principal = Some(match principal.take() {
+                None => Cow::Borrowed(bytes),
+                Some(earlier) => Cow::Owned([earlier.as_ref(), bytes].concat()),
+            });
+        }
+    })?;
+    Ok(principal)
 }
 
 /// A [`GrantStore`] over the grant rows of one sync, without indexes (see the module documentation).
@@ -84,8 +204,8 @@ pub(crate) struct RowIdStore<'c> {
     slim: bool,
     data: Vec<u8>,
     rows: &'c mut GrantRows,
-    /// The entitlement being expanded into, and the rows of its grants by principal hash.
-    target: Option<(String, BTreeSet<(u64, u32)>)>,
+    /// The entitlement being expanded into, and the row of its last grant to each principal.
+    target: Option<(String, BTreeMap<u32, u32>)>,
     /// The entitlement field of the grants [`GrantStore::create`] writes, encoded once per target.
     created_entitlement: Encoded,
     /// Their sources field, encoded once per source.
@@ -97,18 +217,8 @@ pub(crate) struct RowIdStore<'c> {
     conn: &'c Connection,
     select_entitlement: Statement<'c>,
     select_data: Statement<'c>,
-    select_principal: Statement<'c>,
     insert: Statement<'c>,
     update: Statement<'c>,
-}
-
-/// The hash of a principal that keys the lookups (equal principals hash alike; a match is checked on
-/// the row).
-fn principal_hash(principal: &ResourceId) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    principal.resource_type.hash(&mut hasher);
-    principal.resource.hash(&mut hasher);
-    hasher.finish()
 }
 
 impl<'c> RowIdStore<'c> {
@@ -134,10 +244,6 @@ impl<'c> RowIdStore<'c> {
             conn,
             select_entitlement: conn.prepare(SELECT_ENTITLEMENT)?,
             select_data: conn.prepare("select data from v1_grants where rowid = ?1")?,
-            select_principal: conn.prepare(
-                "select principal_resource_type_id, principal_resource_id, data from v1_grants \
-                 where rowid = ?1",
-            )?,
             insert: conn.prepare(INSERT_GRANT)?,
             update: conn.prepare("update v1_grants set data = ?1 where rowid = ?2")?,
         })
@@ -152,12 +258,68 @@ impl<'c> RowIdStore<'c> {
         {
             return;
         }
-        let mut by_principal = BTreeSet::new();
+        let mut by_principal = BTreeMap::new();
         if let Some(on) = self.rows.of(entitlement_id) {
+            // Later rows replace earlier ones: the last grant of each principal.
             by_principal.extend(on.principals.iter().copied().zip(on.ids.iter().copied()));
         }
         self.found.clear();
         self.target = Some((entitlement_id.to_owned(), by_principal));
+    }
+
+    /// The last grant of `entitlement_id` to principal `index`.
+    fn grant_to(&mut self, entitlement_id: &str, index: u32) -> anyhow::Result<Option<Grant>> {
+        self.begin_target(entitlement_id);
+        let row = self
+            .target
+            .as_ref()
+            .and_then(|(_, by_principal)| by_principal.get(&index).copied());
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let grant = self.read(row, entitlement_id)?;
+        if let Some(grant) = &grant {
+            self.found.insert(grant.id.clone(), row);
+        }
+        Ok(grant)
+    }
+
+    /// Reads and decodes the grant in row `id`.
+    fn read(&mut self, id: u32, entitlement_id: &str) -> anyhow::Result<Option<Grant>> {
+        let mut rows = self.select_data.query(params![id])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let grant = Grant::decode(row.get_ref(0)?.as_blob()?)
+            .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?;
+        Ok(Some(grant))
+    }
+
+    /// Records the row just inserted (grant `grant_id` of `entitlement_id` to `principal`, stored as
+    /// `encoded`).
+    fn added(
+        &mut self,
+        entitlement_id: &str,
+        principal: &ResourceId,
+        encoded: &[u8],
+        grant_id: &str,
+        key: Option<(u32, u32)>,
+    ) -> anyhow::Result<()> {
+        let row_id = self.conn.last_insert_rowid();
+        let added = match key {
+            Some(key) => self
+                .rows
+                .add_interned(entitlement_id, key, grant_id, row_id)?,
+            None => self
+                .rows
+                .add(entitlement_id, principal, encoded, grant_id, row_id)?,
+        };
+        if let Some((target, by_principal)) = self.target.as_mut() {
+            if target == entitlement_id {
+                by_principal.insert(added.principal, added.row);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -167,19 +329,14 @@ impl GrantStore for RowIdStore<'_> {
     }
 
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
-        let Some(on) = self.rows.of(entitlement_id) else {
-            return Ok(Vec::new());
-        };
-        let mut grants = Vec::with_capacity(on.ids.len());
-        for id in &on.ids {
-            let mut rows = self.select_data.query(params![id])?;
-            if let Some(row) = rows.next()? {
-                let data = row.get_ref(0)?.as_blob()?;
-                grants.push(
-                    Grant::decode(data)
-                        .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?,
-                );
-            }
+        let ids = self
+            .rows
+            .of(entitlement_id)
+            .map(|on| on.ids.clone())
+            .unwrap_or_default();
+        let mut grants = Vec::with_capacity(ids.len());
+        for id in ids {
+            grants.extend(self.read(id, entitlement_id)?);
         }
         Ok(grants)
     }
@@ -189,35 +346,21 @@ impl GrantStore for RowIdStore<'_> {
         entitlement_id: &str,
         principal: &ResourceId,
     ) -> anyhow::Result<Option<Grant>> {
-        self.begin_target(entitlement_id);
-        let hash = principal_hash(principal);
-        let candidates: Vec<u32> = self
-            .target
-            .as_ref()
-            .map(|(_, by_principal)| {
-                by_principal
-                    .range((hash, 0)..=(hash, u32::MAX))
-                    .map(|(_, id)| *id)
-                    .collect()
-            })
-            .unwrap_or_default();
-        // The last stored grant of the principal, as the indexed store answers.
-        for id in candidates.into_iter().rev() {
-            let mut rows = self.select_principal.query(params![id])?;
-            let Some(row) = rows.next()? else {
-                continue;
-            };
-            if row.get_ref(0)?.as_str()? != principal.resource_type
-                || row.get_ref(1)?.as_str()? != principal.resource
-            {
-                continue;
-            }
-            let grant = Grant::decode(row.get_ref(2)?.as_blob()?)
-                .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?;
-            self.found.insert(grant.id.clone(), id);
-            return Ok(Some(grant));
+        match self.rows.by_principal_id.get(principal) {
+            Some(index) => self.grant_to(entitlement_id, *index),
+            None => Ok(None),
         }
-        Ok(None)
+    }
+
+    fn grant_of_holder(
+        &mut self,
+        entitlement_id: &str,
+        holder: &Holder,
+    ) -> anyhow::Result<Option<Grant>> {
+        match holder.key {
+            Some((principal, _)) => self.grant_to(entitlement_id, principal),
+            None => self.grant_of(entitlement_id, &holder.principal_id),
+        }
     }
 
     fn embedded(&self, entitlement: Entitlement) -> Entitlement {
@@ -245,108 +388,110 @@ impl GrantStore for RowIdStore<'_> {
             self.sync_id,
             self.discovered_at,
         )?;
-        self.added(keys.entitlement_id, keys.principal, &grant.id)
+        let data = std::mem::take(&mut self.data);
+        let encoded = stored_principal(&data)?.unwrap_or_default();
+        let added = self.added(
+            keys.entitlement_id,
+            keys.principal,
+            &encoded,
+            &grant.id,
+            None,
+        );
+        drop(encoded);
+        self.data = data;
+        added
     }
 
     fn holders(&mut self, entitlement_id: &str, with_sources: bool) -> anyhow::Result<Vec<Holder>> {
         let Some(on) = self.rows.of(entitlement_id) else {
             return Ok(Vec::new());
         };
-        let mut holders = Vec::with_capacity(on.ids.len());
-        let mut sources = Vec::new();
-        for id in &on.ids {
-            let mut rows = self.select_principal.query(params![id])?;
-            let Some(row) = rows.next()? else {
-                continue;
-            };
-            let (mut principal, mut has_principal) = (Vec::new(), false);
-            sources.clear();
-            proto::for_each_length_delimited(row.get_ref(2)?.as_blob()?, |tag, bytes| match tag {
-                2 => {
-                    has_principal = true;
-                    principal.extend_from_slice(bytes);
-                }
-                5 if with_sources => sources.extend_from_slice(bytes),
-                _ => {}
+        let mut holders: Vec<Holder> = on
+            .principals
+            .iter()
+            .zip(&on.encoded)
+            .map(|(principal, encoded)| Holder {
+                principal_id: self.rows.principals[*principal as usize].id.clone(),
+                principal: self.rows.stored(*encoded).to_vec(),
+                sources: BTreeMap::new(),
+                key: Some((*principal, *encoded)),
             })
-            .with_context(|| format!("read a stored grant of {entitlement_id:?}"))?;
-            if !has_principal {
-                continue;
+            .collect();
+        if with_sources {
+            let ids = on.ids.clone();
+            let mut sources = Vec::new();
+            for (holder, id) in holders.iter_mut().zip(ids) {
+                let mut rows = self.select_data.query(params![id])?;
+                let Some(row) = rows.next()? else {
+                    continue;
+                };
+                sources.clear();
+                proto::for_each_length_delimited(row.get_ref(0)?.as_blob()?, |tag, bytes| {
+                    if tag == 5 {
+                        sources.extend_from_slice(bytes);
+                    }
+                })
+                .with_context(|| format!("read a stored grant of {entitlement_id:?}"))?;
+                holder.sources = GrantSources::decode(sources.as_slice())
+                    .with_context(|| {
+                        format!("decode the sources of a grant of {entitlement_id:?}")
+                    })?
+                    .to_map();
             }
-            holders.push(Holder {
-                principal_id: ResourceId::new(row.get_ref(0)?.as_str()?, row.get_ref(1)?.as_str()?),
-                principal,
-                sources: GrantSources::decode(sources.as_slice())
-                    .with_context(|| format!("decode the sources of a grant of {entitlement_id:?}"))?
-                    .to_map(),
-            });
         }
         Ok(holders)
     }
 
     /// Writes the grant's fields as `Grant`'s encoder would (in field order), from the target and the
     /// source encoded once and the holder's principal as stored, without building the grant.
-    fn create(&mut self, target: &Entitlement, holder: &Holder, source: &str) -> anyhow::Result<()> {
+    fn create(
+        &mut self,
+        target: &Entitlement,
+        holder: &Holder,
+        source: &str,
+    ) -> anyhow::Result<()> {
         let resource = target
             .resource
             .as_ref()
             .and_then(|r| r.id.as_ref())
             .with_context(|| format!("entitlement {:?} has no resource id", target.id))?;
         let principal = &holder.principal_id;
-        self.created_entitlement.set(&target.id, || target.clone(), 1);
+        self.created_entitlement
+            .set(&target.id, || target.clone(), 1);
         self.created_sources
             .set(source, || expanded_sources(source), 5);
-        self.id.clear();
-        self.id.push_str(&target.id);
+        let mut id = std::mem::take(&mut self.id);
+        id.clear();
+        id.push_str(&target.id);
         for part in [&principal.resource_type, &principal.resource] {
-            self.id.push(':');
-            self.id.push_str(part);
+            id.push(':');
+            id.push_str(part);
         }
         self.data.clear();
         self.data.extend_from_slice(&self.created_entitlement.bytes);
         encode_key(2, WireType::LengthDelimited, &mut self.data);
         encode_varint(holder.principal.len() as u64, &mut self.data);
         self.data.extend_from_slice(&holder.principal);
-        prost::encoding::string::encode(3, &self.id, &mut self.data);
+        prost::encoding::string::encode(3, &id, &mut self.data);
         self.data.extend_from_slice(&self.created_sources.bytes);
-        self.insert
+        let inserted = self
+            .insert
             .execute(params![
                 resource.resource_type,
                 resource.resource,
                 target.id,
                 principal.resource_type,
                 principal.resource,
-                self.id,
+                id,
                 self.data,
                 self.sync_id,
                 self.discovered_at
             ])
-            .with_context(|| format!("insert grant {:?}", self.id))?;
-        let id = std::mem::take(&mut self.id);
-        let added = self.added(&target.id, principal, &id);
+            .with_context(|| format!("insert grant {id:?}"))
+            .map(drop)
+            .and_then(|()| self.added(&target.id, principal, &holder.principal, &id, holder.key));
         self.id = id;
-        added
-    }
-}
-
-impl RowIdStore<'_> {
-    /// Records the row just inserted: a grant of `entitlement_id` to `principal`.
-    fn added(
-        &mut self,
-        entitlement_id: &str,
-        principal: &ResourceId,
-        grant_id: &str,
-    ) -> anyhow::Result<()> {
-        let row_id = self.conn.last_insert_rowid();
-        let (id, hash) = self
-            .rows
-            .add(entitlement_id, principal, grant_id, row_id)?;
-        if let Some((target, by_principal)) = self.target.as_mut() {
-            if target == entitlement_id {
-                by_principal.insert((hash, id));
-            }
-        }
-        Ok(())
+        inserted
     }
 }
 

@@ -12,7 +12,7 @@ use crate::expand::GrantStore;
 use crate::progress::{Phase, Tracker, WriteProgress, BYTES_PER_TICK};
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
-use crate::row_store::{GrantRows, RowIdStore};
+use crate::row_store::{stored_principal, GrantRows, RowIdStore};
 use crate::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
@@ -546,7 +546,14 @@ impl SyncWriter {
             &self.discovered_at,
         )?;
         let row_id = self.conn.last_insert_rowid();
-        rows.add(keys.entitlement_id, keys.principal, &grant.id, row_id)?;
+        let principal = stored_principal(&self.data)?.unwrap_or_default();
+        rows.add(
+            keys.entitlement_id,
+            keys.principal,
+            &principal,
+            &grant.id,
+            row_id,
+        )?;
         Ok(())
     }
 }

@@ -723,6 +723,72 @@ fn c1z_sync_writer_expands_like_the_records_store() {
 }
 
 #[test]
+fn c1z_sync_writer_expands_chains_like_the_records_store() {
+    let fx = Fixture::new();
+    let mut records = sample_records();
+    records.grants.clear();
+
+    let g1 = records.resources[1].clone();
+    let g2 = resource("group", "g2", Some(("project", "p1")));
+    let u3 = resource("user", "u3", None);
+    let (u1, u2) = (records.resources[2].clone(), records.resources[3].clone());
+    records.resources.extend([g2.clone(), u3.clone()]);
+    let (g1_member, admin) = (
+        records.entitlements[0].clone(),
+        records.entitlements[1].clone(),
+    );
+    let g2_member = entitlement(&g2, "member");
+    records.entitlements.push(g2_member.clone());
+    let expandable = |mut g: Grant, source: &Entitlement| {
+        g.annotations = vec![proto::any(&GrantExpandable {
+            entitlement_ids: vec![source.id.clone()],
+            shallow: false,
+            resource_type_ids: Vec::new(),
+        })];
+        g
+    };
+    // u1's grant stores its principal with a display name, which the grants it gets keep.
+    let mut named = grant(&g2_member, &u1);
+    named.principal.as_mut().unwrap().display_name = "User One".into();
+    records.grants = vec![
+        grant(&g1_member, &u3),
+        expandable(grant(&admin, &g1), &g1_member),
+        named,
+        grant(&g2_member, &u2),
+        grant(&admin, &u2),
+        expandable(grant(&g1_member, &g2), &g2_member),
+    ];
+    let mut expanded = records.clone();
+    let report = baton_c1z::expand::expand_records(&mut expanded).unwrap();
+    assert_eq!((report.created, report.updated), (5, 1));
+    let a = fx.write(&expanded);
+    let b = stream(&fx, &records).finish().unwrap();
+    assert_eq!((a.grants, b.grants), (11, 11));
+    let db = decode_file(&fx.target());
+    let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
+        let mut stmt = db
+            .conn
+            .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
+            .unwrap();
+        let rows = stmt
+            .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(blobs(&b.sync_id), blobs(&a.sync_id));
+    let u1_admin = Grant::decode(
+        blobs(&b.sync_id)
+            .iter()
+            .find(|(id, _)| id == "project:p1:admin:user:u1")
+            .expect("u1 is an admin through g2 and g1")
+            .1
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(u1_admin.principal.unwrap().display_name, "User One");
+}
+
+#[test]
 fn c1z_writer_validation_names_the_object() {
     let fx = Fixture::new();
     type Mutation = Box<dyn Fn(&mut SyncRecords)>;
@@ -794,10 +860,7 @@ fn c1z_writer_duplicate_grant_keeps_the_last() {
         assert_eq!(rows.len(), report.grants, "{rows:?}");
         assert_eq!(rows[0].0, duplicate.id, "the row keeps its position");
         assert_eq!(rows[0].1, duplicate.encode_to_vec(), "with the last data");
-        assert_eq!(
-            rows.iter().filter(|(id, _)| *id == duplicate.id).count(),
-            1
-        );
+        assert_eq!(rows.iter().filter(|(id, _)| *id == duplicate.id).count(), 1);
     }
     assert_integrity(&db.conn);
 }

@@ -43,6 +43,7 @@ pub mod proto;
 pub mod protojson;
 pub mod reader;
 mod row_store;
+mod rows_worker;
 pub mod schema;
 pub mod temp;
 pub mod writer;

@@ -45,8 +45,13 @@ pub(crate) struct GrantRows {
     /// The entitlement of the last row added and its index in `rows` (rows come grouped by
     /// entitlement).
     last: Option<(String, usize)>,
-    /// Each distinct principal id, and its index in `principals`.
-    by_principal_id: BTreeMap<ResourceId, u32>,
+    /// Each distinct principal id (see [`principal_key`]), and its index in `principals`. Looked up
+    /// only, never iterated (the indexes follow the order rows arrive), so a hash map is
+    /// deterministic here; it is the lookup every grant row makes.
+    #[allow(clippy::disallowed_types)]
+    by_principal_id: std::collections::HashMap<Vec<u8>, u32>,
+    /// The key being looked up.
+    key: Vec<u8>,
     principals: Vec<Principal>,
     /// Each distinct stored principal: its bytes in `bytes`. A principal's first is its usual one;
     /// others (the same principal stored otherwise) are found in `unusual`.
@@ -133,7 +138,8 @@ impl GrantRows {
         principal: &ResourceId,
         encoded: &[u8],
     ) -> anyhow::Result<(u32, u32)> {
-        if let Some(&index) = self.by_principal_id.get(principal) {
+        principal_key(&mut self.key, &principal.resource_type, &principal.resource);
+        if let Some(&index) = self.by_principal_id.get(self.key.as_slice()) {
             let usual = self.principals[index as usize].usual;
             if self.stored(usual) == encoded {
                 return Ok((index, usual));
@@ -151,7 +157,7 @@ impl GrantRows {
             id: principal.clone(),
             usual,
         });
-        self.by_principal_id.insert(principal.clone(), index);
+        self.by_principal_id.insert(self.key.clone(), index);
         Ok((index, usual))
     }
 
@@ -167,10 +173,22 @@ impl GrantRows {
         &self.bytes[self.encoded[index as usize].clone()]
     }
 
+    /// The index of `principal`, if a row has it.
+    fn principal(&mut self, principal: &ResourceId) -> Option<u32> {
+        principal_key(&mut self.key, &principal.resource_type, &principal.resource);
+        self.by_principal_id.get(self.key.as_slice()).copied()
+    }
+
     fn of(&self, entitlement_id: &str) -> Option<&Rows> {
         self.by_entitlement
             .get(entitlement_id)
             .map(|index| &self.rows[*index])
+    }
+
+    /// Rows recorded.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.id_hashes.len()
     }
 
     /// Whether two rows may have the same grant id (their ids hash alike), which the caller checks on
@@ -180,6 +198,15 @@ impl GrantRows {
         hashes.sort_unstable();
         hashes.windows(2).any(|pair| pair[0] == pair[1])
     }
+}
+
+/// Writes the key of principal `resource_type`/`resource` into `key`: the length of the type, the
+/// type and the id, so that no two principals share a key.
+fn principal_key(key: &mut Vec<u8>, resource_type: &str, resource: &str) {
+    key.clear();
+    key.extend_from_slice(&(resource_type.len() as u64).to_le_bytes());
+    key.extend_from_slice(resource_type.as_bytes());
+    key.extend_from_slice(resource.as_bytes());
 }
 
 /// The stored principal of an encoded grant (its field 2; the merge of all, as decoding reads them,
@@ -346,8 +373,8 @@ impl GrantStore for RowIdStore<'_> {
         entitlement_id: &str,
         principal: &ResourceId,
     ) -> anyhow::Result<Option<Grant>> {
-        match self.rows.by_principal_id.get(principal) {
-            Some(index) => self.grant_to(entitlement_id, *index),
+        match self.rows.principal(principal) {
+            Some(index) => self.grant_to(entitlement_id, index),
             None => Ok(None),
         }
     }

@@ -13,6 +13,7 @@ use crate::progress::{Phase, Tracker, WriteProgress, BYTES_PER_TICK};
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
 use crate::row_store::{stored_principal, GrantRows, RowIdStore};
+use crate::rows_worker::{RowsWorker, Statements};
 use crate::{schema, RecordSink, SyncRecords, WriteOptions, WriteReport, MAGIC_V1};
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Local};
@@ -65,13 +66,13 @@ const UPSERT_RESOURCE_TYPE: &str =
     "insert into v1_resource_types (external_id, data, sync_id, discovered_at) \
      values (?1, ?2, ?3, ?4) on conflict (external_id, sync_id) do update set data = excluded.data";
 
-const UPSERT_RESOURCE: &str = "insert into v1_resources (resource_type_id, external_id, \
+pub(crate) const UPSERT_RESOURCE: &str = "insert into v1_resources (resource_type_id, external_id, \
      parent_resource_type_id, parent_resource_id, data, sync_id, discovered_at) \
      values (?1, ?2, ?3, ?4, ?5, ?6, ?7) on conflict (external_id, sync_id) do update set \
      resource_type_id = excluded.resource_type_id, parent_resource_type_id = excluded.parent_resource_type_id, \
      parent_resource_id = excluded.parent_resource_id, data = excluded.data";
 
-const UPSERT_ENTITLEMENT: &str = "insert into v1_entitlements (resource_type_id, resource_id, external_id, \
+pub(crate) const UPSERT_ENTITLEMENT: &str = "insert into v1_entitlements (resource_type_id, resource_id, external_id, \
      data, sync_id, discovered_at) values (?1, ?2, ?3, ?4, ?5, ?6) on conflict (external_id, sync_id) \
      do update set resource_type_id = excluded.resource_type_id, resource_id = excluded.resource_id, \
      data = excluded.data";
@@ -150,7 +151,12 @@ enum NewRows {
 /// [`RecordSink`] cannot fail: the first error (an invalid record, a failed insert) is kept, later
 /// records are ignored, and `finish` returns it.
 pub struct SyncWriter {
-    /// Declared first so it closes (rolling the open transaction back) before the working dir goes.
+    /// While the rows arrive, the thread inserting them, which holds the working database (`conn`
+    /// is then an empty in-memory database). Declared first so that it ends, closing the working
+    /// database, before the working dir goes.
+    rows: Option<RowsWorker>,
+    /// The working database. Declared before the working dir so it closes (rolling the open
+    /// transaction back) before the dir goes.
     conn: Connection,
     db: PathBuf,
     target: PathBuf,
@@ -215,6 +221,7 @@ impl SyncWriter {
         let conn = open_private_db(&db, target, WRITER_CACHE_KIB)?;
         let sync_id = Ksuid::new(started_at)?.to_string();
         let mut writer = SyncWriter {
+            rows: None,
             conn,
             db,
             target: target.to_path_buf(),
@@ -294,7 +301,49 @@ impl SyncWriter {
             ])
             .with_context(|| format!("insert resource type {:?}", resource_type.id))?;
         }
+        drop(stmt);
+        let statements = Statements {
+            resource: UPSERT_RESOURCE,
+            entitlement: UPSERT_ENTITLEMENT,
+            grant: match self.grant_rows {
+                Some(_) => INSERT_GRANT,
+                None => UPSERT_GRANT,
+            },
+        };
+        let conn = std::mem::replace(
+            &mut self.conn,
+            Connection::open_in_memory().context("open an in-memory database")?,
+        );
+        self.rows = Some(RowsWorker::start(
+            conn,
+            statements,
+            self.sync_id.clone(),
+            self.discovered_at.clone(),
+            self.grant_rows.take(),
+        )?);
         Ok(())
+    }
+
+    /// Stops the thread inserting the rows, taking the working database and the grant rows back;
+    /// fails with the first insert that failed.
+    fn stop_rows(&mut self) -> anyhow::Result<()> {
+        let Some(rows) = self.rows.take() else {
+            return Ok(());
+        };
+        let (conn, grant_rows, result) = rows.stop()?;
+        self.conn = conn;
+        self.grant_rows = grant_rows;
+        result
+    }
+
+    /// The thread inserting the rows, unless one of its inserts failed (the rows that follow are
+    /// dropped; [`Self::finish`] reports the failure).
+    fn rows_worker(&mut self) -> anyhow::Result<Option<&mut RowsWorker>> {
+        let rows = self
+            .rows
+            .as_mut()
+            .context("the rows were given after the sync was finished")?;
+        Ok((!rows.failed()).then_some(rows))
     }
 
     fn insert_resource(&mut self, index: usize, resource: &Resource) -> anyhow::Result<()> {
@@ -305,17 +354,17 @@ impl SyncWriter {
         self.key.push_str(&keys.id.resource_type);
         self.key.push(':');
         self.key.push_str(&keys.id.resource);
-        let mut stmt = self.conn.prepare_cached(UPSERT_RESOURCE)?;
-        stmt.execute(params![
-            keys.id.resource_type,
-            self.key,
-            keys.parent.map(|p| p.resource_type.as_str()),
-            keys.parent.map(|p| p.resource.as_str()),
-            self.data,
-            self.sync_id,
-            self.discovered_at
-        ])
-        .with_context(|| format!("insert resource {:?}", self.key))?;
+        let (data, key) = (
+            std::mem::take(&mut self.data),
+            std::mem::take(&mut self.key),
+        );
+        if let Some(rows) = self.rows_worker()? {
+            let parent = keys
+                .parent
+                .map(|p| (p.resource_type.as_str(), p.resource.as_str()));
+            rows.resource(&keys.id.resource_type, &key, parent, &data);
+        }
+        (self.data, self.key) = (data, key);
         Ok(())
     }
 
@@ -329,16 +378,16 @@ impl SyncWriter {
         entitlement
             .encode(&mut self.data)
             .context("encode protobuf")?;
-        let mut stmt = self.conn.prepare_cached(UPSERT_ENTITLEMENT)?;
-        stmt.execute(params![
-            resource.resource_type,
-            resource.resource,
-            entitlement.id,
-            self.data,
-            self.sync_id,
-            self.discovered_at
-        ])
-        .with_context(|| format!("insert entitlement {:?}", entitlement.id))?;
+        let data = std::mem::take(&mut self.data);
+        if let Some(rows) = self.rows_worker()? {
+            rows.entitlement(
+                &resource.resource_type,
+                &resource.resource,
+                &entitlement.id,
+                &data,
+            );
+        }
+        self.data = data;
         Ok(())
     }
 
@@ -353,6 +402,10 @@ impl SyncWriter {
     /// finishes the sync run, commits, cleans up, and atomically replaces the target with the compressed
     /// database.
     pub fn finish(mut self) -> anyhow::Result<WriteReport> {
+        // An insert that failed came before any record found invalid after it was sent.
+        if let Err(e) = self.stop_rows() {
+            return Err(e.context(self.describe()));
+        }
         if let Some(e) = self.error.take() {
             return Err(e.context(self.describe()));
         }
@@ -409,6 +462,7 @@ impl SyncWriter {
     }
 
     fn complete(&mut self) -> anyhow::Result<()> {
+        self.stop_rows()?;
         self.progress.end();
         let mut grant_rows = self.grant_rows.take();
         let expand = self.expand && !self.expandable.is_empty();
@@ -526,34 +580,26 @@ impl RecordSink for SyncWriter {
 }
 
 impl SyncWriter {
-    /// Validates, encodes and adds one grant of the sync (`index` names it in errors): appended to a
-    /// grant table without indexes, else upserted.
+    /// Validates, encodes and adds one grant of the sync (`index` names it in errors).
     fn insert_grant(&mut self, index: usize, grant: &Grant) -> anyhow::Result<()> {
-        let slim = self.options.slim_grants;
-        let Some(rows) = self.grant_rows.as_mut() else {
-            let (sync_id, at) = (&self.sync_id, &self.discovered_at);
-            return upsert_grant(&self.conn, sync_id, at, &mut self.data, index, grant, slim);
-        };
         let keys = grant_keys(index, grant)?;
-        encode_grant(&mut self.data, grant, slim)?;
-        let mut stmt = self.conn.prepare_cached(INSERT_GRANT)?;
-        insert_grant_row(
-            &mut stmt,
-            &keys,
-            grant,
-            &self.data,
-            &self.sync_id,
-            &self.discovered_at,
-        )?;
-        let row_id = self.conn.last_insert_rowid();
-        let principal = stored_principal(&self.data)?.unwrap_or_default();
-        rows.add(
-            keys.entitlement_id,
-            keys.principal,
-            &principal,
-            &grant.id,
-            row_id,
-        )?;
+        encode_grant(&mut self.data, grant, self.options.slim_grants)?;
+        let data = std::mem::take(&mut self.data);
+        let principal = stored_principal(&data)?.unwrap_or_default();
+        if let Some(rows) = self.rows_worker()? {
+            rows.grant([
+                keys.resource.resource_type.as_bytes(),
+                keys.resource.resource.as_bytes(),
+                keys.entitlement_id.as_bytes(),
+                keys.principal.resource_type.as_bytes(),
+                keys.principal.resource.as_bytes(),
+                grant.id.as_bytes(),
+                &data,
+                &principal,
+            ]);
+        }
+        drop(principal);
+        self.data = data;
         Ok(())
     }
 }

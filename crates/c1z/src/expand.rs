@@ -80,6 +80,11 @@ pub trait GrantStore {
     ) -> anyhow::Result<Option<Grant>> {
         self.grant_of(entitlement_id, &holder.principal_id)
     }
+    /// Says that the grants of `entitlement_id` to these holders are about to be asked for, one after
+    /// another (a store may read them at once).
+    fn prefetch(&mut self, _entitlement_id: &str, _holders: &[Holder]) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Stores the grant, replacing the one with the same id in place, or adding it after the others.
     fn put(&mut self, grant: Grant) -> anyhow::Result<()>;
     /// Adds the grant expansion creates for `holder`, who has no grant on `target` (as
@@ -178,7 +183,9 @@ pub fn expand_observed(
         };
         let target = store.embedded(target);
         report.edges += 1;
-        for holder in store.holders(&edge.source, edge.shallow)? {
+        let holders = store.holders(&edge.source, edge.shallow)?;
+        store.prefetch(&edge.target, &holders)?;
+        for holder in holders {
             let pid = &holder.principal_id;
             if !edge.resource_type_ids.is_empty()
                 && !edge.resource_type_ids.contains(&pid.resource_type)

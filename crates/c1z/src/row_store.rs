@@ -13,14 +13,11 @@
 
 use crate::expand::{expanded_sources, GrantStore, Holder};
 use crate::proto::{self, Entitlement, Grant, GrantSources, ResourceId};
-use crate::writer::{
-    encode_grant, grant_keys, insert_grant_row, into_slim, stored_entitlement, INSERT_GRANT,
-    SELECT_ENTITLEMENT,
-};
+use crate::rows_worker::RowsWorker;
+use crate::writer::{encode_grant, grant_keys, into_slim};
 use anyhow::Context;
 use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::Message;
-use rusqlite::{params, Connection, Statement};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -225,12 +222,14 @@ pub(crate) fn stored_principal(grant: &[u8]) -> anyhow::Result<Option<Cow<'_, [u
 }
 
 /// A [`GrantStore`] over the grant rows of one sync, without indexes (see the module documentation).
+/// Its rows are written, and its few reads made, by the thread that inserted the sync's rows.
 pub(crate) struct RowIdStore<'c> {
-    sync_id: &'c str,
-    discovered_at: &'c str,
     slim: bool,
     data: Vec<u8>,
     rows: &'c mut GrantRows,
+    worker: &'c mut RowsWorker,
+    /// The row id the next grant added gets.
+    next_row: i64,
     /// The entitlement being expanded into, and the row of its last grant to each principal.
     target: Option<(String, BTreeMap<u32, u32>)>,
     /// The entitlement field of the grants [`GrantStore::create`] writes, encoded once per target.
@@ -241,39 +240,36 @@ pub(crate) struct RowIdStore<'c> {
     id: String,
     /// The row of each grant [`GrantStore::grant_of`] found, by grant id, for the `put` replacing it.
     found: BTreeMap<String, u32>,
-    conn: &'c Connection,
-    select_entitlement: Statement<'c>,
-    select_data: Statement<'c>,
-    insert: Statement<'c>,
-    update: Statement<'c>,
+    /// Grants read ahead for the edge being expanded, by row, each given out once (a second ask
+    /// reads the row again, after the changes sent before it).
+    prefetched: BTreeMap<u32, Vec<u8>>,
+    /// The entitlements read (expansion changes none), by id.
+    entitlements: BTreeMap<String, Option<Entitlement>>,
 }
 
 impl<'c> RowIdStore<'c> {
-    /// The store over the grant rows of `sync_id` recorded in `rows`.
+    /// The store over the grant rows recorded in `rows`, written through `worker`; the largest grant
+    /// row id is `max_row`.
     pub(crate) fn new(
-        conn: &'c Connection,
-        sync_id: &'c str,
-        discovered_at: &'c str,
+        worker: &'c mut RowsWorker,
         slim: bool,
         rows: &'c mut GrantRows,
-    ) -> anyhow::Result<RowIdStore<'c>> {
-        Ok(RowIdStore {
-            sync_id,
-            discovered_at,
+        max_row: i64,
+    ) -> RowIdStore<'c> {
+        RowIdStore {
             slim,
             data: Vec::new(),
             rows,
+            worker,
+            next_row: max_row + 1,
             target: None,
             created_entitlement: Encoded::default(),
             created_sources: Encoded::default(),
             id: String::new(),
             found: BTreeMap::new(),
-            conn,
-            select_entitlement: conn.prepare(SELECT_ENTITLEMENT)?,
-            select_data: conn.prepare("select data from v1_grants where rowid = ?1")?,
-            insert: conn.prepare(INSERT_GRANT)?,
-            update: conn.prepare("update v1_grants set data = ?1 where rowid = ?2")?,
-        })
+            prefetched: BTreeMap::new(),
+            entitlements: BTreeMap::new(),
+        }
     }
 
     /// Makes `entitlement_id` the entitlement being expanded into.
@@ -313,33 +309,42 @@ impl<'c> RowIdStore<'c> {
 
     /// Reads and decodes the grant in row `id`.
     fn read(&mut self, id: u32, entitlement_id: &str) -> anyhow::Result<Option<Grant>> {
-        let mut rows = self.select_data.query(params![id])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
+        let data = match self.prefetched.remove(&id) {
+            Some(data) => Some(data),
+            None => self
+                .worker
+                .read_grants(vec![id])?
+                .into_iter()
+                .next()
+                .flatten(),
         };
-        let grant = Grant::decode(row.get_ref(0)?.as_blob()?)
-            .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?;
-        Ok(Some(grant))
+        data.map(|data| {
+            Grant::decode(data.as_slice())
+                .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))
+        })
+        .transpose()
     }
 
-    /// Records the row just inserted (grant `grant_id` of `entitlement_id` to `principal`, stored as
-    /// `encoded`).
-    fn added(
+    /// Sends a new grant row (its columns, and its stored principal) and records it: grant
+    /// `grant_id` of `entitlement_id` to `principal`, or to the principal `key` names.
+    fn add(
         &mut self,
+        columns: [&[u8]; 8],
         entitlement_id: &str,
         principal: &ResourceId,
-        encoded: &[u8],
         grant_id: &str,
         key: Option<(u32, u32)>,
     ) -> anyhow::Result<()> {
-        let row_id = self.conn.last_insert_rowid();
+        let row_id = self.next_row;
+        self.worker.grant(columns, Some(row_id));
+        self.next_row += 1;
         let added = match key {
             Some(key) => self
                 .rows
                 .add_interned(entitlement_id, key, grant_id, row_id)?,
             None => self
                 .rows
-                .add(entitlement_id, principal, encoded, grant_id, row_id)?,
+                .add(entitlement_id, principal, columns[7], grant_id, row_id)?,
         };
         if let Some((target, by_principal)) = self.target.as_mut() {
             if target == entitlement_id {
@@ -352,7 +357,18 @@ impl<'c> RowIdStore<'c> {
 
 impl GrantStore for RowIdStore<'_> {
     fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
-        stored_entitlement(&mut self.select_entitlement, id, self.sync_id)
+        if let Some(entitlement) = self.entitlements.get(id) {
+            return Ok(entitlement.clone());
+        }
+        let data = self.worker.read_entitlement(id)?;
+        let entitlement = data
+            .map(|data| {
+                Entitlement::decode(data.as_slice())
+                    .with_context(|| format!("decode the stored entitlement {id:?}"))
+            })
+            .transpose()?;
+        self.entitlements.insert(id.to_owned(), entitlement.clone());
+        Ok(entitlement)
     }
 
     fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
@@ -362,8 +378,11 @@ impl GrantStore for RowIdStore<'_> {
             .map(|on| on.ids.clone())
             .unwrap_or_default();
         let mut grants = Vec::with_capacity(ids.len());
-        for id in ids {
-            grants.extend(self.read(id, entitlement_id)?);
+        for data in self.worker.read_grants(ids)?.into_iter().flatten() {
+            grants.push(
+                Grant::decode(data.as_slice())
+                    .with_context(|| format!("decode a stored grant of {entitlement_id:?}"))?,
+            );
         }
         Ok(grants)
     }
@@ -390,6 +409,31 @@ impl GrantStore for RowIdStore<'_> {
         }
     }
 
+    fn prefetch(&mut self, entitlement_id: &str, holders: &[Holder]) -> anyhow::Result<()> {
+        self.begin_target(entitlement_id);
+        self.prefetched.clear();
+        let Some((_, by_principal)) = self.target.as_ref() else {
+            return Ok(());
+        };
+        let mut rows: Vec<u32> = holders
+            .iter()
+            .filter_map(|holder| holder.key)
+            .filter_map(|(principal, _)| by_principal.get(&principal).copied())
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let data = self.worker.read_grants(rows.clone())?;
+        self.prefetched = rows
+            .into_iter()
+            .zip(data)
+            .filter_map(|(row, data)| Some((row, data?)))
+            .collect();
+        Ok(())
+    }
+
     fn embedded(&self, entitlement: Entitlement) -> Entitlement {
         if self.slim {
             into_slim(entitlement)
@@ -401,26 +445,26 @@ impl GrantStore for RowIdStore<'_> {
     fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
         encode_grant(&mut self.data, &grant, self.slim)?;
         if let Some(id) = self.found.remove(&grant.id) {
-            self.update
-                .execute(params![&self.data[..], id])
-                .with_context(|| format!("update grant {:?}", grant.id))?;
+            self.worker.grant_data(i64::from(id), &self.data);
             return Ok(());
         }
         let keys = grant_keys(0, &grant)?;
-        insert_grant_row(
-            &mut self.insert,
-            &keys,
-            &grant,
-            &self.data,
-            self.sync_id,
-            self.discovered_at,
-        )?;
         let data = std::mem::take(&mut self.data);
         let encoded = stored_principal(&data)?.unwrap_or_default();
-        let added = self.added(
+        let columns = [
+            keys.resource.resource_type.as_bytes(),
+            keys.resource.resource.as_bytes(),
+            keys.entitlement_id.as_bytes(),
+            keys.principal.resource_type.as_bytes(),
+            keys.principal.resource.as_bytes(),
+            grant.id.as_bytes(),
+            &data,
+            &encoded,
+        ];
+        let added = self.add(
+            columns,
             keys.entitlement_id,
             keys.principal,
-            &encoded,
             &grant.id,
             None,
         );
@@ -447,13 +491,13 @@ impl GrantStore for RowIdStore<'_> {
         if with_sources {
             let ids = on.ids.clone();
             let mut sources = Vec::new();
-            for (holder, id) in holders.iter_mut().zip(ids) {
-                let mut rows = self.select_data.query(params![id])?;
-                let Some(row) = rows.next()? else {
+            let stored = self.worker.read_grants(ids)?;
+            for (holder, data) in holders.iter_mut().zip(stored) {
+                let Some(data) = data else {
                     continue;
                 };
                 sources.clear();
-                proto::for_each_length_delimited(row.get_ref(0)?.as_blob()?, |tag, bytes| {
+                proto::for_each_length_delimited(&data, |tag, bytes| {
                     if tag == 5 {
                         sources.extend_from_slice(bytes);
                     }
@@ -501,24 +545,21 @@ impl GrantStore for RowIdStore<'_> {
         self.data.extend_from_slice(&holder.principal);
         prost::encoding::string::encode(3, &id, &mut self.data);
         self.data.extend_from_slice(&self.created_sources.bytes);
-        let inserted = self
-            .insert
-            .execute(params![
-                resource.resource_type,
-                resource.resource,
-                target.id,
-                principal.resource_type,
-                principal.resource,
-                id,
-                self.data,
-                self.sync_id,
-                self.discovered_at
-            ])
-            .with_context(|| format!("insert grant {id:?}"))
-            .map(drop)
-            .and_then(|()| self.added(&target.id, principal, &holder.principal, &id, holder.key));
+        let data = std::mem::take(&mut self.data);
+        let columns = [
+            resource.resource_type.as_bytes(),
+            resource.resource.as_bytes(),
+            target.id.as_bytes(),
+            principal.resource_type.as_bytes(),
+            principal.resource.as_bytes(),
+            id.as_bytes(),
+            &data,
+            &holder.principal,
+        ];
+        let added = self.add(columns, &target.id, principal, &id, holder.key);
+        self.data = data;
         self.id = id;
-        inserted
+        added
     }
 }
 

@@ -8,6 +8,11 @@
 //! is freed on the other. The worker inserts the rows in the order they were given (so row ids are
 //! what inserting them one by one would give), records the grant rows for expansion, and keeps the
 //! first error. Stopping it hands the connection back.
+//!
+//! Expansion keeps the worker: it takes the grant rows back ([`RowsWorker::take_grant_rows`]) and
+//! records the rows it adds itself, their row ids known in advance (SQLite gives a new row the largest
+//! row id plus one; the worker checks each). Its few reads (an entitlement, the rows of grants it
+//! changes) are requests answered in order after the rows sent before them.
 
 use crate::row_store::GrantRows;
 use anyhow::Context;
@@ -39,9 +44,18 @@ pub(crate) struct Statements {
 /// What a row of a batch is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Resource { parent: bool },
+    Resource {
+        parent: bool,
+    },
     Entitlement,
-    Grant,
+    /// A new grant row; when the writer knows its row id already, that id.
+    Grant {
+        row_id: Option<i64>,
+    },
+    /// New data for grant row `row_id`.
+    GrantData {
+        row_id: i64,
+    },
 }
 
 /// One row: its kind and its columns (ranges of the batch's bytes). A grant's eighth column is its
@@ -50,6 +64,23 @@ enum Kind {
 struct Row {
     kind: Kind,
     columns: [Range<usize>; 8],
+}
+
+/// What goes to the worker.
+enum Message {
+    Rows(Batch),
+    Request(Request),
+}
+
+/// A read, answered after every row sent before it.
+enum Request {
+    /// The grant rows recorded so far (the caller records the rows from then on) and the largest
+    /// grant row id.
+    GrantRows(mpsc::Sender<anyhow::Result<(Option<GrantRows>, i64)>>),
+    /// The data of these grant rows (`None` for a row that is not there).
+    GrantData(Vec<u32>, mpsc::Sender<anyhow::Result<Vec<Option<Vec<u8>>>>>),
+    /// The data of the sync's entitlement with this id.
+    Entitlement(String, mpsc::Sender<anyhow::Result<Option<Vec<u8>>>>),
 }
 
 #[derive(Debug, Default)]
@@ -92,7 +123,7 @@ struct Stopped {
 /// The worker thread and the writer's end of its channels.
 pub(crate) struct RowsWorker {
     batch: Batch,
-    send: Option<SyncSender<Batch>>,
+    send: Option<SyncSender<Message>>,
     recycled: Receiver<Batch>,
     failed: Arc<AtomicBool>,
     thread: Option<JoinHandle<Stopped>>,
@@ -108,7 +139,7 @@ impl RowsWorker {
         discovered_at: String,
         grant_rows: Option<GrantRows>,
     ) -> anyhow::Result<RowsWorker> {
-        let (send, receive) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        let (send, receive) = mpsc::sync_channel::<Message>(BATCHES_IN_FLIGHT);
         let (give_back, recycled) = mpsc::channel::<Batch>();
         let failed = Arc::new(AtomicBool::new(false));
         let failed_flag = Arc::clone(&failed);
@@ -190,9 +221,47 @@ impl RowsWorker {
         self.push(Kind::Entitlement, &columns);
     }
 
-    /// Adds a grant row: its seven columns, and its stored principal.
-    pub(crate) fn grant(&mut self, columns: [&[u8]; 8]) {
-        self.push(Kind::Grant, &columns);
+    /// Adds a grant row: its seven columns, and its stored principal; `row_id` when the caller has
+    /// worked it out (checked).
+    pub(crate) fn grant(&mut self, columns: [&[u8]; 8], row_id: Option<i64>) {
+        self.push(Kind::Grant { row_id }, &columns);
+    }
+
+    /// Replaces the data of grant row `row_id`.
+    pub(crate) fn grant_data(&mut self, row_id: i64, data: &[u8]) {
+        self.push(Kind::GrantData { row_id }, &[data]);
+    }
+
+    /// Takes the grant rows recorded so far back (the rows added from now on are the caller's to
+    /// record), with the largest grant row id.
+    pub(crate) fn take_grant_rows(&mut self) -> anyhow::Result<(Option<GrantRows>, i64)> {
+        self.request(Request::GrantRows)
+    }
+
+    /// The data of grant rows `rows`, in their order (`None` for a row that is not there).
+    pub(crate) fn read_grants(&mut self, rows: Vec<u32>) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+        self.request(|reply| Request::GrantData(rows, reply))
+    }
+
+    /// The data of the sync's entitlement `id`.
+    pub(crate) fn read_entitlement(&mut self, id: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.request(|reply| Request::Entitlement(id.to_owned(), reply))
+    }
+
+    fn request<T>(
+        &mut self,
+        request: impl FnOnce(mpsc::Sender<anyhow::Result<T>>) -> Request,
+    ) -> anyhow::Result<T> {
+        self.flush();
+        let (reply, answer) = mpsc::channel();
+        let sent = self
+            .send
+            .as_ref()
+            .is_some_and(|send| send.send(Message::Request(request(reply))).is_ok());
+        anyhow::ensure!(sent, "the thread writing the rows has stopped");
+        answer
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the thread writing the rows has stopped"))?
     }
 
     fn push(&mut self, kind: Kind, columns: &[&[u8]]) {
@@ -210,7 +279,7 @@ impl RowsWorker {
         let full = std::mem::replace(&mut self.batch, empty);
         if let Some(send) = &self.send {
             // A worker that stopped has its error kept for `stop`.
-            let _ = send.send(full);
+            let _ = send.send(Message::Rows(full));
         }
     }
 
@@ -247,13 +316,49 @@ fn insert_all(
     sync_id: &str,
     discovered_at: &str,
     grant_rows: &mut Option<GrantRows>,
-    receive: &Receiver<Batch>,
+    receive: &Receiver<Message>,
     give_back: &mpsc::Sender<Batch>,
 ) -> anyhow::Result<()> {
     let mut resource = conn.prepare(statements.resource)?;
     let mut entitlement = conn.prepare(statements.entitlement)?;
     let mut grant = conn.prepare(statements.grant)?;
-    for mut batch in receive {
+    let mut grant_data = conn.prepare("update v1_grants set data = ?1 where rowid = ?2")?;
+    let mut read_grant = conn.prepare("select data from v1_grants where rowid = ?1")?;
+    let mut read_entitlement = conn.prepare(crate::writer::SELECT_ENTITLEMENT)?;
+    for message in receive {
+        let mut batch = match message {
+            Message::Rows(batch) => batch,
+            Message::Request(request) => {
+                match request {
+                    Request::GrantRows(reply) => {
+                        let max: Option<i64> = conn
+                            .query_row("select max(rowid) from v1_grants", [], |r| r.get(0))
+                            .context("read the largest grant row id")?;
+                        let _ = reply.send(Ok((grant_rows.take(), max.unwrap_or(0))));
+                    }
+                    Request::GrantData(rows, reply) => {
+                        let mut data = Vec::with_capacity(rows.len());
+                        for row in rows {
+                            let mut found = read_grant.query(params![row])?;
+                            data.push(match found.next()? {
+                                Some(r) => Some(r.get_ref(0)?.as_blob()?.to_vec()),
+                                None => None,
+                            });
+                        }
+                        let _ = reply.send(Ok(data));
+                    }
+                    Request::Entitlement(id, reply) => {
+                        let mut found = read_entitlement.query(params![id, sync_id])?;
+                        let data = match found.next()? {
+                            Some(r) => Some(r.get_ref(0)?.as_blob()?.to_vec()),
+                            None => None,
+                        };
+                        let _ = reply.send(Ok(data));
+                    }
+                }
+                continue;
+            }
+        };
         for row in &batch.rows {
             let c = &row.columns;
             match row.kind {
@@ -289,7 +394,12 @@ fn insert_all(
                         ])
                         .with_context(|| format!("insert entitlement {id:?}"))?;
                 }
-                Kind::Grant => {
+                Kind::GrantData { row_id } => {
+                    grant_data
+                        .execute(params![&batch.bytes[c[0].clone()], row_id])
+                        .with_context(|| format!("update grant row {row_id}"))?;
+                }
+                Kind::Grant { row_id } => {
                     let id = batch.text(&c[5])?;
                     let (entitlement_id, principal_type, principal_id) =
                         (batch.text(&c[2])?, batch.text(&c[3])?, batch.text(&c[4])?);
@@ -306,6 +416,11 @@ fn insert_all(
                             discovered_at
                         ])
                         .with_context(|| format!("insert grant {id:?}"))?;
+                    let inserted = conn.last_insert_rowid();
+                    anyhow::ensure!(
+                        row_id.is_none_or(|expected| expected == inserted),
+                        "grant {id:?} went into row {inserted}, not the row {row_id:?} expected"
+                    );
                     if let Some(rows) = grant_rows.as_mut() {
                         let principal = crate::proto::ResourceId::new(principal_type, principal_id);
                         rows.add(
@@ -313,7 +428,7 @@ fn insert_all(
                             &principal,
                             &batch.bytes[c[7].clone()],
                             id,
-                            conn.last_insert_rowid(),
+                            inserted,
                         )?;
                     }
                 }
@@ -339,16 +454,19 @@ mod tests {
     fn grant(worker: &mut RowsWorker, n: usize) {
         let principal = format!("u{n}");
         let id = format!("group:g:member:user:{principal}");
-        worker.grant([
-            b"group",
-            b"g",
-            b"group:g:member",
-            b"user",
-            principal.as_bytes(),
-            id.as_bytes(),
-            b"data",
-            b"principal",
-        ]);
+        worker.grant(
+            [
+                b"group",
+                b"g",
+                b"group:g:member",
+                b"user",
+                principal.as_bytes(),
+                id.as_bytes(),
+                b"data",
+                b"principal",
+            ],
+            None,
+        );
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub struct SyncWriter {
     /// `row_store`). Grants are then appended, not upserted; a grant id given twice is merged as the
     /// upserts would have before the indexes are built (see [`merge_duplicate_grants`]).
     grant_rows: Option<GrantRows>,
+    /// Whether the grants are appended to a grant table without indexes (the rows recorded in
+    /// `grant_rows`).
+    grants_appended: bool,
     /// Whether `finish` expands the `GrantExpandable` grants.
     expand: bool,
     /// The `GrantExpandable` grants inserted so far, in order.
@@ -232,6 +235,7 @@ impl SyncWriter {
             removed_sync_ids: Vec::new(),
             deferred: false,
             grant_rows: None,
+            grants_appended: false,
             expand: true,
             expandable: Vec::new(),
             received: [0; 3],
@@ -283,6 +287,7 @@ impl SyncWriter {
                 .execute_batch(&format!("drop index if exists {UNIQUE_GRANT_INDEX}"))
                 .context("drop the grant id index")?;
             self.grant_rows = Some(GrantRows::default());
+            self.grants_appended = true;
         }
         if !self.options.skip_cleanup {
             self.removed_sync_ids = remove_old_syncs(&self.conn, self.options.keep_sync_count)?;
@@ -402,11 +407,9 @@ impl SyncWriter {
     /// finishes the sync run, commits, cleans up, and atomically replaces the target with the compressed
     /// database.
     pub fn finish(mut self) -> anyhow::Result<WriteReport> {
-        // An insert that failed came before any record found invalid after it was sent.
-        if let Err(e) = self.stop_rows() {
-            return Err(e.context(self.describe()));
-        }
         if let Some(e) = self.error.take() {
+            // An insert that failed came before any record found invalid after it was sent.
+            let e = self.stop_rows().err().unwrap_or(e);
             return Err(e.context(self.describe()));
         }
         self.complete().with_context(|| self.describe())?;
@@ -462,28 +465,30 @@ impl SyncWriter {
     }
 
     fn complete(&mut self) -> anyhow::Result<()> {
-        self.stop_rows()?;
         self.progress.end();
-        let mut grant_rows = self.grant_rows.take();
         let expand = self.expand && !self.expandable.is_empty();
-        if let Some(rows) = grant_rows.as_mut().filter(|_| expand) {
+        let mut appended_rows = None;
+        let mut expanded = Ok(());
+        if expand && self.grants_appended {
             // No grant index at all while expansion appends its grants: its lookups are kept in
-            // memory, and every index is built once afterwards (see `row_store`).
+            // memory, and every index is built once afterwards (see `row_store`). The thread that
+            // inserted the rows writes these too.
             let expandable = std::mem::take(&mut self.expandable);
-            let mut store = RowIdStore::new(
-                &self.conn,
-                &self.sync_id,
-                &self.discovered_at,
-                self.options.slim_grants,
-                rows,
-            )?;
-            let progress = &mut self.progress;
-            progress.start(Phase::Expansion, None);
-            crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
-                progress.set(done)
-            })
-            .context("expand the grants")?;
-        } else if expand {
+            let worker = self
+                .rows
+                .as_mut()
+                .context("the rows were inserted already")?;
+            let slim = self.options.slim_grants;
+            match expand_appended(worker, &expandable, slim, &mut self.progress) {
+                Ok(rows) => appended_rows = Some(rows),
+                Err(e) => expanded = Err(e),
+            }
+        }
+        // A failed insert explains a failed read: it is reported first.
+        self.stop_rows()?;
+        expanded.context("expand the grants")?;
+        let grant_rows = appended_rows.or(self.grant_rows.take());
+        if expand && !self.grants_appended {
             self.progress.start(Phase::Indexes, None);
             let expandable = std::mem::take(&mut self.expandable);
             let mut store = DbGrantStore {
@@ -587,21 +592,40 @@ impl SyncWriter {
         let data = std::mem::take(&mut self.data);
         let principal = stored_principal(&data)?.unwrap_or_default();
         if let Some(rows) = self.rows_worker()? {
-            rows.grant([
-                keys.resource.resource_type.as_bytes(),
-                keys.resource.resource.as_bytes(),
-                keys.entitlement_id.as_bytes(),
-                keys.principal.resource_type.as_bytes(),
-                keys.principal.resource.as_bytes(),
-                grant.id.as_bytes(),
-                &data,
-                &principal,
-            ]);
+            rows.grant(
+                [
+                    keys.resource.resource_type.as_bytes(),
+                    keys.resource.resource.as_bytes(),
+                    keys.entitlement_id.as_bytes(),
+                    keys.principal.resource_type.as_bytes(),
+                    keys.principal.resource.as_bytes(),
+                    grant.id.as_bytes(),
+                    &data,
+                    &principal,
+                ],
+                None,
+            );
         }
         drop(principal);
         self.data = data;
         Ok(())
     }
+}
+
+/// Expands `expandable` into the grant table the rows were appended to, through `worker` (which
+/// recorded them); returns the grant rows, with those expansion added.
+fn expand_appended(
+    worker: &mut RowsWorker,
+    expandable: &[Grant],
+    slim: bool,
+    progress: &mut Tracker,
+) -> anyhow::Result<GrantRows> {
+    let (rows, max_row) = worker.take_grant_rows()?;
+    let mut rows = rows.context("the grant rows were not recorded")?;
+    let mut store = RowIdStore::new(worker, slim, &mut rows, max_row);
+    progress.start(Phase::Expansion, None);
+    crate::expand::expand_observed(&mut store, expandable, &mut |done, _| progress.set(done))?;
+    Ok(rows)
 }
 
 /// Merges the grant rows of `sync_id` that share an id as upserting them one by one would have: the

@@ -14,7 +14,7 @@
 use crate::expand::{expanded_sources, GrantStore, Holder};
 use crate::proto::{self, Entitlement, Grant, GrantSources, ResourceId};
 use crate::rows_worker::RowsWorker;
-use crate::writer::{encode_grant, grant_keys, into_slim};
+use crate::writer::{encode_grant, grant_columns, grant_keys, into_slim};
 use anyhow::Context;
 use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::Message;
@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 /// The grant rows of one entitlement in the sync, in row order: each one's row id, principal (an index
-/// of [`GrantRows::principal_ids`]) and stored principal (an index of [`GrantRows::encoded`]).
+/// of `GrantRows::principals`) and stored principal (an index of `GrantRows::encoded`).
 #[derive(Debug, Default)]
 struct Rows {
     ids: Vec<u32>,
@@ -451,16 +451,7 @@ impl GrantStore for RowIdStore<'_> {
         let keys = grant_keys(0, &grant)?;
         let data = std::mem::take(&mut self.data);
         let encoded = stored_principal(&data)?.unwrap_or_default();
-        let columns = [
-            keys.resource.resource_type.as_bytes(),
-            keys.resource.resource.as_bytes(),
-            keys.entitlement_id.as_bytes(),
-            keys.principal.resource_type.as_bytes(),
-            keys.principal.resource.as_bytes(),
-            grant.id.as_bytes(),
-            &data,
-            &encoded,
-        ];
+        let columns = grant_columns(&keys, &grant.id, &data, &encoded);
         let added = self.add(
             columns,
             keys.entitlement_id,

@@ -594,19 +594,7 @@ impl SyncWriter {
         let data = std::mem::take(&mut self.data);
         let principal = stored_principal(&data)?.unwrap_or_default();
         if let Some(rows) = self.rows_worker()? {
-            rows.grant(
-                [
-                    keys.resource.resource_type.as_bytes(),
-                    keys.resource.resource.as_bytes(),
-                    keys.entitlement_id.as_bytes(),
-                    keys.principal.resource_type.as_bytes(),
-                    keys.principal.resource.as_bytes(),
-                    grant.id.as_bytes(),
-                    &data,
-                    &principal,
-                ],
-                None,
-            );
+            rows.grant(grant_columns(&keys, &grant.id, &data, &principal), None);
         }
         drop(principal);
         self.data = data;
@@ -967,6 +955,26 @@ pub(crate) struct GrantKeys<'a> {
     pub(crate) entitlement_id: &'a str,
     pub(crate) resource: &'a ResourceId,
     pub(crate) principal: &'a ResourceId,
+}
+
+/// The columns of a grant row as the rows thread takes them: the key columns, the grant id, the
+/// encoded grant and its stored principal.
+pub(crate) fn grant_columns<'a>(
+    keys: &GrantKeys<'a>,
+    grant_id: &'a str,
+    data: &'a [u8],
+    principal: &'a [u8],
+) -> [&'a [u8]; 8] {
+    [
+        keys.resource.resource_type.as_bytes(),
+        keys.resource.resource.as_bytes(),
+        keys.entitlement_id.as_bytes(),
+        keys.principal.resource_type.as_bytes(),
+        keys.principal.resource.as_bytes(),
+        grant_id.as_bytes(),
+        data,
+        principal,
+    ]
 }
 
 /// Checks that `grant` (the `index`-th, for messages) names everything a row needs, and returns those

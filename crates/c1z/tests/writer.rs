@@ -701,16 +701,7 @@ fn c1z_sync_writer_expands_like_the_records_store() {
     let b = stream(&fx, &sample_records()).finish().unwrap();
     assert_eq!(b.grants, 5);
     let db = decode_file(&fx.target());
-    let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
-        let mut stmt = db
-            .conn
-            .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
-            .unwrap();
-        let rows = stmt
-            .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    };
+    let blobs = |sync_id: &str| grant_blobs(&db.conn, sync_id);
     assert_eq!(blobs(&b.sync_id), blobs(&a.sync_id));
     assert_eq!(
         b.resources_by_type,
@@ -765,16 +756,7 @@ fn c1z_sync_writer_expands_chains_like_the_records_store() {
     let b = stream(&fx, &records).finish().unwrap();
     assert_eq!((a.grants, b.grants), (11, 11));
     let db = decode_file(&fx.target());
-    let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
-        let mut stmt = db
-            .conn
-            .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
-            .unwrap();
-        let rows = stmt
-            .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    };
+    let blobs = |sync_id: &str| grant_blobs(&db.conn, sync_id);
     assert_eq!(blobs(&b.sync_id), blobs(&a.sync_id));
     let u1_admin = Grant::decode(
         blobs(&b.sync_id)
@@ -847,16 +829,7 @@ fn c1z_writer_duplicate_grant_keeps_the_last() {
     // The streamed sync is expanded too: one grant more.
     assert_eq!((written.grants, streamed.grants), (4, 5));
     for report in [&written, &streamed] {
-        let rows: Vec<(String, Vec<u8>)> = {
-            let mut stmt = db
-                .conn
-                .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
-                .unwrap();
-            let rows = stmt
-                .query_map([&report.sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap();
-            rows.map(Result::unwrap).collect()
-        };
+        let rows = grant_blobs(&db.conn, &report.sync_id);
         assert_eq!(rows.len(), report.grants, "{rows:?}");
         assert_eq!(rows[0].0, duplicate.id, "the row keeps its position");
         assert_eq!(rows[0].1, duplicate.encode_to_vec(), "with the last data");
@@ -875,16 +848,7 @@ fn c1z_sync_writer_expands_through_a_repeated_grant_as_through_one() {
     let twice = stream(&fx, &records).finish().unwrap();
     assert_eq!((once.grants, twice.grants), (5, 5));
     let db = decode_file(&fx.target());
-    let blobs = |sync_id: &str| -> Vec<(String, Vec<u8>)> {
-        let mut stmt = db
-            .conn
-            .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
-            .unwrap();
-        let rows = stmt
-            .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    };
+    let blobs = |sync_id: &str| grant_blobs(&db.conn, sync_id);
     assert_eq!(blobs(&twice.sync_id), blobs(&once.sync_id));
     assert_integrity(&db.conn);
 }
@@ -1098,4 +1062,15 @@ fn c1z_writer_stores_slim_grant_entitlements_unless_told_not_to() {
             }
         }
     }
+}
+
+/// The grant ids and blobs of one sync, in row order.
+fn grant_blobs(conn: &rusqlite::Connection, sync_id: &str) -> Vec<(String, Vec<u8>)> {
+    let mut stmt = conn
+        .prepare("select external_id, data from v1_grants where sync_id = ?1 order by id")
+        .expect("test helper");
+    let rows = stmt
+        .query_map([sync_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("test helper");
+    rows.map(|row| row.expect("test helper")).collect()
 }

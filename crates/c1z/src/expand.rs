@@ -53,16 +53,16 @@ pub trait GrantStore {
             let Some(principal_id) = principal.id.clone() else {
                 continue;
             };
-            holders.push(Holder {
+            let sources = if with_sources {
+                stored_sources(&grant)
+            } else {
+                BTreeMap::new()
+            };
+            holders.push(Holder::new(
                 principal_id,
-                principal: principal.encode_to_vec(),
-                sources: if with_sources {
-                    stored_sources(&grant)
-                } else {
-                    BTreeMap::new()
-                },
-                key: None,
-            });
+                principal.encode_to_vec(),
+                sources,
+            ));
         }
         Ok(holders)
     }
@@ -124,6 +124,22 @@ pub struct Holder {
     pub sources: BTreeMap<String, GrantSource>,
     /// How the store that read the holder finds its principal again, if it keeps one.
     pub(crate) key: Option<(u32, u32)>,
+}
+
+impl Holder {
+    /// A holder as a store outside this crate gives it.
+    pub fn new(
+        principal_id: ResourceId,
+        principal: Vec<u8>,
+        sources: BTreeMap<String, GrantSource>,
+    ) -> Holder {
+        Holder {
+            principal_id,
+            principal,
+            sources,
+            key: None,
+        }
+    }
 }
 
 /// The sources of a grant created by expanding `source`.

@@ -8,6 +8,11 @@
 //! changes and for the sources a shallow edge checks. The writer builds every index once expansion is
 //! done.
 //!
+//! The store reads and writes through the thread that inserted the sync's rows (`rows_worker`): new
+//! grants and changed ones are sent in its batches, their row ids worked out ahead; its reads (each
+//! entitlement once, and each edge's existing target grants in one request, [`GrantStore::prefetch`])
+//! are answered after everything sent before them.
+//!
 //! Expansion runs the edges into one entitlement one after another (see `expand`), so the map from
 //! principal to row of the entitlement being expanded into is built once per entitlement.
 

@@ -187,12 +187,6 @@ impl GrantRows {
             .map(|index| &self.rows[*index])
     }
 
-    /// Rows recorded.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.id_hashes.len()
-    }
-
     /// Whether two rows may have the same grant id (their ids hash alike), which the caller checks on
     /// the rows.
     pub(crate) fn may_repeat_an_id(self) -> bool {
@@ -334,7 +328,8 @@ impl<'c> RowIdStore<'c> {
     /// `grant_id` of `entitlement_id` to `principal`, or to the principal `key` names.
     fn add(
         &mut self,
-        columns: [&[u8]; 8],
+        columns: [&[u8]; 7],
+        stored_principal: &[u8],
         entitlement_id: &str,
         principal: &ResourceId,
         grant_id: &str,
@@ -347,9 +342,13 @@ impl<'c> RowIdStore<'c> {
             Some(key) => self
                 .rows
                 .add_interned(entitlement_id, key, grant_id, row_id)?,
-            None => self
-                .rows
-                .add(entitlement_id, principal, columns[7], grant_id, row_id)?,
+            None => self.rows.add(
+                entitlement_id,
+                principal,
+                stored_principal,
+                grant_id,
+                row_id,
+            )?,
         };
         if let Some((target, by_principal)) = self.target.as_mut() {
             if target == entitlement_id {
@@ -456,9 +455,10 @@ impl GrantStore for RowIdStore<'_> {
         let keys = grant_keys(0, &grant)?;
         let data = std::mem::take(&mut self.data);
         let encoded = stored_principal(&data)?.unwrap_or_default();
-        let columns = grant_columns(&keys, &grant.id, &data, &encoded);
+        let columns = grant_columns(&keys, &grant.id, &data);
         let added = self.add(
             columns,
+            &encoded,
             keys.entitlement_id,
             keys.principal,
             &grant.id,
@@ -550,9 +550,15 @@ impl GrantStore for RowIdStore<'_> {
             principal.resource.as_bytes(),
             id.as_bytes(),
             &data,
-            &holder.principal,
         ];
-        let added = self.add(columns, &target.id, principal, &id, holder.key);
+        let added = self.add(
+            columns,
+            &holder.principal,
+            &target.id,
+            principal,
+            &id,
+            holder.key,
+        );
         self.data = data;
         self.id = id;
         added

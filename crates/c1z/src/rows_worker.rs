@@ -6,15 +6,14 @@
 //! batch: one byte buffer and the ranges of each row's columns in it. Full batches go to the worker
 //! through a bounded channel and come back empty to be reused, so no memory allocated on one thread
 //! is freed on the other. The worker inserts the rows in the order they were given (so row ids are
-//! what inserting them one by one would give), records the grant rows for expansion, and keeps the
-//! first error. Stopping it hands the connection back.
+//! what inserting them one by one would give) and keeps the first error. Stopping it hands the
+//! connection back.
 //!
-//! Expansion keeps the worker: it takes the grant rows back ([`RowsWorker::take_grant_rows`]) and
-//! records the rows it adds itself, their row ids known in advance (SQLite gives a new row the largest
-//! row id plus one; the worker checks each). Its few reads (an entitlement, the rows of grants it
-//! changes) are requests answered in order after the rows sent before them.
+//! The writer records the grant rows for expansion itself, their row ids known in advance (SQLite gives
+//! a new row the largest row id plus one); the worker checks each. Expansion keeps the worker: its few
+//! reads (an entitlement, the rows of grants it changes) are requests answered in order after the rows
+//! sent before them.
 
-use crate::row_store::GrantRows;
 use anyhow::Context;
 use rusqlite::{params, Connection};
 use std::ops::Range;
@@ -58,12 +57,11 @@ enum Kind {
     },
 }
 
-/// One row: its kind and its columns (ranges of the batch's bytes). A grant's eighth column is its
-/// stored principal, recorded for expansion.
+/// One row: its kind and its columns (ranges of the batch's bytes).
 #[derive(Debug, Clone)]
 struct Row {
     kind: Kind,
-    columns: [Range<usize>; 8],
+    columns: [Range<usize>; 7],
 }
 
 /// What goes to the worker.
@@ -74,9 +72,6 @@ enum Message {
 
 /// A read, answered after every row sent before it.
 enum Request {
-    /// The grant rows recorded so far (the caller records the rows from then on) and the largest
-    /// grant row id.
-    GrantRows(mpsc::Sender<anyhow::Result<(Option<GrantRows>, i64)>>),
     /// The data of these grant rows (`None` for a row that is not there).
     GrantData(Vec<u32>, mpsc::Sender<anyhow::Result<Vec<Option<Vec<u8>>>>>),
     /// The data of the sync's entitlement with this id.
@@ -91,7 +86,7 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, kind: Kind, columns: &[&[u8]]) {
-        let mut ranges: [Range<usize>; 8] = Default::default();
+        let mut ranges: [Range<usize>; 7] = Default::default();
         for (range, column) in ranges.iter_mut().zip(columns) {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(column);
@@ -116,7 +111,6 @@ impl Batch {
 /// What the worker gives back when it stops.
 struct Stopped {
     conn: Connection,
-    grant_rows: Option<GrantRows>,
     result: anyhow::Result<()>,
 }
 
@@ -130,14 +124,12 @@ pub(crate) struct RowsWorker {
 }
 
 impl RowsWorker {
-    /// Starts the worker on `conn` (inside the writer's transaction). Grant rows are recorded in
-    /// `grant_rows` when given.
+    /// Starts the worker on `conn` (inside the writer's transaction).
     pub(crate) fn start(
         conn: Connection,
         statements: Statements,
         sync_id: String,
         discovered_at: String,
-        grant_rows: Option<GrantRows>,
     ) -> anyhow::Result<RowsWorker> {
         let (send, receive) = mpsc::sync_channel::<Message>(BATCHES_IN_FLIGHT);
         let (give_back, recycled) = mpsc::channel::<Batch>();
@@ -146,13 +138,11 @@ impl RowsWorker {
         let thread = std::thread::Builder::new()
             .name("c1z-rows".into())
             .spawn(move || {
-                let mut grant_rows = grant_rows;
                 let result = insert_all(
                     &conn,
                     statements,
                     &sync_id,
                     &discovered_at,
-                    &mut grant_rows,
                     &receive,
                     &give_back,
                 );
@@ -161,11 +151,7 @@ impl RowsWorker {
                 }
                 // Whatever is still sent is dropped unread.
                 drop(receive);
-                Stopped {
-                    conn,
-                    grant_rows,
-                    result,
-                }
+                Stopped { conn, result }
             })
             .context("start the thread inserting the rows")?;
         Ok(RowsWorker {
@@ -221,21 +207,14 @@ impl RowsWorker {
         self.push(Kind::Entitlement, &columns);
     }
 
-    /// Adds a grant row: its seven columns, and its stored principal; `row_id` when the caller has
-    /// worked it out (checked).
-    pub(crate) fn grant(&mut self, columns: [&[u8]; 8], row_id: Option<i64>) {
+    /// Adds a grant row (its seven columns); `row_id` when the caller has worked it out (checked).
+    pub(crate) fn grant(&mut self, columns: [&[u8]; 7], row_id: Option<i64>) {
         self.push(Kind::Grant { row_id }, &columns);
     }
 
     /// Replaces the data of grant row `row_id`.
     pub(crate) fn grant_data(&mut self, row_id: i64, data: &[u8]) {
         self.push(Kind::GrantData { row_id }, &[data]);
-    }
-
-    /// Takes the grant rows recorded so far back (the rows added from now on are the caller's to
-    /// record), with the largest grant row id.
-    pub(crate) fn take_grant_rows(&mut self) -> anyhow::Result<(Option<GrantRows>, i64)> {
-        self.request(Request::GrantRows)
     }
 
     /// The data of grant rows `rows`, in their order (`None` for a row that is not there).
@@ -283,18 +262,16 @@ impl RowsWorker {
         }
     }
 
-    /// Inserts what is left, stops the worker and gives the connection and the grant rows back, with
-    /// the first error of an insert.
-    pub(crate) fn stop(
-        mut self,
-    ) -> anyhow::Result<(Connection, Option<GrantRows>, anyhow::Result<()>)> {
+    /// Inserts what is left, stops the worker and gives the connection back, with the first error of
+    /// an insert.
+    pub(crate) fn stop(mut self) -> anyhow::Result<(Connection, anyhow::Result<()>)> {
         self.flush();
         drop(self.send.take());
         let thread = self.thread.take().context("the rows thread is gone")?;
         let stopped = thread
             .join()
             .map_err(|_| anyhow::anyhow!("the thread inserting the rows panicked"))?;
-        Ok((stopped.conn, stopped.grant_rows, stopped.result))
+        Ok((stopped.conn, stopped.result))
     }
 }
 
@@ -315,7 +292,6 @@ fn insert_all(
     statements: Statements,
     sync_id: &str,
     discovered_at: &str,
-    grant_rows: &mut Option<GrantRows>,
     receive: &Receiver<Message>,
     give_back: &mpsc::Sender<Batch>,
 ) -> anyhow::Result<()> {
@@ -330,12 +306,6 @@ fn insert_all(
             Message::Rows(batch) => batch,
             Message::Request(request) => {
                 match request {
-                    Request::GrantRows(reply) => {
-                        let max: Option<i64> = conn
-                            .query_row("select max(rowid) from v1_grants", [], |r| r.get(0))
-                            .context("read the largest grant row id")?;
-                        let _ = reply.send(Ok((grant_rows.take(), max.unwrap_or(0))));
-                    }
                     Request::GrantData(rows, reply) => {
                         let mut data = Vec::with_capacity(rows.len());
                         for row in rows {
@@ -421,16 +391,6 @@ fn insert_all(
                         row_id.is_none_or(|expected| expected == inserted),
                         "grant {id:?} went into row {inserted}, not the row {row_id:?} expected"
                     );
-                    if let Some(rows) = grant_rows.as_mut() {
-                        let principal = crate::proto::ResourceId::new(principal_type, principal_id);
-                        rows.add(
-                            entitlement_id,
-                            &principal,
-                            &batch.bytes[c[7].clone()],
-                            id,
-                            inserted,
-                        )?;
-                    }
                 }
             }
         }
@@ -463,7 +423,6 @@ mod tests {
                 principal.as_bytes(),
                 id.as_bytes(),
                 b"data",
-                b"principal",
             ],
             None,
         );
@@ -473,16 +432,8 @@ mod tests {
     fn rows_are_inserted_in_the_order_given_across_batches() {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&conn).unwrap();
-        let start = |conn| {
-            RowsWorker::start(
-                conn,
-                STATEMENTS,
-                "sync".into(),
-                "now".into(),
-                Some(GrantRows::default()),
-            )
-            .unwrap()
-        };
+        let start =
+            |conn| RowsWorker::start(conn, STATEMENTS, "sync".into(), "now".into()).unwrap();
         let mut worker = start(conn);
         worker.resource("group", "group:g", None, b"g");
         worker.entitlement("group", "g", "group:g:member", b"e");
@@ -490,7 +441,7 @@ mod tests {
         for i in 0..n {
             grant(&mut worker, i);
         }
-        let (conn, rows, result) = worker.stop().unwrap();
+        let (conn, result) = worker.stop().unwrap();
         result.unwrap();
         let ids: Vec<String> = {
             let mut stmt = conn
@@ -501,7 +452,6 @@ mod tests {
         };
         let expected: Vec<String> = (0..n).map(|i| format!("u{i}")).collect();
         assert_eq!(ids, expected);
-        assert_eq!(rows.unwrap().len(), n);
         let parent: Option<String> = conn
             .query_row("select parent_resource_id from v1_resources", [], |r| {
                 r.get(0)
@@ -514,12 +464,11 @@ mod tests {
     fn a_failed_insert_stops_the_worker_and_is_returned() {
         // No tables: the worker's statements cannot be prepared.
         let conn = Connection::open_in_memory().unwrap();
-        let mut worker =
-            RowsWorker::start(conn, STATEMENTS, "sync".into(), "now".into(), None).unwrap();
+        let mut worker = RowsWorker::start(conn, STATEMENTS, "sync".into(), "now".into()).unwrap();
         for i in 0..BATCH_ROWS * (BATCHES_IN_FLIGHT + 2) {
             grant(&mut worker, i);
         }
-        let (_conn, _rows, result) = worker.stop().unwrap();
+        let (_conn, result) = worker.stop().unwrap();
         let message = format!("{:#}", result.unwrap_err());
         assert!(message.contains("no such table"), "{message}");
     }

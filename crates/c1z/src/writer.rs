@@ -173,9 +173,9 @@ pub struct SyncWriter {
     /// `row_store`). Grants are then appended, not upserted; a grant id given twice is merged as the
     /// upserts would have before the indexes are built (see [`merge_duplicate_grants`]).
     grant_rows: Option<GrantRows>,
-    /// Whether the grants are appended to a grant table without indexes (the rows recorded in
-    /// `grant_rows`).
-    grants_appended: bool,
+    /// With `grant_rows`, the row id of the next grant (the largest row id plus one, as SQLite
+    /// assigns them).
+    next_grant_row: i64,
     /// Whether `finish` expands the `GrantExpandable` grants.
     expand: bool,
     /// The `GrantExpandable` grants inserted so far, in order.
@@ -236,7 +236,7 @@ impl SyncWriter {
             removed_sync_ids: Vec::new(),
             deferred: false,
             grant_rows: None,
-            grants_appended: false,
+            next_grant_row: 1,
             expand: true,
             expandable: Vec::new(),
             received: [0; 3],
@@ -288,7 +288,6 @@ impl SyncWriter {
                 .execute_batch(&format!("drop index if exists {UNIQUE_GRANT_INDEX}"))
                 .context("drop the grant id index")?;
             self.grant_rows = Some(GrantRows::default());
-            self.grants_appended = true;
         }
         if !self.options.skip_cleanup {
             self.removed_sync_ids = remove_old_syncs(&self.conn, self.options.keep_sync_count)?;
@@ -316,6 +315,13 @@ impl SyncWriter {
                 None => UPSERT_GRANT,
             },
         };
+        if self.grant_rows.is_some() {
+            let max: Option<i64> = self
+                .conn
+                .query_row("select max(rowid) from v1_grants", [], |row| row.get(0))
+                .context("read the largest grant row id")?;
+            self.next_grant_row = max.unwrap_or(0) + 1;
+        }
         let conn = std::mem::replace(
             &mut self.conn,
             Connection::open_in_memory().context("open an in-memory database")?,
@@ -325,20 +331,18 @@ impl SyncWriter {
             statements,
             self.sync_id.clone(),
             self.discovered_at.clone(),
-            self.grant_rows.take(),
         )?);
         Ok(())
     }
 
-    /// Stops the thread inserting the rows, taking the working database and the grant rows back;
-    /// fails with the first insert that failed.
+    /// Stops the thread inserting the rows, taking the working database back; fails with the first
+    /// insert that failed.
     fn stop_rows(&mut self) -> anyhow::Result<()> {
         let Some(rows) = self.rows.take() else {
             return Ok(());
         };
-        let (conn, grant_rows, result) = rows.stop()?;
+        let (conn, result) = rows.stop()?;
         self.conn = conn;
-        self.grant_rows = grant_rows;
         result
     }
 
@@ -468,9 +472,8 @@ impl SyncWriter {
     fn complete(&mut self) -> anyhow::Result<()> {
         self.progress.end();
         let expand = self.expand && !self.expandable.is_empty();
-        let mut appended_rows = None;
         let mut expanded = Ok(());
-        if expand && self.grants_appended {
+        if let Some(grant_rows) = self.grant_rows.as_mut().filter(|_| expand) {
             // No grant index at all while expansion appends its grants: its lookups are kept in
             // memory, and every index is built once afterwards (see `row_store`). The thread that
             // inserted the rows writes these too.
@@ -479,17 +482,24 @@ impl SyncWriter {
                 .rows
                 .as_mut()
                 .context("the rows were inserted already")?;
-            let slim = self.options.slim_grants;
-            match expand_appended(worker, &expandable, slim, &mut self.progress) {
-                Ok(rows) => appended_rows = Some(rows),
-                Err(e) => expanded = Err(e),
-            }
+            let mut store = RowIdStore::new(
+                worker,
+                self.options.slim_grants,
+                grant_rows,
+                self.next_grant_row - 1,
+            );
+            let progress = &mut self.progress;
+            progress.start(Phase::Expansion, None);
+            expanded = crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
+                progress.set(done)
+            })
+            .map(drop);
         }
         // A failed insert explains a failed read: it is reported first.
         self.stop_rows()?;
         expanded.context("expand the grants")?;
-        let grant_rows = appended_rows.or(self.grant_rows.take());
-        if expand && !self.grants_appended {
+        let grant_rows = self.grant_rows.take();
+        if expand && grant_rows.is_none() {
             self.progress.start(Phase::Indexes, None);
             let expandable = std::mem::take(&mut self.expandable);
             let mut store = DbGrantStore {
@@ -592,30 +602,31 @@ impl SyncWriter {
         let keys = grant_keys(index, grant)?;
         encode_grant(&mut self.data, grant, self.options.slim_grants)?;
         let data = std::mem::take(&mut self.data);
-        let principal = stored_principal(&data)?.unwrap_or_default();
-        if let Some(rows) = self.rows_worker()? {
-            rows.grant(grant_columns(&keys, &grant.id, &data, &principal), None);
+        let recorded = match self.grant_rows.as_mut() {
+            Some(rows) => {
+                // The row the worker will insert it into: the largest row id plus one.
+                let row_id = self.next_grant_row;
+                self.next_grant_row += 1;
+                let principal = stored_principal(&data)?.unwrap_or_default();
+                rows.add(
+                    keys.entitlement_id,
+                    keys.principal,
+                    &principal,
+                    &grant.id,
+                    row_id,
+                )
+                .map(|_| Some(row_id))
+            }
+            None => Ok(None),
+        };
+        if let Ok(row_id) = recorded {
+            if let Some(rows) = self.rows_worker()? {
+                rows.grant(grant_columns(&keys, &grant.id, &data), row_id);
+            }
         }
-        drop(principal);
         self.data = data;
-        Ok(())
+        recorded.map(drop)
     }
-}
-
-/// Expands `expandable` into the grant table the rows were appended to, through `worker` (which
-/// recorded them); returns the grant rows, with those expansion added.
-fn expand_appended(
-    worker: &mut RowsWorker,
-    expandable: &[Grant],
-    slim: bool,
-    progress: &mut Tracker,
-) -> anyhow::Result<GrantRows> {
-    let (rows, max_row) = worker.take_grant_rows()?;
-    let mut rows = rows.context("the grant rows were not recorded")?;
-    let mut store = RowIdStore::new(worker, slim, &mut rows, max_row);
-    progress.start(Phase::Expansion, None);
-    crate::expand::expand_observed(&mut store, expandable, &mut |done, _| progress.set(done))?;
-    Ok(rows)
 }
 
 /// Merges the grant rows of `sync_id` that share an id as upserting them one by one would have: the
@@ -957,14 +968,13 @@ pub(crate) struct GrantKeys<'a> {
     pub(crate) principal: &'a ResourceId,
 }
 
-/// The columns of a grant row as the rows thread takes them: the key columns, the grant id, the
-/// encoded grant and its stored principal.
+/// The columns of a grant row as the rows thread takes them: the key columns, the grant id and the
+/// encoded grant.
 pub(crate) fn grant_columns<'a>(
     keys: &GrantKeys<'a>,
     grant_id: &'a str,
     data: &'a [u8],
-    principal: &'a [u8],
-) -> [&'a [u8]; 8] {
+) -> [&'a [u8]; 7] {
     [
         keys.resource.resource_type.as_bytes(),
         keys.resource.resource.as_bytes(),
@@ -973,7 +983,6 @@ pub(crate) fn grant_columns<'a>(
         keys.principal.resource.as_bytes(),
         grant_id.as_bytes(),
         data,
-        principal,
     ]
 }
 

@@ -8,7 +8,6 @@
 
 use crate::atomic_file;
 use crate::clock::{self, Ksuid};
-use crate::expand::GrantStore;
 use crate::progress::{Phase, Tracker, WriteProgress, BYTES_PER_TICK};
 use crate::proto::{Entitlement, Grant, Resource, ResourceId, ResourceType};
 use crate::reader::{decompress_c1z, open_private_db, DecodeLimits};
@@ -499,23 +498,11 @@ impl SyncWriter {
         self.stop_rows()?;
         expanded.context("expand the grants")?;
         let grant_rows = self.grant_rows.take();
-        if expand && grant_rows.is_none() {
-            self.progress.start(Phase::Indexes, None);
-            let expandable = std::mem::take(&mut self.expandable);
-            let mut store = DbGrantStore {
-                conn: &self.conn,
-                sync_id: &self.sync_id,
-                discovered_at: &self.discovered_at,
-                data: Vec::new(),
-                slim: self.options.slim_grants,
-            };
-            let progress = &mut self.progress;
-            progress.start(Phase::Expansion, None);
-            crate::expand::expand_observed(&mut store, &expandable, &mut |done, _| {
-                progress.set(done)
-            })
-            .context("expand the grants")?;
-        }
+        // Only a streamed sync is expanded, and its grants are always appended (`NewRows::Unknown`).
+        ensure!(
+            !expand || grant_rows.is_some(),
+            "grant expansion needs the grant rows recorded as they were appended"
+        );
         if self.deferred {
             self.progress.start(Phase::Indexes, None);
             // Sorting millions of index keys in memory would hold them all at once: let SQLite's
@@ -657,67 +644,9 @@ fn merge_duplicate_grants(conn: &Connection, sync_id: &str) -> anyhow::Result<()
     Ok(())
 }
 
-/// Validates, encodes into `data` and upserts one grant of the sync (`index` names it in errors).
-fn upsert_grant(
-    conn: &Connection,
-    sync_id: &str,
-    discovered_at: &str,
-    data: &mut Vec<u8>,
-    index: usize,
-    grant: &Grant,
-    slim: bool,
-) -> anyhow::Result<()> {
-    let keys = grant_keys(index, grant)?;
-    encode_grant(data, grant, slim)?;
-    let mut stmt = conn.prepare_cached(UPSERT_GRANT)?;
-    insert_grant_row(&mut stmt, &keys, grant, data, sync_id, discovered_at)
-}
-
-/// Runs `stmt`, an insert taking [`UPSERT_GRANT`]'s parameters, for one grant encoded in `data`.
-pub(crate) fn insert_grant_row(
-    stmt: &mut rusqlite::Statement<'_>,
-    keys: &GrantKeys<'_>,
-    grant: &Grant,
-    data: &[u8],
-    sync_id: &str,
-    discovered_at: &str,
-) -> anyhow::Result<()> {
-    stmt.execute(params![
-        keys.resource.resource_type,
-        keys.resource.resource,
-        keys.entitlement_id,
-        keys.principal.resource_type,
-        keys.principal.resource,
-        grant.id,
-        data,
-        sync_id,
-        discovered_at
-    ])
-    .with_context(|| format!("insert grant {:?}", grant.id))?;
-    Ok(())
-}
-
 /// The entitlement of one sync by id.
 pub(crate) const SELECT_ENTITLEMENT: &str =
     "select data from v1_entitlements where external_id = ?1 and sync_id = ?2";
-
-/// The entitlement `id` of `sync_id`, read with a statement of [`SELECT_ENTITLEMENT`].
-pub(crate) fn stored_entitlement(
-    stmt: &mut rusqlite::Statement<'_>,
-    id: &str,
-    sync_id: &str,
-) -> anyhow::Result<Option<Entitlement>> {
-    let mut rows = stmt.query(params![id, sync_id])?;
-    match rows.next()? {
-        Some(row) => {
-            let data = row.get_ref(0)?.as_blob()?;
-            Ok(Some(Entitlement::decode(data).with_context(|| {
-                format!("decode the stored entitlement {id:?}")
-            })?))
-        }
-        None => Ok(None),
-    }
-}
 
 /// Encodes `grant` into `data` as a grant row stores it (with a slim entitlement when `slim`).
 pub(crate) fn encode_grant(data: &mut Vec<u8>, grant: &Grant, slim: bool) -> anyhow::Result<()> {
@@ -785,82 +714,6 @@ fn is_slim(e: &Entitlement) -> bool {
         && e.annotations.is_empty()
         && e.purpose == 0
         && e.slug.is_empty()
-}
-
-/// The grants of the sync being written, as grant expansion reads and changes them: queries on the
-/// sync's rows (covered by the entitlement and principal indexes), upserts like the inserts.
-struct DbGrantStore<'a> {
-    conn: &'a Connection,
-    sync_id: &'a str,
-    discovered_at: &'a str,
-    data: Vec<u8>,
-    slim: bool,
-}
-
-impl DbGrantStore<'_> {
-    fn grants(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> anyhow::Result<Vec<Grant>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut rows = stmt.query(params)?;
-        let mut grants = Vec::new();
-        while let Some(row) = rows.next()? {
-            let data = row.get_ref(0)?.as_blob()?;
-            grants.push(Grant::decode(data).context("decode a stored grant")?);
-        }
-        Ok(grants)
-    }
-}
-
-impl GrantStore for DbGrantStore<'_> {
-    fn entitlement(&mut self, id: &str) -> anyhow::Result<Option<Entitlement>> {
-        let mut stmt = self.conn.prepare_cached(SELECT_ENTITLEMENT)?;
-        stored_entitlement(&mut stmt, id, self.sync_id)
-    }
-
-    fn grants_on(&mut self, entitlement_id: &str) -> anyhow::Result<Vec<Grant>> {
-        self.grants(
-            "select data from v1_grants where entitlement_id = ?1 and sync_id = ?2 order by id",
-            &[&entitlement_id, &self.sync_id],
-        )
-        .with_context(|| format!("read the grants of {entitlement_id:?}"))
-    }
-
-    fn grant_of(
-        &mut self,
-        entitlement_id: &str,
-        principal: &ResourceId,
-    ) -> anyhow::Result<Option<Grant>> {
-        let grants = self
-            .grants(
-                "select data from v1_grants where entitlement_id = ?1 \
-                 and principal_resource_type_id = ?2 and principal_resource_id = ?3 and sync_id = ?4 \
-                 order by id desc limit 1",
-                &[
-                    &entitlement_id,
-                    &principal.resource_type,
-                    &principal.resource,
-                    &self.sync_id,
-                ],
-            )
-            .with_context(|| {
-                format!(
-                    "read the grant of {entitlement_id:?} to {}:{}",
-                    principal.resource_type, principal.resource
-                )
-            })?;
-        Ok(grants.into_iter().next())
-    }
-
-    fn put(&mut self, grant: Grant) -> anyhow::Result<()> {
-        upsert_grant(
-            self.conn,
-            self.sync_id,
-            self.discovered_at,
-            &mut self.data,
-            0,
-            &grant,
-            self.slim,
-        )
-    }
 }
 
 fn working_dir(

@@ -54,7 +54,7 @@ impl Json {
             Json::Bool(b) => out.put(if *b { "true" } else { "false" }),
             Json::Num(n) => out.put(n),
             Json::Raw(text) => out.put(text),
-            Json::Str(s) => out.put(&quote(s)),
+            Json::Str(s) => quote(s, out),
             Json::Arr(items) => {
                 out.put("[")?;
                 for (i, item) in items.iter().enumerate() {
@@ -71,7 +71,7 @@ impl Json {
                     if i > 0 {
                         out.put(",")?;
                     }
-                    out.put(&quote(key))?;
+                    quote(key, out)?;
                     out.put(":")?;
                     value.write(out)?;
                 }
@@ -101,22 +101,32 @@ impl Sink for IoSink<'_> {
     }
 }
 
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+/// Writes `s` as a JSON string: the quotes, and escapes for `"`, `\` and the control characters; the
+/// runs between them are written as they are.
+fn quote(s: &str, out: &mut dyn Sink) -> std::io::Result<()> {
+    out.put("\"")?;
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched is ASCII, so `run..i` and `i + 1..` fall on character boundaries.
+        out.put(&s[run..i])?;
+        if escape.is_empty() {
+            out.put(&format!("\\u{b:04x}"))?;
+        } else {
+            out.put(escape)?;
         }
+        run = i + 1;
     }
-    out.push('"');
-    out
+    out.put(&s[run..])?;
+    out.put("\"")
 }
 
 /// Builds a protojson object, leaving out the fields proto3 does not emit.
@@ -636,6 +646,20 @@ mod tests {
 
     fn decode_resource(r: &proto::Resource) -> proto::Resource {
         proto::Resource::decode(r.encode_to_vec().as_slice()).unwrap()
+    }
+
+    #[test]
+    fn strings_and_keys_are_escaped_as_json() {
+        let text = "plain \"quoted\" back\\slash\nline\ttab\r\u{1}\u{1f} é€ \u{7f}";
+        let json = Obj::new().str(text, text).build().to_text();
+        // DEL and the non-ASCII characters stay as they are.
+        let escaped =
+            "\"plain \\\"quoted\\\" back\\\\slash\\nline\\ttab\\r\\u0001\\u001f é€ \u{7f}\"";
+        assert_eq!(json, format!("{{{escaped}:{escaped}}}"));
+        let round_trip: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(round_trip[text], text);
+        assert_eq!(Json::Str(String::new()).to_text(), r#""""#);
+        assert_eq!(Json::Str("\"".into()).to_text(), r#""\"""#);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use baton_c1z::proto;
 use baton_c1z::protojson::{self, Json};
 use baton_c1z::reader::{C1zFile, RowFilter, Table as DbTable};
 use prost::Message;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 pub(super) fn require_sync(file: &C1zFile, id: &str) -> anyhow::Result<()> {
     if file.sync_runs()?.iter().any(|run| run.sync_id == id) {
@@ -44,9 +45,19 @@ pub(super) struct Data {
 
 pub(super) type ResourceKey = (String, String);
 
-/// The most resources a [`Resources`] lookup keeps decoded (and rendered) at once; it starts afresh when
-/// full, so that its memory stays bounded however many principals a file has.
-const LOOKUP_CACHE_ENTRIES: usize = 8192;
+/// About how much memory a [`Resources`] lookup keeps resources decoded (and rendered) in; it starts
+/// afresh when full, so that its memory stays bounded however many principals a file has. Large enough
+/// for the principals that one entitlement's grants go through in turn (ten thousand SSO users with
+/// their profiles are about 17 MB), which a view meets again for every entitlement they hold: a cache
+/// smaller than that cycle would miss on every grant.
+const LOOKUP_CACHE_BYTES: usize = 64 << 20;
+
+/// What one cached entry is counted as beside its stored and rendered bytes: the key, the map's node
+/// and the allocations of the decoded message.
+const LOOKUP_ENTRY_OVERHEAD: usize = 128;
+
+/// A decoded message takes about this many times its encoded size (its strings, maps and vectors).
+const DECODED_PER_ENCODED_BYTE: usize = 3;
 
 /// A resource found by a [`Resources`] lookup, and its protojson text once rendered.
 struct Cached {
@@ -60,27 +71,83 @@ struct Cached {
 pub(super) struct Resources<'f> {
     file: &'f C1zFile,
     sync_id: Option<String>,
-    cache: RefCell<BTreeMap<ResourceKey, Option<Cached>>>,
+    /// By [`Resources::key`].
+    cache: RefCell<BTreeMap<String, Option<Cached>>>,
+    /// What the cached entries are counted as, and at most ([`LOOKUP_CACHE_BYTES`]).
+    cached_bytes: Cell<usize>,
+    budget: usize,
+    /// The key of the latest lookup, reused so that a lookup allocates nothing when it hits.
+    key: RefCell<String>,
 }
 
 impl<'f> Resources<'f> {
     pub(super) fn new(file: &'f C1zFile, sync_id: Option<&str>) -> Resources<'f> {
+        Resources::with_budget(file, sync_id, LOOKUP_CACHE_BYTES)
+    }
+
+    fn with_budget(file: &'f C1zFile, sync_id: Option<&str>, budget: usize) -> Resources<'f> {
         Resources {
             file,
             sync_id: sync_id.map(str::to_owned),
             cache: RefCell::new(BTreeMap::new()),
+            cached_bytes: Cell::new(0),
+            budget,
+            key: RefCell::new(String::new()),
         }
     }
 
-    fn load(&self, id: &proto::ResourceId) -> anyhow::Result<()> {
-        let k = key(id);
-        if self.cache.borrow().contains_key(&k) {
-            return Ok(());
+    /// Counts `bytes` more as cached.
+    fn count(&self, bytes: usize) {
+        self.cached_bytes
+            .set(self.cached_bytes.get().saturating_add(bytes));
+    }
+
+    /// Writes the cache's key of `id` into `key`: the type's length, the type and the id, so that two
+    /// ids never share a key (`type:id` can read the same for two).
+    fn key(id: &proto::ResourceId, key: &mut String) {
+        key.clear();
+        // Writing into a string cannot fail.
+        let _ = write!(key, "{}:{}", id.resource_type.len(), id.resource_type);
+        key.push_str(&id.resource);
+    }
+
+    /// Runs `f` on the cached entry of `id` (`None` when the sync has no such resource), read from the
+    /// file first when it is not cached.
+    fn with_entry<R>(
+        &self,
+        id: &proto::ResourceId,
+        f: impl FnOnce(&mut Option<Cached>) -> R,
+    ) -> anyhow::Result<R> {
+        let mut key = self.key.borrow_mut();
+        Self::key(id, &mut key);
+        let mut cache = self.cache.borrow_mut();
+        if let Some(entry) = cache.get_mut(key.as_str()) {
+            return Ok(f(entry));
         }
+        let (found, read_bytes) = self.read(id)?;
+        let entry_bytes = read_bytes + key.len();
+        // The rendered text, counted when rendered, may take the last entry over the budget.
+        if self.cached_bytes.get() + entry_bytes > self.budget {
+            cache.clear();
+            self.cached_bytes.set(0);
+        }
+        self.count(entry_bytes);
+        Ok(f(cache.entry(key.clone()).or_insert(found)))
+    }
+
+    /// Reads resource `id` from the file, and what its cache entry is counted as.
+    fn read(&self, id: &proto::ResourceId) -> anyhow::Result<(Option<Cached>, usize)> {
         let external_id = format!("{}:{}", id.resource_type, id.resource);
-        let found = self
-            .file
-            .blob_by_external_id(DbTable::Resources, self.sync_id.as_deref(), &external_id)?
+        let stored = self.file.blob_by_external_id(
+            DbTable::Resources,
+            self.sync_id.as_deref(),
+            &external_id,
+        )?;
+        let entry_bytes = LOOKUP_ENTRY_OVERHEAD
+            + stored
+                .as_ref()
+                .map_or(0, |bytes| bytes.len() * DECODED_PER_ENCODED_BYTE);
+        let found = stored
             .map(|bytes| {
                 proto::Resource::decode(bytes.as_slice())
                     .with_context(|| format!("v1_resources row {external_id:?} does not decode"))
@@ -96,12 +163,7 @@ impl<'f> Resources<'f> {
                 resource: std::rc::Rc::new(resource),
                 json: None,
             });
-        let mut cache = self.cache.borrow_mut();
-        if cache.len() >= LOOKUP_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(k, found);
-        Ok(())
+        Ok((found, entry_bytes))
     }
 
     /// The row id of the first row of resource `id` (by `type:id`), if the sync has it: its place in
@@ -117,28 +179,20 @@ impl<'f> Resources<'f> {
         &self,
         id: &proto::ResourceId,
     ) -> anyhow::Result<Option<std::rc::Rc<proto::Resource>>> {
-        self.load(id)?;
-        Ok(self
-            .cache
-            .borrow()
-            .get(&key(id))
-            .and_then(|c| c.as_ref().map(|c| c.resource.clone())))
+        self.with_entry(id, |entry| entry.as_ref().map(|c| c.resource.clone()))
     }
 
     /// The protojson of resource `id` (rendered once while it is cached), if the sync has it.
     pub(super) fn json(&self, id: &proto::ResourceId) -> anyhow::Result<Option<Json>> {
-        self.load(id)?;
-        let mut cache = self.cache.borrow_mut();
-        let Some(Some(cached)) = cache.get_mut(&key(id)) else {
-            return Ok(None);
-        };
-        let resource = &cached.resource;
-        Ok(Some(
-            cached
-                .json
-                .get_or_insert_with(|| Json::Raw(protojson::resource(resource).to_text().into()))
-                .clone(),
-        ))
+        self.with_entry(id, |entry| {
+            let cached = entry.as_mut()?;
+            if cached.json.is_none() {
+                let text = protojson::resource(&cached.resource).to_text();
+                self.count(text.len());
+                cached.json = Some(Json::Raw(text.into()));
+            }
+            cached.json.clone()
+        })
     }
 }
 
@@ -275,4 +329,74 @@ fn held_by(g: &proto::Grant, (type_id, id): (&str, &str)) -> bool {
 /// The address of a value, as a cache key.
 pub(super) fn address<T>(value: &T) -> usize {
     std::ptr::from_ref(value) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_c1z::proto::{Resource, ResourceId, ResourceType};
+    use baton_c1z::{clock, write_sync, DecodeLimits, SyncRecords, WriteOptions};
+
+    fn user(id: &str, name: &str) -> Resource {
+        Resource {
+            id: Some(ResourceId::new("user", id)),
+            display_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lookups_stay_within_the_budget_and_find_every_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.c1z");
+        let records = SyncRecords {
+            resource_types: vec![ResourceType {
+                id: "user".into(),
+                display_name: "User".into(),
+                ..Default::default()
+            }],
+            resources: vec![
+                user("a", "Ann"),
+                user("b", "Bob"),
+                user("c", "Cid"),
+                user("x:y", "Xia"),
+            ],
+            ..Default::default()
+        };
+        let options = WriteOptions {
+            temp_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        write_sync(&path, &records, clock::now(), &options).unwrap();
+        let file = C1zFile::open(&path, &DecodeLimits::default()).unwrap();
+        let name = |r: &Resources<'_>, id: &str| {
+            r.get(&ResourceId::new("user", id))
+                .unwrap()
+                .map(|found| found.display_name.clone())
+        };
+        // Room for about two entries: every third lookup starts the cache afresh.
+        let small = Resources::with_budget(&file, None, 2 * LOOKUP_ENTRY_OVERHEAD + 200);
+        for _ in 0..3 {
+            for (id, expected) in [("a", "Ann"), ("b", "Bob"), ("c", "Cid")] {
+                assert_eq!(name(&small, id).as_deref(), Some(expected));
+                let json = small.json(&ResourceId::new("user", id)).unwrap().unwrap();
+                assert!(json.to_text().contains(expected), "{}", json.to_text());
+                let text = json.to_text();
+                assert!(small.cached_bytes.get() <= small.budget + text.len());
+                assert!(small.cache.borrow().len() <= 2);
+            }
+        }
+        assert_eq!(name(&small, "d"), None);
+        // Type `user:x` with id `y` reads `user:x:y` as well, but is another resource, and has an
+        // entry of its own.
+        let large = Resources::new(&file, None);
+        let other = ResourceId::new("user:x", "y");
+        assert!(large.get(&other).unwrap().is_none());
+        assert_eq!(name(&large, "x:y").as_deref(), Some("Xia"));
+        assert!(large.get(&other).unwrap().is_none());
+        for id in ["a", "b", "c", "a"] {
+            assert!(name(&large, id).is_some());
+        }
+        assert_eq!(large.cache.borrow().len(), 5);
+    }
 }

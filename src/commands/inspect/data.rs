@@ -52,8 +52,8 @@ pub(super) type ResourceKey = (String, String);
 /// smaller than that cycle would miss on every grant.
 const LOOKUP_CACHE_BYTES: usize = 64 << 20;
 
-/// What one cached entry is counted as beside its stored and rendered bytes: the key, the map's node
-/// and the allocations of the decoded message.
+/// What one cached entry is counted as beside its key, its stored and its rendered bytes: the map's
+/// node and the allocations of the decoded message.
 const LOOKUP_ENTRY_OVERHEAD: usize = 128;
 
 /// A decoded message takes about this many times its encoded size (its strings, maps and vectors).
@@ -73,8 +73,9 @@ pub(super) struct Resources<'f> {
     sync_id: Option<String>,
     /// By [`Resources::key`].
     cache: RefCell<BTreeMap<String, Option<Cached>>>,
-    /// What the cached entries are counted as, and at most ([`LOOKUP_CACHE_BYTES`]).
+    /// What the cached entries are counted as.
     cached_bytes: Cell<usize>,
+    /// How much may be cached before the cache starts afresh ([`LOOKUP_CACHE_BYTES`]).
     budget: usize,
     /// The key of the latest lookup, reused so that a lookup allocates nothing when it hits.
     key: RefCell<String>,
@@ -380,8 +381,8 @@ mod tests {
             for (id, expected) in [("a", "Ann"), ("b", "Bob"), ("c", "Cid")] {
                 assert_eq!(name(&small, id).as_deref(), Some(expected));
                 let json = small.json(&ResourceId::new("user", id)).unwrap().unwrap();
-                assert!(json.to_text().contains(expected), "{}", json.to_text());
                 let text = json.to_text();
+                assert!(text.contains(expected), "{text}");
                 assert!(small.cached_bytes.get() <= small.budget + text.len());
                 assert!(small.cache.borrow().len() <= 2);
             }
